@@ -1,0 +1,53 @@
+"""Actor-critic networks: separate networks or a shared trunk.
+
+``ActorCritic.policy`` is a :class:`ratbench.policies.Policy` (what the
+natural-gradient solvers see); ``ActorCritic.value(obs) -> (N,)`` is the
+critic. With ``shared=True`` the policy body and the value head sit on one
+trunk, so ``policy.policy_parameters()`` holds the trunk and the policy head
+but not the value head.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from ratbench.policies import CategoricalPolicy, GaussianPolicy, Policy, mlp
+
+
+class ActorCritic(nn.Module):
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        *,
+        discrete: bool = False,
+        hidden: Sequence[int] = (64, 64),
+        shared: bool = False,
+        log_std_init: float = 0.0,
+        activation: type[nn.Module] = nn.Tanh,
+    ):
+        super().__init__()
+        hidden = list(hidden)
+        self.shared = shared
+        if shared:
+            trunk = nn.Sequential(mlp([obs_dim, *hidden], activation), activation())
+            policy_body = nn.Sequential(trunk, nn.Linear(hidden[-1], act_dim))
+            self.critic = nn.Sequential(trunk, nn.Linear(hidden[-1], 1))
+        else:
+            policy_body = mlp([obs_dim, *hidden, act_dim], activation)
+            self.critic = mlp([obs_dim, *hidden, 1], activation)
+        self.policy: Policy = (
+            CategoricalPolicy(policy_body) if discrete else GaussianPolicy(policy_body, act_dim, log_std_init)
+        )
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        """V(s): obs (N, obs_dim) -> (N,)."""
+        return self.critic(obs).squeeze(-1)
+
+    def critic_only_parameters(self) -> list[nn.Parameter]:
+        """Parameters that only the value function uses (the value head when shared)."""
+        policy_ids = {id(p) for p in self.policy.parameters()}
+        return [p for p in self.critic.parameters() if id(p) not in policy_ids]

@@ -1,0 +1,338 @@
+"""The curvature layer: J (scaled scores) of one batch, without materialising it.
+
+One forward and one backward of ``sum_i sqrt(w_i) log pi(a_i | s_i)`` with
+hooks on every ``nn.Linear`` and ``nn.Conv2d`` keep each layer's inputs
+``a_i`` (with a ones column for the bias) and output-gradients ``g_i``. For
+such a layer the per-sample gradient is ``sum_l g_il a_il^T`` (l runs over
+positions: 1 for a plain Linear, the output pixels for a Conv2d, whose
+inputs are unfolded patches), so
+
+    K_ij   = sum_{l,m} (g_il . g_jm)(a_il . a_jm)
+    J v    = sum_l g_il^T V a_il            (one forward's flops)
+    J^T u  = sum_i u_i sum_l g_il a_il^T    (one backward's flops)
+    diag F, K-FAC factors A = E[sum_l a a^T], G = E[sum_l g g^T] / L
+
+Every other trainable parameter (a log-std vector, LayerNorm, any custom
+module) gets its per-sample gradients from ``torch.func``
+(:mod:`ratbench.per_sample`), so every differentiable policy works.
+Modules that mix samples (BatchNorm in training mode) are refused.
+
+Row indices (``rows``/``cols``) select samples; ``None`` means all N.
+Products never divide by N: ``gram`` is ``S S^T``, ``jvp`` is ``S v``,
+``vjp`` is ``S^T u`` with S the scaled score matrix of
+:mod:`ratbench.problem`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Iterator, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ratbench.per_sample import per_sample_grads, refuse_sample_mixing
+from ratbench.problem import NPGProblem
+
+Rows = Optional[torch.Tensor]
+
+
+@dataclass
+class LayerFactors:
+    """Captured factors of one Linear/Conv2d layer.
+
+    a: (N, L, d_in [+1 when biased]), g: (N, L, d_out); weight/bias offsets
+    index the flat parameter vector.
+    """
+
+    module: nn.Module
+    weight_offset: int
+    bias_offset: Optional[int]
+    a: torch.Tensor
+    g: torch.Tensor
+
+    @property
+    def d_out(self) -> int:
+        return self.g.shape[-1]
+
+    @property
+    def d_in(self) -> int:
+        return self.a.shape[-1]
+
+    @property
+    def positions(self) -> int:
+        return self.a.shape[1]
+
+    def per_sample(self, rows: Rows) -> torch.Tensor:
+        """Materialised per-sample gradients [W | b] of the selected rows: (n, d_out, d_in)."""
+        return torch.einsum("nlo,nli->noi", _take(self.g, rows), _take(self.a, rows))
+
+    def gram(self, rows: Rows, cols: Rows) -> torch.Tensor:
+        ar, gr, ac, gc = _take(self.a, rows), _take(self.g, rows), _take(self.a, cols), _take(self.g, cols)
+        if self.positions == 1:
+            return (gr[:, 0] @ gc[:, 0].T) * (ar[:, 0] @ ac[:, 0].T)
+        nr, nc, L = ar.shape[0], ac.shape[0], self.positions
+        cost_positions = nr * nc * L * L * (self.d_in + self.d_out)
+        cost_materialise = (nr + nc + nr * nc / L) * L * self.d_in * self.d_out
+        if cost_positions < cost_materialise:
+            gg = gr.reshape(nr * L, -1) @ gc.reshape(nc * L, -1).T
+            aa = ar.reshape(nr * L, -1) @ ac.reshape(nc * L, -1).T
+            return (gg * aa).reshape(nr, L, nc, L).sum(dim=(1, 3))
+        return self.per_sample(rows).reshape(nr, -1) @ self.per_sample(cols).reshape(nc, -1).T
+
+    def jvp(self, v: torch.Tensor, rows: Rows) -> torch.Tensor:
+        """(J v)_i restricted to this layer; v is the layer block as (d_out, d_in)."""
+        return torch.einsum("nlo,nlo->n", _take(self.g, rows), _take(self.a, rows) @ v.T)
+
+    def vjp(self, u: torch.Tensor, rows: Rows) -> torch.Tensor:
+        """sum_i u_i (per-sample gradient)_i as (d_out, d_in)."""
+        return torch.einsum("nlo,nli->oi", _take(self.g, rows) * u[:, None, None], _take(self.a, rows))
+
+    def diag(self, chunk: int = 256) -> torch.Tensor:
+        """sum_i (per-sample gradient)_i^2 as (d_out, d_in)."""
+        if self.positions == 1:
+            return (self.g[:, 0] ** 2).T @ (self.a[:, 0] ** 2)
+        out = torch.zeros(self.d_out, self.d_in, dtype=self.a.dtype, device=self.a.device)
+        for start in range(0, self.a.shape[0], chunk):
+            rows = torch.arange(start, min(start + chunk, self.a.shape[0]), device=self.a.device)
+            out += (self.per_sample(rows) ** 2).sum(0)
+        return out
+
+    def kfac_factors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(A, G): A = sum_i sum_l a a^T / N (d_in x d_in), G = sum_i sum_l g g^T / (N L)."""
+        n, L = self.a.shape[0], self.positions
+        a, g = self.a.reshape(n * L, -1), self.g.reshape(n * L, -1)
+        return a.T @ a / n, g.T @ g / (n * L)
+
+
+def _take(t: torch.Tensor, rows: Rows) -> torch.Tensor:
+    return t if rows is None else t[rows]
+
+
+@dataclass
+class Curvature:
+    """Implicit scaled score matrix S (N x P) of one problem.
+
+    Build with :func:`capture`. ``passes`` counts rows touched by products
+    divided by N (one Gram, J v or J^T u over the whole batch = 1 pass).
+    """
+
+    n: int
+    num_params: int
+    dtype: torch.dtype
+    device: torch.device
+    layers: list[LayerFactors]
+    other_offsets: list[tuple[int, int]]
+    other_scores: Optional[torch.Tensor]
+    rows_touched: int = field(default=0)
+
+    @property
+    def passes(self) -> float:
+        return self.rows_touched / self.n
+
+    @contextlib.contextmanager
+    def uncounted(self) -> Iterator[None]:
+        """Products inside this block are diagnostics: they do not count as passes."""
+        rows = self.rows_touched
+        try:
+            yield
+        finally:
+            self.rows_touched = rows
+
+    def _count(self, rows: Rows) -> None:
+        self.rows_touched += self.n if rows is None else int(rows.numel())
+
+    def _n_rows(self, rows: Rows) -> int:
+        return self.n if rows is None else int(rows.numel())
+
+    def gram(self, rows: Rows = None, cols: Rows = None) -> torch.Tensor:
+        """S[rows] S[cols]^T: (n_rows, n_cols), unscaled by N."""
+        self._count(rows if self._n_rows(rows) >= self._n_rows(cols) else cols)
+        out = torch.zeros(self._n_rows(rows), self._n_rows(cols), dtype=self.dtype, device=self.device)
+        for layer in self.layers:
+            out += layer.gram(rows, cols)
+        if self.other_scores is not None:
+            out += _take(self.other_scores, rows) @ _take(self.other_scores, cols).T
+        return out
+
+    def jvp(self, v: torch.Tensor, rows: Rows = None) -> torch.Tensor:
+        """S[rows] v for a flat v (P,): (n_rows,)."""
+        self._count(rows)
+        out = torch.zeros(self._n_rows(rows), dtype=self.dtype, device=self.device)
+        for layer in self.layers:
+            out += layer.jvp(self.layer_block(v, layer), rows)
+        if self.other_scores is not None:
+            out += _take(self.other_scores, rows) @ self.other_block(v)
+        return out
+
+    def vjp(self, u: torch.Tensor, rows: Rows = None) -> torch.Tensor:
+        """S[rows]^T u for u (n_rows,): flat (P,)."""
+        self._count(rows)
+        out = torch.zeros(self.num_params, dtype=self.dtype, device=self.device)
+        for layer in self.layers:
+            self.add_layer_block(out, layer, layer.vjp(u, rows))
+        if self.other_scores is not None:
+            self.add_other_block(out, _take(self.other_scores, rows).T @ u)
+        return out
+
+    def fvp(self, v: torch.Tensor) -> torch.Tensor:
+        """F v = S^T S v / N (flat (P,))."""
+        return self.vjp(self.jvp(v)) / self.n
+
+    def fisher_diagonal(self) -> torch.Tensor:
+        """diag(F) = sum_i s_i^2 / N, flat (P,)."""
+        out = torch.zeros(self.num_params, dtype=self.dtype, device=self.device)
+        for layer in self.layers:
+            self.add_layer_block(out, layer, layer.diag())
+        if self.other_scores is not None:
+            self.add_other_block(out, (self.other_scores**2).sum(0))
+        return out / self.n
+
+    def dense(self) -> torch.Tensor:
+        """Materialise S (N x P). For tests and small problems only."""
+        out = torch.zeros(self.n, self.num_params, dtype=self.dtype, device=self.device)
+        for layer in self.layers:
+            block = layer.per_sample(None)
+            w_cols = block[:, :, : layer.d_in - (layer.bias_offset is not None)]
+            out[:, layer.weight_offset : layer.weight_offset + w_cols[0].numel()] = w_cols.reshape(self.n, -1)
+            if layer.bias_offset is not None:
+                out[:, layer.bias_offset : layer.bias_offset + layer.d_out] = block[:, :, -1]
+        if self.other_scores is not None:
+            col = 0
+            for start, size in self.other_offsets:
+                out[:, start : start + size] = self.other_scores[:, col : col + size]
+                col += size
+        return out
+
+    # -- flat-vector plumbing -------------------------------------------------
+    def layer_block(self, v: torch.Tensor, layer: LayerFactors) -> torch.Tensor:
+        has_bias = layer.bias_offset is not None
+        d_w = layer.d_in - has_bias
+        w = v[layer.weight_offset : layer.weight_offset + layer.d_out * d_w].reshape(layer.d_out, d_w)
+        if not has_bias:
+            return w
+        b = v[layer.bias_offset : layer.bias_offset + layer.d_out]
+        return torch.cat([w, b[:, None]], dim=1)
+
+    def add_layer_block(self, out: torch.Tensor, layer: LayerFactors, block: torch.Tensor) -> None:
+        has_bias = layer.bias_offset is not None
+        d_w = layer.d_in - has_bias
+        out[layer.weight_offset : layer.weight_offset + layer.d_out * d_w] += block[:, :d_w].reshape(-1)
+        if has_bias:
+            out[layer.bias_offset : layer.bias_offset + layer.d_out] += block[:, -1]
+
+    def other_block(self, v: torch.Tensor) -> torch.Tensor:
+        return torch.cat([v[s : s + k] for s, k in self.other_offsets])
+
+    def add_other_block(self, out: torch.Tensor, block: torch.Tensor) -> None:
+        col = 0
+        for start, size in self.other_offsets:
+            out[start : start + size] += block[col : col + size]
+            col += size
+
+
+class _Recorder:
+    """Forward/backward hooks that collect (a, g) for every use of a fast layer."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.calls: dict[nn.Module, list[list[Optional[torch.Tensor]]]] = {}
+        self.rejected: set[nn.Module] = set()
+
+    def hook(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        x = inputs[0]
+        if x.shape[0] != self.n or not output.requires_grad:
+            self.rejected.add(module)
+            return
+        a = _layer_inputs(module, x.detach())
+        call: list[Optional[torch.Tensor]] = [a, None]
+        self.calls.setdefault(module, []).append(call)
+
+        def keep_grad(grad: torch.Tensor) -> None:
+            call[1] = _layer_output_grads(module, grad.detach())
+
+        output.register_hook(keep_grad)
+
+
+def _fast_path_supported(module: nn.Module) -> bool:
+    if type(module) is nn.Linear:
+        return module.weight.requires_grad and (module.bias is None or module.bias.requires_grad)
+    if type(module) is nn.Conv2d:
+        return (
+            module.groups == 1
+            and module.padding_mode == "zeros"
+            and not isinstance(module.padding, str)
+            and module.weight.requires_grad
+            and (module.bias is None or module.bias.requires_grad)
+        )
+    return False
+
+
+def _layer_inputs(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    n = x.shape[0]
+    if isinstance(module, nn.Conv2d):
+        a = F.unfold(x, module.kernel_size, module.dilation, module.padding, module.stride).transpose(1, 2)
+    else:
+        a = x.reshape(n, -1, x.shape[-1])
+    if module.bias is not None:
+        a = torch.cat([a, torch.ones(*a.shape[:-1], 1, dtype=a.dtype, device=a.device)], dim=-1)
+    return a
+
+
+def _layer_output_grads(module: nn.Module, grad: torch.Tensor) -> torch.Tensor:
+    n = grad.shape[0]
+    if isinstance(module, nn.Conv2d):
+        return grad.reshape(n, grad.shape[1], -1).transpose(1, 2)
+    return grad.reshape(n, -1, grad.shape[-1])
+
+
+def capture(problem: NPGProblem) -> Curvature:
+    """One forward and one backward over the batch: the implicit S of ``problem``."""
+    policy, params = problem.policy, problem.params
+    refuse_sample_mixing(policy)
+    offsets, start = {}, 0
+    for p in params:
+        offsets[id(p)] = start
+        start += p.numel()
+
+    fast = [m for m in policy.modules() if _fast_path_supported(m) and id(m.weight) in offsets]
+    fast = [m for m in fast if m.bias is None or id(m.bias) in offsets]
+    recorder = _Recorder(problem.n)
+    handles = [m.register_forward_hook(recorder.hook) for m in fast]
+    try:
+        with torch.enable_grad():
+            logp = policy.log_prob(problem.obs, problem.actions)
+            if logp.shape != (problem.n,):
+                raise ValueError(f"policy.log_prob must return shape ({problem.n},), got {tuple(logp.shape)}")
+            torch.autograd.grad((problem.sqrt_weights() * logp).sum(), params, allow_unused=True)
+    finally:
+        for h in handles:
+            h.remove()
+
+    layers, covered = [], set()
+    for m in fast:
+        calls = recorder.calls.get(m, [])
+        if m in recorder.rejected or not calls or any(c[1] is None for c in calls):
+            continue
+        a = torch.cat([c[0] for c in calls], dim=1)
+        g = torch.cat([c[1] for c in calls], dim=1)
+        bias_offset = offsets[id(m.bias)] if m.bias is not None else None
+        layers.append(LayerFactors(m, offsets[id(m.weight)], bias_offset, a, g))
+        covered.update({id(m.weight)} | ({id(m.bias)} if m.bias is not None else set()))
+
+    others = [p for p in params if id(p) not in covered]
+    other_scores = None
+    if others:
+        other_scores = per_sample_grads(policy, others, problem.obs, problem.actions)
+        other_scores = other_scores.to(problem.dtype) * problem.sqrt_weights()[:, None]
+    return Curvature(
+        n=problem.n,
+        num_params=start,
+        dtype=problem.dtype,
+        device=problem.device,
+        layers=layers,
+        other_offsets=[(offsets[id(p)], p.numel()) for p in others],
+        other_scores=other_scores,
+    )

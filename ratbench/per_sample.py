@@ -1,0 +1,92 @@
+"""Per-sample score gradients by ``torch.func`` (the materialised-J route).
+
+This is the slow, architecture-agnostic way to get rows of J: vmap over the
+batch of grad(log pi(a_i | s_i)). The curvature layer uses it only for
+parameters no fast rule covers; the dense reference and the speed baseline
+use it for every parameter, independently of the fast path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Sequence
+
+import torch
+from torch import nn
+from torch.distributions import Distribution
+from torch.func import functional_call, grad, vmap
+
+from ratbench.errors import RatbenchError
+
+
+class _LogProb(nn.Module):
+    """Exposes ``policy.log_prob`` as ``forward`` so functional_call can drive it."""
+
+    def __init__(self, policy: nn.Module):
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return self.policy.log_prob(obs, actions)
+
+
+@contextlib.contextmanager
+def no_distribution_validation() -> Iterator[None]:
+    """Distribution argument checks branch on data, which vmap cannot trace."""
+    old = Distribution._validate_args
+    Distribution.set_default_validate_args(False)
+    try:
+        yield
+    finally:
+        Distribution.set_default_validate_args(old)
+
+
+def refuse_sample_mixing(policy: nn.Module) -> None:
+    """Raise if a module couples the samples of a batch (BatchNorm in training mode)."""
+    for name, module in policy.named_modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.training:
+            raise RatbenchError(
+                f"module {name or type(module).__name__} is a BatchNorm in training mode, which mixes the "
+                "samples of a batch so per-sample scores are undefined; call policy.eval() before solving "
+                "or use LayerNorm/GroupNorm instead"
+            )
+
+
+def param_names(policy: nn.Module, params: Sequence[torch.Tensor]) -> list[str]:
+    """The ``named_parameters`` name of each tensor in ``params`` (in order)."""
+    by_id = {id(p): name for name, p in policy.named_parameters()}
+    names = []
+    for p in params:
+        if id(p) not in by_id:
+            raise RatbenchError("a parameter to solve for is not a parameter of the policy; pass policy parameters only")
+        names.append(by_id[id(p)])
+    return names
+
+
+def per_sample_grads(
+    policy: nn.Module,
+    params: Sequence[torch.Tensor],
+    obs: torch.Tensor,
+    actions: torch.Tensor,
+    chunk_size: int | None = None,
+) -> torch.Tensor:
+    """Rows grad_theta log pi(a_i | s_i) for ``params`` only: (N, sum numel).
+
+    Parameters outside ``params`` are held fixed. Columns follow the order
+    of ``params`` and each tensor's row-major layout.
+    """
+    refuse_sample_mixing(policy)
+    wrapper = _LogProb(policy)
+    names = ["policy." + n for n in param_names(policy, params)]
+    wanted = set(names)
+    fixed = {"policy." + n: p.detach() for n, p in policy.named_parameters() if "policy." + n not in wanted}
+    fixed.update({"policy." + n: b for n, b in policy.named_buffers()})
+
+    def log_prob_one(free: dict, o: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return functional_call(wrapper, {**fixed, **free}, (o.unsqueeze(0), a.unsqueeze(0)), strict=False).sum()
+
+    free = {n: p.detach() for n, p in zip(names, params)}
+    per_sample = vmap(grad(log_prob_one), in_dims=(None, 0, 0), chunk_size=chunk_size)
+    with no_distribution_validation():
+        grads = per_sample(free, obs, actions)
+    return torch.cat([grads[n].reshape(obs.shape[0], -1) for n in names], dim=1)

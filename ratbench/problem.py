@@ -1,0 +1,124 @@
+"""The natural-policy-gradient problem every solver solves.
+
+Conventions (held by every solver, the reference and the trainer):
+
+- Scores. ``s_i = sqrt(w_i) * grad_theta log pi(a_i | s_i)`` (a P-vector) with
+  per-sample weights ``w_i > 0`` (importance ratios in training; 1 in the
+  accuracy problems). ``S = [s_1; ...; s_N]`` is N x P.
+- Right-hand side. ``b_i = sqrt(w_i) * A_i``. Advantages are used exactly as
+  given: the problem never centres or normalises them (the trainer does that
+  before building the problem, the accuracy families generate them
+  already centred and scaled to unit RMS).
+- Fisher ``F = S^T S / N``, vanilla gradient ``g = S^T b / N =
+  (1/N) sum_i w_i A_i grad log pi_i``, damping ``lambda > 0``.
+- Target ``d* = (F + lambda I)^-1 g``: an **ascent** direction for the
+  surrogate ``(1/N) sum_i w_i A_i log pi_i``. An optimizer that minimises a
+  loss steps along ``-d``.
+- Woodbury: ``d* = S^T u / N`` with ``(S S^T / N + lambda I) u = b``. The
+  transformed advantage is ``y = u / sqrt(w)``, so that
+  ``d* = (1/N) sum_i w_i y_i grad log pi_i``: a vanilla policy gradient with
+  advantage ``y``.
+- Flat vectors in parameter space follow the order of ``problem.params`` and
+  each parameter's row-major layout (``torch.nn.utils.parameters_to_vector``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+from torch import nn
+
+from ratbench.errors import RatbenchError
+from ratbench.policies import Policy
+
+
+@dataclass
+class NPGProblem:
+    """One on-policy batch and its damping.
+
+    policy: any module with ``log_prob(obs, actions) -> (N,)``.
+    obs: (N, ...) observations; actions: (N, ...) actions;
+    advantages: (N,); weights: optional (N,) positive per-sample weights;
+    damping: lambda > 0; params: the parameters the Fisher is over
+    (default ``policy.policy_parameters()`` or every trainable parameter).
+    """
+
+    policy: nn.Module
+    obs: torch.Tensor
+    actions: torch.Tensor
+    advantages: torch.Tensor
+    damping: float
+    weights: Optional[torch.Tensor] = None
+    params: list = field(default_factory=list)
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not hasattr(self.policy, "log_prob"):
+            raise RatbenchError(
+                f"the policy {type(self.policy).__name__} has no log_prob(obs, actions) method; "
+                "wrap it in a ratbench.policies.Policy"
+            )
+        if not self.params:
+            self.params = (
+                self.policy.policy_parameters()
+                if isinstance(self.policy, Policy)
+                else [p for p in self.policy.parameters() if p.requires_grad]
+            )
+        if not self.params:
+            raise RatbenchError("the policy has no trainable parameters; nothing to solve for")
+        try:
+            damping = float(self.damping)
+        except (TypeError, ValueError):
+            raise RatbenchError(f"damping must be a positive number, got {self.damping!r}") from None
+        if not (damping > 0.0 and damping < float("inf")):
+            raise RatbenchError(f"damping must be positive and finite (Tikhonov lambda > 0), got {self.damping!r}")
+        self.damping = damping
+        n = self.obs.shape[0] if self.obs.dim() > 0 else 0
+        if n == 0:
+            raise RatbenchError("the batch is empty: obs must have shape (N, ...) with N >= 1")
+        if self.actions.shape[0] != n:
+            raise RatbenchError(f"actions have {self.actions.shape[0]} rows but obs has {n}; pass one action per observation")
+        if self.advantages.shape != (n,):
+            raise RatbenchError(f"advantages must have shape ({n},) to match obs, got {tuple(self.advantages.shape)}")
+        if self.weights is not None:
+            if self.weights.shape != (n,):
+                raise RatbenchError(f"weights must have shape ({n},) to match obs, got {tuple(self.weights.shape)}")
+            if not bool(torch.isfinite(self.weights).all()) or bool((self.weights <= 0).any()):
+                raise RatbenchError("weights must be finite and strictly positive (clamp importance ratios first)")
+        for label, t in (("obs", self.obs), ("actions", self.actions), ("advantages", self.advantages)):
+            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                raise RatbenchError(f"{label} contain NaN or inf; drop or fix those samples before solving")
+
+    @property
+    def n(self) -> int:
+        """Batch size N."""
+        return int(self.obs.shape[0])
+
+    @property
+    def num_params(self) -> int:
+        """P, the number of parameters the Fisher is over."""
+        return sum(p.numel() for p in self.params)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.params[0].dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.params[0].device
+
+    def sqrt_weights(self) -> torch.Tensor:
+        """sqrt(w) as (N,) in the parameters' dtype (ones when unweighted)."""
+        if self.weights is None:
+            return torch.ones(self.n, dtype=self.dtype, device=self.device)
+        return self.weights.to(self.dtype).sqrt()
+
+    def rhs(self) -> torch.Tensor:
+        """b = sqrt(w) * A, (N,)."""
+        return self.sqrt_weights() * self.advantages.to(self.dtype)
+
+    def to_transformed_advantage(self, u: torch.Tensor) -> torch.Tensor:
+        """Map the dual iterate u (system in scaled rows) to y = u / sqrt(w)."""
+        return u / self.sqrt_weights()

@@ -1,0 +1,164 @@
+"""The interface every solver shares.
+
+A solver maps an :class:`~ratbench.problem.NPGProblem` to an approximation
+of ``d* = (F + lambda I)^-1 g`` (an ascent direction; see the conventions in
+:mod:`ratbench.problem`). ``solve`` captures the batch's curvature with one
+forward/backward pass unless a :class:`~ratbench.curvature.Curvature` of the
+same problem is passed in.
+
+``callback(progress)`` (optional) is called after every iteration of an
+iterative solver with a :class:`Progress`; the time the callback takes is
+not counted in ``Progress.elapsed`` nor in ``SolveResult.stats.seconds``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar, Optional
+
+import torch
+
+from ratbench.curvature import Curvature, capture
+from ratbench.errors import RatbenchError
+from ratbench.problem import NPGProblem
+
+
+@dataclass
+class Progress:
+    """State after one iteration (one block step, one CG step)."""
+
+    iteration: int
+    passes: float
+    elapsed: float
+    direction: torch.Tensor
+    residual: float
+
+
+@dataclass
+class SolveStats:
+    """iterations: solver iterations (block steps for kaczmarz, CG steps for cg, 1 for direct solvers);
+    passes: rows touched by Gram/Jv/J^T u products over N, plus 1 for the capture pass;
+    residual: final relative residual of the system the solver works on (NaN where it has none);
+    history: per-iteration dicts (iteration, passes, seconds, residual[, dual_objective]);
+    seconds: wall time of ``solve`` (capture included unless a curvature was passed in)."""
+
+    iterations: int = 0
+    passes: float = 0.0
+    residual: float = float("nan")
+    history: list = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class SolveResult:
+    """direction: flat (P,) ascent direction; transformed_advantage: (N,) y with
+    d = (1/N) sum_i w_i y_i grad log pi_i, or None for solvers without one;
+    dual: (N,) the sample-space iterate u (scaled rows), or None."""
+
+    direction: torch.Tensor
+    transformed_advantage: Optional[torch.Tensor]
+    stats: SolveStats
+    dual: Optional[torch.Tensor] = None
+
+
+Callback = Callable[[Progress], None]
+
+
+@dataclass
+class WarmStart:
+    """Where an iterative solver starts.
+
+    direction: flat (P,) primal start d0; dual: (N,) sample-space start u0
+    (for this problem's rows). Direct solvers (woodbury, diagonal, kfac)
+    are exact or closed-form and ignore it.
+    """
+
+    direction: Optional[torch.Tensor] = None
+    dual: Optional[torch.Tensor] = None
+
+
+class Solver:
+    """Base class. Subclasses set ``name`` and ``exact`` and implement ``_solve``."""
+
+    name: ClassVar[str] = ""
+    exact: ClassVar[str] = ""  # when the solver returns d* exactly, in one line
+
+    def solve(
+        self,
+        problem: NPGProblem,
+        curvature: Optional[Curvature] = None,
+        callback: Optional[Callback] = None,
+        warm_start: Optional[WarmStart] = None,
+    ) -> SolveResult:
+        """Approximate d* for ``problem``; see the module docstring."""
+        clock = Clock()
+        if curvature is None:
+            with torch.enable_grad():
+                curvature = capture(problem)
+            start_rows = -curvature.n  # the capture pass counts as one pass
+        else:
+            start_rows = curvature.rows_touched
+        with torch.no_grad():
+            result = self._solve(problem, curvature, clock, callback, warm_start)
+        result.stats.passes = (curvature.rows_touched - start_rows) / curvature.n
+        result.stats.seconds = clock.elapsed()
+        return result
+
+    def _solve(
+        self,
+        problem: NPGProblem,
+        curv: Curvature,
+        clock: "Clock",
+        callback: Optional[Callback],
+        warm_start: Optional[WarmStart],
+    ) -> SolveResult:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({fields})"
+
+
+class Clock:
+    """Wall clock that pauses while a callback runs."""
+
+    def __init__(self) -> None:
+        self._start = time.perf_counter()
+        self._paused = 0.0
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self._start - self._paused
+
+    def report(self, callback: Optional[Callback], make: Callable[[float], Progress]) -> None:
+        """Call ``callback(make(elapsed))`` with the clock paused."""
+        if callback is None:
+            return
+        t0 = time.perf_counter()
+        callback(make(self.elapsed()))
+        self._paused += time.perf_counter() - t0
+
+
+def solve_damped_gram(curv: Curvature, damping: float, rhs: torch.Tensor, rows: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Solve (S_B S_B^T / N + lambda I) x = rhs by Cholesky, B = ``rows`` (all when None)."""
+    m = curv.gram(rows, rows) / curv.n
+    m.diagonal().add_(damping)
+    chol, info = torch.linalg.cholesky_ex(m)
+    if int(info) != 0:
+        raise RatbenchError(
+            f"the damped Gram system is not numerically positive definite in {curv.dtype}; "
+            "increase the damping or solve in float64"
+        )
+    return torch.cholesky_solve(rhs[:, None], chol)[:, 0]
+
+
+def dual_residual(curv: Curvature, problem: NPGProblem, direction: torch.Tensor, dual: torch.Tensor) -> float:
+    """||b - S d - lambda u|| / ||b||: relative residual of the sample-space system at (d, u)."""
+    b = problem.rhs()
+    r = b - curv.jvp(direction) - problem.damping * dual
+    return float(torch.linalg.vector_norm(r) / torch.linalg.vector_norm(b))
+
+
+def vanilla_gradient(curv: Curvature, problem: NPGProblem) -> torch.Tensor:
+    """g = S^T b / N, flat (P,)."""
+    return curv.vjp(problem.rhs()) / curv.n

@@ -1,0 +1,74 @@
+"""Conjugate gradient in parameter space with Fisher-vector products (TRPO style).
+
+Solves (F + lambda I) d = g with F v = S^T (S v) / N from the captured
+factors: each iteration is one J v and one J^T u over the batch (one pass
+each, about the cost of a forward and a backward). F here is the empirical
+Fisher of the batch's sampled actions, the same matrix every other solver
+uses, so all solvers target the same d*.
+
+In exact arithmetic the (F + lambda I)-norm error decreases monotonically and
+CG terminates in at most rank(F) + 1 iterations.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from ratbench.curvature import Curvature
+from ratbench.errors import RatbenchError
+from ratbench.problem import NPGProblem
+from solvers.base import Callback, Clock, Progress, SolveResult, SolveStats, Solver, WarmStart, vanilla_gradient
+
+
+class ConjugateGradient(Solver):
+    name = "cg"
+    exact = "converges to d*; exact in at most rank(F) + 1 iterations in exact arithmetic"
+
+    def __init__(self, iterations: int = 10, tol: float = 1e-10):
+        """iterations: maximum CG steps; tol: stop when ||g - (F + lambda I) d|| / ||g|| < tol."""
+        if int(iterations) < 1:
+            raise RatbenchError(f"cg iterations must be a positive integer, got {iterations!r}")
+        if not float(tol) >= 0:
+            raise RatbenchError(f"cg tol must be non-negative, got {tol!r}")
+        self.iterations = int(iterations)
+        self.tol = float(tol)
+
+    def _solve(
+        self,
+        problem: NPGProblem,
+        curv: Curvature,
+        clock: Clock,
+        callback: Optional[Callback],
+        warm_start: Optional[WarmStart],
+    ) -> SolveResult:
+        lam = problem.damping
+
+        def operator(v: torch.Tensor) -> torch.Tensor:
+            return curv.fvp(v) + lam * v
+
+        g = vanilla_gradient(curv, problem)
+        g_norm = torch.linalg.vector_norm(g)
+        if warm_start is not None and warm_start.direction is not None:
+            d = warm_start.direction.to(curv.dtype).clone()
+            r = g - operator(d)
+        else:
+            d, r = torch.zeros_like(g), g.clone()
+        p, rr = r.clone(), r.dot(r)
+        history: list[dict] = []
+        residual = float(torch.sqrt(rr) / g_norm) if g_norm > 0 else 0.0
+        step = 0
+        while step < self.iterations and residual > self.tol:
+            ap = operator(p)
+            alpha = rr / p.dot(ap)
+            d = d + alpha * p
+            r = r - alpha * ap
+            rr_new = r.dot(r)
+            p = r + (rr_new / rr) * p
+            rr = rr_new
+            step += 1
+            residual = float(torch.sqrt(rr) / g_norm)
+            history.append({"iteration": step, "passes": curv.passes, "seconds": clock.elapsed(), "residual": residual})
+            clock.report(callback, lambda t: Progress(step, curv.passes, t, d, residual))
+        return SolveResult(d, None, SolveStats(iterations=step, residual=residual, history=history))

@@ -1,0 +1,154 @@
+"""Randomized block Kaczmarz on the sample-space system (RAT).
+
+The Woodbury system ``M u = b`` with ``M = S S^T / N + lambda I`` is the
+normal system of the consistent, underdetermined system
+``[S, sqrt(N lambda) I] x = b``, x = (d, v), whose minimum-norm solution has
+``d = d*``. One block step on rows B is an exact block-coordinate
+minimisation of the quadratic ``f(u) = 1/2 u^T M u - u^T (b - S d_base)``:
+
+    r_B  = b_B - S_B d - lambda u_B          (one J v on the block)
+    du   = M_BB^-1 r_B                        (b x b Cholesky solve)
+    u_B += du;  d += S_B^T du / N             (one J^T u on the block)
+
+so ``f`` never increases, and from ``u = 0, d = 0`` the iterates converge to
+the Woodbury solution. Each sweep draws a fresh random partition of the
+batch into blocks of ``block_size`` rows (seeded).
+
+Warm starts: ``WarmStart(dual=u0)`` starts from ``d = S^T u0 / N`` (a warm
+start at the solution stays there). ``WarmStart(direction=d0)`` (e.g. the
+previous minibatch's direction) starts the primal from d0 with ``u = 0``;
+Kaczmarz then converges to the solution of the augmented system nearest
+(d0, 0), which is d* only when d0 lies in the row space of S.
+
+``residual="original"`` reproduces the rule of the reference RAT code
+(DESIGN section 6), kept to compare against: the block right-hand side is
+``b_B + S_B delta_prev`` where ``delta_prev`` is the previous block's
+*increment* (the reference subtracts its previous descent step, which is
+minus that increment), with no ``- lambda u_B`` term, and the returned
+direction is the last increment alone, not an accumulated iterate.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from ratbench.curvature import Curvature
+from ratbench.errors import RatbenchError
+from ratbench.problem import NPGProblem
+from solvers.base import (
+    Callback,
+    Clock,
+    Progress,
+    SolveResult,
+    SolveStats,
+    Solver,
+    WarmStart,
+    dual_residual,
+    solve_damped_gram,
+)
+
+RESIDUAL_RULES = ("block", "original")
+
+
+class Kaczmarz(Solver):
+    name = "kaczmarz"
+    exact = "converges to d* as sweeps grow (residual='block'); exact after one sweep when block_size >= N"
+
+    def __init__(
+        self,
+        block_size: int = 256,
+        sweeps: int = 1,
+        tol: Optional[float] = None,
+        seed: int = 0,
+        residual: str = "block",
+    ):
+        """block_size: rows per block; sweeps: maximum passes over the batch;
+        tol: stop after a sweep whose relative residual ||b - S d - lambda u|| / ||b||
+        is below tol (the check costs one extra J v pass per sweep and is counted);
+        seed: seeds the block partitions; residual: 'block' (correct) or 'original'."""
+        if int(block_size) < 1:
+            raise RatbenchError(f"kaczmarz block_size must be a positive integer, got {block_size!r}")
+        if int(sweeps) < 1:
+            raise RatbenchError(f"kaczmarz sweeps must be a positive integer, got {sweeps!r}")
+        if tol is not None and not float(tol) > 0:
+            raise RatbenchError(f"kaczmarz tol must be positive, got {tol!r}")
+        if residual not in RESIDUAL_RULES:
+            raise RatbenchError(f"unknown kaczmarz residual rule {residual!r}; valid rules: {', '.join(RESIDUAL_RULES)}")
+        self.block_size = int(block_size)
+        self.sweeps = int(sweeps)
+        self.tol = None if tol is None else float(tol)
+        self.seed = int(seed)
+        self.residual = residual
+
+    def _solve(
+        self,
+        problem: NPGProblem,
+        curv: Curvature,
+        clock: Clock,
+        callback: Optional[Callback],
+        warm_start: Optional[WarmStart],
+    ) -> SolveResult:
+        n, lam = curv.n, problem.damping
+        b = problem.rhs()
+        u, d, d_base = self._start(curv, warm_start)
+        generator = torch.Generator().manual_seed(self.seed)
+        original = self.residual == "original"
+        history: list[dict] = []
+        step, residual = 0, float("nan")
+        for _ in range(self.sweeps):
+            order = torch.randperm(n, generator=generator).to(curv.device)
+            for rows in torch.split(order, self.block_size):
+                if original:
+                    r = b[rows] + curv.jvp(d, rows)
+                else:
+                    r = b[rows] - curv.jvp(d, rows) - lam * u[rows]
+                du = solve_damped_gram(curv, lam, r, rows)
+                u[rows] += du
+                increment = curv.vjp(du, rows) / n
+                d = increment if original else d + increment
+                step += 1
+                record = {"iteration": step, "passes": curv.passes, "seconds": clock.elapsed()}
+                if not original:
+                    record["dual_objective"] = _dual_objective(d, d_base, u, b, lam, n)
+                history.append(record)
+                clock.report(callback, lambda t: Progress(step, curv.passes, t, d, float("nan")))
+            if self.tol is not None:
+                residual = dual_residual(curv, problem, d, u)
+                history[-1]["residual"] = residual
+                if residual < self.tol:
+                    break
+        if self.tol is None:
+            with curv.uncounted():
+                residual = dual_residual(curv, problem, d, u)
+        stats = SolveStats(iterations=step, residual=residual, history=history)
+        return SolveResult(d, problem.to_transformed_advantage(u), stats, dual=u)
+
+    @staticmethod
+    def _start(curv: Curvature, warm: Optional[WarmStart]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(u, d, d_base) with d = d_base + S^T u / N."""
+        zeros_p = torch.zeros(curv.num_params, dtype=curv.dtype, device=curv.device)
+        if warm is None or (warm.direction is None and warm.dual is None):
+            return torch.zeros(curv.n, dtype=curv.dtype, device=curv.device), zeros_p, zeros_p
+        if warm.dual is not None and warm.dual.shape != (curv.n,):
+            raise RatbenchError(f"warm-start dual must have shape ({curv.n},), got {tuple(warm.dual.shape)}")
+        if warm.direction is not None and warm.direction.shape != (curv.num_params,):
+            raise RatbenchError(
+                f"warm-start direction must have shape ({curv.num_params},), got {tuple(warm.direction.shape)}"
+            )
+        if warm.dual is None:
+            d0 = warm.direction.to(curv.dtype).clone()
+            return torch.zeros(curv.n, dtype=curv.dtype, device=curv.device), d0, d0.clone()
+        u0 = warm.dual.to(curv.dtype).clone()
+        from_dual = curv.vjp(u0) / curv.n
+        if warm.direction is None:
+            return u0, from_dual, zeros_p
+        d0 = warm.direction.to(curv.dtype).clone()
+        return u0, d0, d0 - from_dual
+
+
+def _dual_objective(d: torch.Tensor, d_base: torch.Tensor, u: torch.Tensor, b: torch.Tensor, lam: float, n: int) -> float:
+    """f(u) = 1/2 u^T M u - u^T (b - S d_base), from d - d_base = S^T u / N without touching S."""
+    dd = d - d_base
+    return float(0.5 * n * dd.dot(dd) + 0.5 * lam * u.dot(u) - u.dot(b) + n * d_base.dot(dd))
