@@ -1,0 +1,66 @@
+"""Short environment names and their gymnasium ids.
+
+``resolve_env_id`` accepts a short name (``humanoid``, case-insensitive) or
+a full registered gymnasium id (``Humanoid-v5``). Unknown names raise a
+:class:`~ratbench.errors.RatbenchError` listing close matches; a missing
+MuJoCo install says how to install it.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+from ratbench.errors import RatbenchError, unknown_name
+
+ENV_IDS: dict[str, str] = {
+    "hopper": "Hopper-v5",
+    "halfcheetah": "HalfCheetah-v5",
+    "walker2d": "Walker2d-v5",
+    "ant": "Ant-v5",
+    "humanoid": "Humanoid-v5",
+    "humanoidstandup": "HumanoidStandup-v5",
+    "reacher": "Reacher-v5",
+    "swimmer": "Swimmer-v5",
+    "invertedpendulum": "InvertedPendulum-v5",
+    "inverteddoublependulum": "InvertedDoublePendulum-v5",
+    "cartpole": "CartPole-v1",
+}
+
+MUJOCO_IDS = {v for k, v in ENV_IDS.items() if k != "cartpole"}
+
+
+def env_names() -> list[str]:
+    return list(ENV_IDS)
+
+
+def resolve_env_id(name: str) -> str:
+    """Short name or full gymnasium id -> gymnasium id."""
+    key = name.strip().lower().replace("-", "").replace("_", "")
+    if key in ENV_IDS:
+        return ENV_IDS[key]
+    if name in gym.registry:
+        return name
+    raise unknown_name("environment", name, list(ENV_IDS) + sorted(ENV_IDS.values()))
+
+
+def check_mujoco(env_id: str) -> None:
+    """Raise a clear error when a MuJoCo task is asked for without MuJoCo installed."""
+    if env_id not in MUJOCO_IDS and "mujoco" not in str(gym.spec(env_id).entry_point):
+        return
+    try:
+        import mujoco  # noqa: F401
+    except ImportError:
+        raise RatbenchError(
+            f"{env_id} needs MuJoCo, which is not installed; run: pip install 'gymnasium[mujoco]'"
+        ) from None
+
+
+def make_env(name: str, seed: int | None = None, **kwargs) -> gym.Env:
+    """One gymnasium env by short name or id, reset with ``seed`` when given."""
+    env_id = resolve_env_id(name)
+    check_mujoco(env_id)
+    env = gym.make(env_id, **kwargs)
+    if seed is not None:
+        env.reset(seed=seed)
+        env.action_space.seed(seed)
+    return env

@@ -1,0 +1,3 @@
+from ratbench.cli import main
+
+main()

@@ -1,0 +1,56 @@
+"""The ``ratbench`` command line: a click group whose subcommands load lazily.
+
+Each subcommand lives in its own module under :mod:`ratbench.commands`, so
+``ratbench --help`` stays fast and a command's heavy imports (gymnasium,
+matplotlib) happen only when it runs. A :class:`~ratbench.errors.RatbenchError`
+anywhere becomes one ``Error: ...`` line and exit status 1, no traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from ratbench.errors import RatbenchError
+
+COMMANDS = {
+    "accuracy": ("ratbench.commands.accuracy", "accuracy", "Score solvers against a dense float64 SciPy reference."),
+    "speed": ("ratbench.commands.speed", "speed", "Time every solver against a vanilla backward and the per-sample route."),
+    "train": ("ratbench.commands.train", "train", "Train a policy on a MuJoCo / classic-control task with any solver."),
+    "plot": ("ratbench.commands.plot", "plot", "Draw learning curves from run directories."),
+}
+
+
+class LazyGroup(click.Group):
+    """Imports a subcommand's module only when that subcommand is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[name]
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except RatbenchError as err:
+            raise click.ClickException(str(err)) from None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ratbench")
+def cli() -> None:
+    """ratbench: check and compare natural-policy-gradient solvers (RAT and its rivals)."""
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,1 @@
+"""One module per ``ratbench`` subcommand (see :mod:`ratbench.cli`)."""

@@ -1,0 +1,1 @@
+"""Problem families for the accuracy suite, training suite specs, and asv speed benchmarks."""
