@@ -42,15 +42,15 @@ class _RssSampler(threading.Thread):
         super().__init__(daemon=True)
         self.interval = interval
         self.peak = _rss_bytes()
-        self._stop = threading.Event()
+        self._done = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._done.is_set():
             self.peak = max(self.peak, _rss_bytes())
             time.sleep(self.interval)
 
     def stop(self) -> int:
-        self._stop.set()
+        self._done.set()
         self.join()
         return max(self.peak, _rss_bytes())
 
