@@ -1,0 +1,143 @@
+"""``ratbench speed``: every solver against a vanilla backward and the per-sample route, in one run."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Optional
+
+import click
+import torch
+from tqdm import tqdm
+
+from ratbench import speed as sp
+from ratbench.errors import RatbenchError, unknown_name
+from ratbench.io import write_json
+
+
+def _check_names(kind: str, names: tuple[str, ...], valid: tuple[str, ...] | dict) -> None:
+    for name in names:
+        if name not in valid:
+            raise unknown_name(kind, name, valid)
+
+
+def _ms(seconds: float) -> str:
+    return "-" if not math.isfinite(seconds) else f"{seconds * 1e3:.1f}"
+
+
+def _ratio_cells(ratio: sp.Ratio, at_most: bool) -> list[str]:
+    value = "-" if not math.isfinite(ratio.value) else f"{ratio.value:.1f}x"
+    target = "" if ratio.target is None else f"{'<=' if at_most else '>='} {ratio.target:g}x"
+    met = {None: "", True: "yes", False: "NO"}[ratio.met]
+    return [value, target, met]
+
+
+def format_table(rows: list[sp.SpeedRow]) -> str:
+    """The ratio table: one line per method, times in ms, ratios with targets and verdicts."""
+    header = [
+        "method", "median ms", "IQR ms", "min-max ms",
+        "x vanilla", "target", "met", "per-sample / it", "target", "met", "peak MiB",
+    ]
+    lines = [header]
+    for row in rows:
+        t = row.timing
+        if t.skipped:
+            lines.append([t.method, "skipped", "", "", "", "", "", "", "", "", ""])
+            continue
+        peak = f"{t.peak_bytes / 2**20:.0f}"
+        if row.memory_target_met is not None:
+            peak += f" ({'< 2 GiB' if row.memory_target_met else 'NOT < 2 GiB'})"
+        lines.append(
+            [t.method, _ms(t.median), f"{_ms(t.q1)}-{_ms(t.q3)}", f"{_ms(t.minimum)}-{_ms(t.maximum)}"]
+            + _ratio_cells(row.vs_vanilla, at_most=True)
+            + _ratio_cells(row.per_sample_speedup, at_most=False)
+            + [peak]
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths))) for line in lines]
+    text.insert(1, "-" * len(text[0]))
+    return "\n".join(line.rstrip() for line in text)
+
+
+@click.command("speed")
+@click.option(
+    "--solver", "solvers", multiple=True, metavar="NAME",
+    help=f"solver method to time; repeat for several. Default: all ({', '.join(sp.SOLVER_METHODS)}). "
+    "kaczmarz is one block step over the minibatch (block = N), kaczmarz-sweep one sweep in blocks of 256, cg 10 iterations.",
+)
+@click.option(
+    "--size", default="default", show_default=True, metavar="NAME",
+    help="minibatch size and hidden width: " + ", ".join(f"{k} (N={v.n}, width {v.width})" for k, v in sp.SIZES.items()) + ".",
+)
+@click.option("--policy", default="mlp-gaussian", show_default=True, metavar="NAME", help=f"policy: {', '.join(sp.POLICIES)}.")
+@click.option("--device", default="cpu", show_default=True, metavar="cpu|cuda", help="where to run (cuda: synchronised before every clock read).")
+@click.option("--repeat", type=click.IntRange(min=1), default=5, show_default=True, help="timed runs per method (after warm-up).")
+@click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True, help="untimed runs per method first.")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the synthetic minibatch and policy.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="also write every measurement to this JSON file.")
+def speed(
+    solvers: tuple[str, ...], size: str, policy: str, device: str, repeat: int, warmup: int, seed: int, json_path: Optional[Path]
+) -> None:
+    """Time every solver's direction on one minibatch, with a vanilla backward and the per-sample route.
+
+    Everything is measured in this one run: each method is warmed up, then run
+    --repeat times; the table gives the median, the interquartile range and
+    the min-max of the wall times, the ratio to a vanilla policy-gradient
+    backward on the same minibatch and the per-sample route's time over the
+    method's, each beside its target (printed, never asserted), and the peak
+    extra memory of the runs. Other processes on the machine add noise: read
+    the spread, and repeat more on a busy machine.
+    """
+    _check_names("solver method", solvers, sp.SOLVER_METHODS)
+    if size not in sp.SIZES:
+        raise unknown_name("size", size, sp.SIZES)
+    if policy not in sp.POLICIES:
+        raise unknown_name("policy", policy, sp.POLICIES)
+    torch_device = sp.check_device(device)
+    chosen = list(dict.fromkeys(solvers)) or list(sp.SOLVER_METHODS)
+    n, width = sp.SIZES[size].n, sp.SIZES[size].width
+    problem = sp.build_problem(n, width, policy, torch_device, seed)
+
+    methods = ["vanilla", "per-sample"] + chosen
+    skipped: dict[str, str] = {}
+    if not sp.per_sample_feasible(problem):
+        skipped["per-sample"] = (
+            f"the per-sample route is skipped: it would hold about {2 * sp.jacobian_bytes(problem) / 2**30:.1f} GiB "
+            f"for J (limit {sp.PER_SAMPLE_MAX_BYTES / 2**30:.0f} GiB)"
+        )
+    measured = [m for m in methods if m not in skipped]
+    with tqdm(total=(warmup + repeat) * len(measured), desc="measuring", unit="run", file=click.get_text_stream("stderr"), leave=False) as bar:
+        try:
+            measured_timings = sp.time_methods(
+                measured, problem, repeat, warmup, on_run=lambda method: (bar.set_postfix_str(method), bar.update(1))
+            )
+        except torch.OutOfMemoryError:
+            raise RatbenchError(f"out of memory at size {size!r} on {device}; try a smaller --size") from None
+    timings = {m: measured_timings[m] if m in measured_timings else sp.skipped_timing(m, skipped[m]) for m in methods}
+
+    rows = sp.speed_rows(timings, memory_targets=True)
+    jac = sp.jacobian_bytes(problem)
+    click.echo(
+        f"ratbench speed: {policy}, N={n}, width {width}, P={problem.num_params:,}, {device} "
+        f"({torch.get_num_threads()} threads); {repeat} timed runs per method after {warmup} warm-up"
+    )
+    click.echo(f"N x P score matrix J would take {jac / 2**20:,.0f} MiB in {str(problem.dtype).replace('torch.', '')}.")
+    click.echo(format_table(rows))
+    click.echo(
+        "x vanilla: method median / vanilla-backward median (lower is better); per-sample / it: per-sample-route "
+        "median / method median (higher is better). Targets are printed, not enforced; "
+        f"peak: most extra memory seen in one run ({'CUDA allocator' if device == 'cuda' else 'process RSS, sampled'}); "
+        f"{', '.join(sp.MEMORY_TARGET_METHODS)} must stay under 2 GiB (never materialise J)."
+    )
+    for reason in skipped.values():
+        click.echo(f"Note: {reason}.")
+    if json_path is not None:
+        write_json(
+            json_path,
+            {
+                "policy": policy, "size": size, "n": n, "width": width, "num_params": problem.num_params,
+                "device": device, "threads": torch.get_num_threads(), "repeat": repeat, "warmup": warmup,
+                "seed": seed, "jacobian_bytes": jac, "rows": sp.rows_as_dicts(rows),
+            },
+        )
+        click.echo(f"Wrote {json_path}")
