@@ -32,7 +32,8 @@ def solver_options(name: str) -> dict[str, Any]:
     """The options a solver accepts and their defaults."""
     cls = _lookup(name)
     params = inspect.signature(cls.__init__).parameters
-    return {k: p.default for k, p in params.items() if k != "self"}
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return {k: p.default for k, p in params.items() if k != "self" and p.kind not in variadic}
 
 
 def make_solver(name: str, **options: Any) -> Solver:
