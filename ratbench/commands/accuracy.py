@@ -1,0 +1,214 @@
+"""``ratbench accuracy``: score solvers against the dense float64 SciPy reference.
+
+Every (problem, solver) pair is solved once; the table shows the relative
+error, cosine, (F + lambda I)-norm error, solver time, peak memory,
+iterations, passes and the reference mode. ``--check`` exits 1 when a
+solver misses its contract (:mod:`suites.accuracy.contracts`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+import click
+import torch
+
+from ratbench.errors import RatbenchError, unknown_name
+from ratbench.io import write_csv, write_json
+from ratbench.reference import DEFAULT_MAX_PARAMS, reference_mode
+from solvers import SOLVERS, solver_names, solver_options
+from suites.accuracy.contracts import CONTRACTS, describe_budget
+from suites.accuracy.families import DEFAULT_DAMPING, FAMILIES, get_family, quick_set
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+CSV_SKIPPED = ("options", "curve")
+
+
+def parse_option(text: str) -> tuple[str, str, Any]:
+    """'solver.key=value' -> (solver, key, value); value as int, float, bool, None or string."""
+    head, sep, raw = text.partition("=")
+    solver, dot, key = head.strip().partition(".")
+    if not sep or not dot or not solver or not key.strip():
+        raise RatbenchError(f"--option {text!r} is not SOLVER.KEY=VALUE (e.g. --option kaczmarz.block_size=64)")
+    if solver not in SOLVERS:
+        raise unknown_name("solver", solver, SOLVERS)
+    return solver, key.strip(), _parse_value(raw.strip())
+
+
+def _parse_value(raw: str) -> Any:
+    for convert in (int, float):
+        try:
+            return convert(raw)
+        except ValueError:
+            pass
+    return {"true": True, "false": False, "none": None}.get(raw.lower(), raw)
+
+
+def collect_options(texts: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    options: dict[str, dict[str, Any]] = {}
+    for text in texts:
+        solver, key, value = parse_option(text)
+        options.setdefault(solver, {})[key] = value
+    return options
+
+
+def _check_names(kind: str, names: tuple[str, ...], valid: list[str]) -> list[str]:
+    for name in names:
+        if name not in valid:
+            raise unknown_name(kind, name, valid)
+    return list(dict.fromkeys(names))
+
+
+def _device(name: str) -> str:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RatbenchError("--device cuda was given but torch sees no CUDA device; use --device cpu")
+    return name
+
+
+def _fmt(value: Optional[float], spec: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return format(value, spec)
+
+
+def format_table(records: list[dict[str, Any]]) -> str:
+    """The human-readable table: one row per (problem, solver)."""
+    header = ("problem", "solver", "ref", "rel err", "cosine", "(F+λI) err", "time s", "peak MB", "iters", "passes", "contract")
+    rows = []
+    for r in records:
+        peak = None if r["peak_memory_bytes"] is None else r["peak_memory_bytes"] / 2**20
+        if r["contract"] == "none":
+            contract = "report-only"
+        else:
+            sign = "<=" if r["contract"] == "pass" else ">"
+            contract = f"{r['contract']} ({sign} {r['contract_tolerance']:.0e})"
+        if r["error"]:
+            contract += " [error]"
+        rows.append((
+            r["problem"], r["solver"], r["reference_mode"], _fmt(r["relative_error"], ".2e"), _fmt(r["cosine"], ".6f"),
+            _fmt(r["damped_relative_error"], ".2e"), _fmt(r["seconds"], ".3f"), _fmt(peak, ".1f"),
+            "-" if r["iterations"] is None else str(r["iterations"]), _fmt(r["passes"], ".1f"), contract,
+        ))
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
+    numeric = {3, 4, 5, 6, 7, 8, 9}
+    lines = []
+    for row in (header, *rows):
+        cells = [str(c).rjust(w) if i in numeric else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        lines.append("  ".join(cells).rstrip())
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def format_listing(max_params: int = DEFAULT_MAX_PARAMS) -> str:
+    """Problems (with N, P and reference mode) and solvers (with options, defaults and the suite's budget)."""
+    quick = set(quick_set())
+    lines = ["problems (* = quick set, the default):"]
+    rows = []
+    for name, family in FAMILIES.items():
+        p = family.num_params()
+        exact = f"exact for {', '.join(family.exact_for)}; " if family.exact_for else ""
+        rows.append((("* " if name in quick else "  ") + name, f"N={family.n}", f"P={p:,}",
+                     f"{reference_mode(p, max_params)}-space reference", exact + family.description))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(row[:4], widths)) + "  " + row[4] for row in rows]
+    lines.append("")
+    lines.append("solvers (options and defaults; the suite's convergence budget in brackets):")
+    for name in solver_names():
+        defaults = ", ".join(f"{k}={v!r}" for k, v in solver_options(name).items()) or "no options"
+        budget = describe_budget(name)
+        budget_text = f" [suite: {budget}]" if budget else ""
+        contract = CONTRACTS.get(name)
+        contract_text = (
+            "no contract" if contract is None
+            else f"contract rel err <= {contract.float64_tolerance:.0e} in float64"
+            + (" on its exact cases" if contract.exact_cases_only else "")
+        )
+        lines.append(f"  {name:10s} {defaults}{budget_text}")
+        lines.append(f"  {'':10s} exact: {SOLVERS[name].exact}; {contract_text}")
+    return "\n".join(lines)
+
+
+@click.command("accuracy")
+@click.option("--solver", "solvers", multiple=True, metavar="NAME", help="Solver to score (repeatable; default: every registered solver).")
+@click.option("--problem", "problems", multiple=True, metavar="NAME", help="Problem family (repeatable; default: the quick set). See --list.")
+@click.option("--dtype", type=click.Choice(list(DTYPES)), default="float64", show_default=True, help="Working dtype of the problems and solvers.")
+@click.option("--damping", type=float, default=DEFAULT_DAMPING, show_default=True, help="Tikhonov lambda > 0.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the problem families.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--option", "option_texts", multiple=True, metavar="SOLVER.KEY=VALUE", help="Solver option, e.g. kaczmarz.block_size=64 (repeatable; overrides the suite's budget).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the records (with convergence curves) as JSON.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write the records as CSV (no curves).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write convergence plots (.png, .svg or .pdf).")
+@click.option("--list", "list_only", is_flag=True, help="List problems and solvers, then exit.")
+@click.option("--check", is_flag=True, help="Exit 1 when a solver misses its tolerance contract.")
+def accuracy(
+    solvers: tuple[str, ...],
+    problems: tuple[str, ...],
+    dtype: str,
+    damping: float,
+    seed: int,
+    device: str,
+    option_texts: tuple[str, ...],
+    json_path: Optional[str],
+    csv_path: Optional[str],
+    plot_path: Optional[str],
+    list_only: bool,
+    check: bool,
+) -> None:
+    """Score solvers against a dense float64 SciPy reference on seeded problem families."""
+    if list_only:
+        click.echo(format_listing())
+        return
+    solver_list = _check_names("solver", solvers, solver_names()) if solvers else solver_names()
+    problem_list = _check_names("problem", problems, list(FAMILIES)) if problems else quick_set()
+    if not (damping > 0 and math.isfinite(damping)):
+        raise RatbenchError(f"--damping must be a positive finite number (Tikhonov lambda > 0), got {damping}")
+    options = collect_options(option_texts)
+    device = _device(device)
+    if plot_path:
+        from ratbench.plots_accuracy import check_plot_path
+
+        check_plot_path(plot_path)
+    from suites.accuracy.runner import problem_dicts, run_suite, validate_options
+
+    validate_options(solver_list, options)
+    for name in problem_list:
+        get_family(name)
+    infos, records = run_suite(
+        problem_list, solver_list, dtype=DTYPES[dtype], device=device, damping=damping, seed=seed, options=options
+    )
+    click.echo(format_table(records))
+    modes = sorted({info.reference_mode for info in infos})
+    click.echo(f"\nreference: float64 SciPy solve in {' and '.join(modes)} space; dtype {dtype}, damping {damping}, seed {seed}")
+    failures = [r for r in records if r["contract"] == "fail"]
+    summary = {
+        "checked": sum(r["contract"] != "none" for r in records),
+        "failed": [f"{r['solver']} on {r['problem']}" for r in failures],
+    }
+    if json_path:
+        write_json(json_path, {
+            "command": "ratbench accuracy",
+            "dtype": dtype, "device": device, "damping": damping, "seed": seed,
+            "problems": problem_dicts(infos),
+            "contracts": {k: {"float64_tolerance": c.float64_tolerance, "exact_cases_only": c.exact_cases_only,
+                              "justification": c.justification} for k, c in CONTRACTS.items()},
+            "check": {**summary, "passed": not failures},
+            "records": records,
+        })
+    if csv_path:
+        rows = [{k: v for k, v in r.items() if k not in CSV_SKIPPED} for r in records]
+        for row, r in zip(rows, records):
+            row["options"] = ";".join(f"{k}={v}" for k, v in r["options"].items())
+        write_csv(csv_path, rows)
+    if plot_path:
+        from ratbench.plots_accuracy import plot_convergence
+
+        plot_convergence(records, plot_path, title=f"Convergence to the float64 reference ({dtype}, λ={damping}, seed {seed})")
+    if check:
+        click.echo(f"contracts: {summary['checked'] - len(failures)} of {summary['checked']} met")
+        if failures:
+            for r in failures:
+                detail = r["error"] or f"relative error {r['relative_error']:.2e} > {r['contract_tolerance']:.0e}"
+                click.echo(f"contract missed: {r['solver']} on {r['problem']}: {detail}", err=True)
+            click.get_current_context().exit(1)
