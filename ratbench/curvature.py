@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ratbench.errors import RatbenchError
 from ratbench.per_sample import per_sample_grads, refuse_sample_mixing
 from ratbench.problem import NPGProblem
 
@@ -305,7 +306,7 @@ def capture(problem: NPGProblem) -> Curvature:
         with torch.enable_grad():
             logp = policy.log_prob(problem.obs, problem.actions)
             if logp.shape != (problem.n,):
-                raise ValueError(f"policy.log_prob must return shape ({problem.n},), got {tuple(logp.shape)}")
+                raise RatbenchError(f"policy.log_prob must return shape ({problem.n},), got {tuple(logp.shape)}")
             torch.autograd.grad((problem.sqrt_weights() * logp).sum(), params, allow_unused=True)
     finally:
         for h in handles:

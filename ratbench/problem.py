@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from ratbench.errors import RatbenchError
+from ratbench.per_sample import no_distribution_validation, refuse_sample_mixing
 from ratbench.policies import Policy
 
 
@@ -90,6 +91,33 @@ class NPGProblem:
         for label, t in (("obs", self.obs), ("actions", self.actions), ("advantages", self.advantages)):
             if t.is_floating_point() and not bool(torch.isfinite(t).all()):
                 raise RatbenchError(f"{label} contain NaN or inf; drop or fix those samples before solving")
+        if isinstance(self.policy, Policy):
+            self._check_actions()
+
+    def _check_actions(self) -> None:
+        """Actions must have the shape and support of the policy's distribution.
+
+        log_prob would otherwise broadcast an (N, 1) action against an (N, k)
+        mean without complaint, or fail deep inside torch.
+        """
+        refuse_sample_mixing(self.policy)  # the forward below must not update BatchNorm statistics
+        with torch.no_grad(), no_distribution_validation():
+            dist = self.policy.distribution(self.obs)
+        expected = (self.n, *dist.batch_shape[1:], *dist.event_shape)
+        if tuple(self.actions.shape) != expected:
+            raise RatbenchError(
+                f"actions have shape {tuple(self.actions.shape)} but the policy's distribution expects {expected}; "
+                "pass one action of the policy's action shape per observation"
+            )
+        try:
+            support = dist.support
+        except NotImplementedError:  # a custom distribution that declares no support
+            return
+        if not bool(support.check(self.actions).all()):
+            raise RatbenchError(
+                "some actions lie outside the support of the policy's distribution "
+                "(e.g. a categorical index out of range); fix the actions before solving"
+            )
 
     @property
     def n(self) -> int:
