@@ -13,9 +13,11 @@ not counted in ``Progress.elapsed`` nor in ``SolveResult.stats.seconds``.
 
 from __future__ import annotations
 
+import math
+import numbers
 import time
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Optional
+from typing import Any, Callable, ClassVar, Optional
 
 import torch
 
@@ -137,6 +139,35 @@ class Clock:
         t0 = time.perf_counter()
         callback(make(self.elapsed()))
         self._paused += time.perf_counter() - t0
+
+
+def integer_option(option: str, value: Any, minimum: Optional[int] = None) -> int:
+    """A solver option as an int (integral floats and numeric strings accepted), else RatbenchError."""
+    if isinstance(value, numbers.Integral):
+        number: Optional[int] = int(value)
+    else:
+        as_float = _as_float(value)
+        number = int(as_float) if as_float.is_integer() else None
+    if number is None or (minimum is not None and number < minimum):
+        kind = "a positive integer" if minimum == 1 else "an integer"
+        raise RatbenchError(f"{option} must be {kind}, got {value!r}")
+    return number
+
+
+def tolerance_option(option: str, value: Any, allow_zero: bool) -> float:
+    """A finite tolerance > 0 (>= 0 when ``allow_zero``), else RatbenchError."""
+    number = _as_float(value)
+    if not (math.isfinite(number) and (number >= 0 if allow_zero else number > 0)):
+        kind = "non-negative" if allow_zero else "positive"
+        raise RatbenchError(f"{option} must be {kind} and finite, got {value!r}")
+    return number
+
+
+def _as_float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def solve_damped_gram(curv: Curvature, damping: float, rhs: torch.Tensor, rows: Optional[torch.Tensor] = None) -> torch.Tensor:

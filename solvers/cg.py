@@ -17,9 +17,19 @@ from typing import Optional
 import torch
 
 from ratbench.curvature import Curvature
-from ratbench.errors import RatbenchError
 from ratbench.problem import NPGProblem
-from solvers.base import Callback, Clock, Progress, SolveResult, SolveStats, Solver, WarmStart, vanilla_gradient
+from solvers.base import (
+    Callback,
+    Clock,
+    Progress,
+    SolveResult,
+    SolveStats,
+    Solver,
+    WarmStart,
+    integer_option,
+    tolerance_option,
+    vanilla_gradient,
+)
 
 
 class ConjugateGradient(Solver):
@@ -28,12 +38,8 @@ class ConjugateGradient(Solver):
 
     def __init__(self, iterations: int = 10, tol: float = 1e-10):
         """iterations: maximum CG steps; tol: stop when ||g - (F + lambda I) d|| / ||g|| < tol."""
-        if int(iterations) < 1:
-            raise RatbenchError(f"cg iterations must be a positive integer, got {iterations!r}")
-        if not float(tol) >= 0:
-            raise RatbenchError(f"cg tol must be non-negative, got {tol!r}")
-        self.iterations = int(iterations)
-        self.tol = float(tol)
+        self.iterations = integer_option("cg iterations", iterations, minimum=1)
+        self.tol = tolerance_option("cg tol", tol, allow_zero=True)
 
     def _solve(
         self,

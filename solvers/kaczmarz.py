@@ -46,7 +46,9 @@ from solvers.base import (
     Solver,
     WarmStart,
     dual_residual,
+    integer_option,
     solve_damped_gram,
+    tolerance_option,
 )
 
 RESIDUAL_RULES = ("block", "original")
@@ -68,18 +70,12 @@ class Kaczmarz(Solver):
         tol: stop after a sweep whose relative residual ||b - S d - lambda u|| / ||b||
         is below tol (the check costs one extra J v pass per sweep and is counted);
         seed: seeds the block partitions; residual: 'block' (correct) or 'original'."""
-        if int(block_size) < 1:
-            raise RatbenchError(f"kaczmarz block_size must be a positive integer, got {block_size!r}")
-        if int(sweeps) < 1:
-            raise RatbenchError(f"kaczmarz sweeps must be a positive integer, got {sweeps!r}")
-        if tol is not None and not float(tol) > 0:
-            raise RatbenchError(f"kaczmarz tol must be positive, got {tol!r}")
         if residual not in RESIDUAL_RULES:
             raise RatbenchError(f"unknown kaczmarz residual rule {residual!r}; valid rules: {', '.join(RESIDUAL_RULES)}")
-        self.block_size = int(block_size)
-        self.sweeps = int(sweeps)
-        self.tol = None if tol is None else float(tol)
-        self.seed = int(seed)
+        self.block_size = integer_option("kaczmarz block_size", block_size, minimum=1)
+        self.sweeps = integer_option("kaczmarz sweeps", sweeps, minimum=1)
+        self.tol = None if tol is None else tolerance_option("kaczmarz tol", tol, allow_zero=False)
+        self.seed = integer_option("kaczmarz seed", seed)
         self.residual = residual
 
     def _solve(
