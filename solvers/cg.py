@@ -67,7 +67,10 @@ class ConjugateGradient(Solver):
         step = 0
         while step < self.iterations and residual > self.tol:
             ap = operator(p)
-            alpha = rr / p.dot(ap)
+            curvature = p.dot(ap)
+            if not curvature > 0:  # p has vanished to rounding (underflow): d is as accurate as the dtype allows
+                break
+            alpha = rr / curvature
             d = d + alpha * p
             r = r - alpha * ap
             rr_new = r.dot(r)
