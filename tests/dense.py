@@ -1,0 +1,214 @@
+"""Dense float64 references built from a materialised J, for tests only.
+
+J comes from :func:`ratbench.per_sample.per_sample_grads` (vmap of
+per-sample autograd), which never touches the curvature layer's hooks, and
+every linear-algebra step runs in NumPy/SciPy float64. Conventions follow
+:mod:`ratbench.problem`: rows of S are ``sqrt(w_i) grad log pi_i``,
+``F = S^T S / N``, ``g = S^T b / N``, ``M = S S^T / N + lambda I``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+import torch
+from torch import nn
+
+from ratbench.per_sample import per_sample_grads
+from ratbench.problem import NPGProblem
+
+EPS64 = float(np.finfo(np.float64).eps)
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+@dataclass
+class Dense:
+    """S (N, P), b (N,), lambda, and everything derived from them, all float64 NumPy."""
+
+    scores: np.ndarray
+    rhs: np.ndarray
+    damping: float
+
+    @property
+    def n(self) -> int:
+        return self.scores.shape[0]
+
+    @property
+    def num_params(self) -> int:
+        return self.scores.shape[1]
+
+    @property
+    def fisher(self) -> np.ndarray:
+        return self.scores.T @ self.scores / self.n
+
+    @property
+    def gradient(self) -> np.ndarray:
+        return self.scores.T @ self.rhs / self.n
+
+    @property
+    def damped_fisher(self) -> np.ndarray:
+        """F + lambda I (P x P)."""
+        return self.fisher + self.damping * np.eye(self.num_params)
+
+    @property
+    def damped_gram(self) -> np.ndarray:
+        """M = S S^T / N + lambda I (N x N)."""
+        return self.scores @ self.scores.T / self.n + self.damping * np.eye(self.n)
+
+    def npg(self) -> np.ndarray:
+        """d* = (F + lambda I)^-1 g by a parameter-space SciPy solve."""
+        return scipy.linalg.solve(self.damped_fisher, self.gradient, assume_a="pos")
+
+    def dual(self) -> np.ndarray:
+        """u* = M^-1 b by a sample-space SciPy solve."""
+        return scipy.linalg.solve(self.damped_gram, self.rhs, assume_a="pos")
+
+    def fisher_eigenvalues(self) -> np.ndarray:
+        """Eigenvalues of F (length P; the P - rank zeros included), ascending."""
+        sv = np.linalg.svd(self.scores, compute_uv=False)
+        eig = np.zeros(self.num_params)
+        eig[self.num_params - sv.size :] = np.sort(sv**2 / self.n)
+        return eig
+
+    def condition_number(self) -> float:
+        """kappa(F + lambda I) = (lambda_max(F) + lambda) / (lambda_min(F) + lambda)."""
+        eig = self.fisher_eigenvalues()
+        return float((eig[-1] + self.damping) / (eig[0] + self.damping))
+
+    def dual_condition_number(self) -> float:
+        """kappa(M) = kappa(S S^T / N + lambda I): the N x N system a sample-space solver works on."""
+        sv = np.linalg.svd(self.scores, compute_uv=False)
+        eig = np.zeros(self.n)
+        eig[self.n - sv.size :] = np.sort(sv**2 / self.n)
+        return float((eig[-1] + self.damping) / (eig[0] + self.damping))
+
+    def kappa(self) -> float:
+        """max(kappa(F + lambda I), kappa(M)): bounds the float64 forward error of either route."""
+        return max(self.condition_number(), self.dual_condition_number())
+
+    def energy_norm(self, v: np.ndarray) -> float:
+        """||v||_{F + lambda I} = sqrt(||S v||^2 / N + lambda ||v||^2)."""
+        return float(np.sqrt(np.sum((self.scores @ v) ** 2) / self.n + self.damping * v @ v))
+
+
+def dense(problem: NPGProblem) -> Dense:
+    """Materialise S of ``problem`` in float64 (the policy itself must already be float64)."""
+    assert problem.dtype == torch.float64, "dense references are built from float64 policies"
+    scores = per_sample_grads(problem.policy, problem.params, problem.obs, problem.actions)
+    scores = scores * problem.sqrt_weights()[:, None]
+    return Dense(scores.detach().numpy(), problem.rhs().detach().numpy(), problem.damping)
+
+
+def rel_err(x, ref) -> float:
+    """||x - ref|| / ||ref|| (inf when ref is 0 and x is not)."""
+    x, ref = to_np(x), to_np(ref)
+    num, den = np.linalg.norm(x - ref), np.linalg.norm(ref)
+    return float(num / den) if den > 0 else (0.0 if num == 0 else float("inf"))
+
+
+def to_np(x) -> np.ndarray:
+    """A tensor or array as a float64 NumPy array."""
+    return x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64)
+
+
+def param_offsets(problem: NPGProblem) -> dict[int, int]:
+    """id(parameter) -> its first column in the flat vector (problem.params order)."""
+    offsets, start = {}, 0
+    for p in problem.params:
+        offsets[id(p)] = start
+        start += p.numel()
+    return offsets
+
+
+def layer_indices(problem: NPGProblem, module: nn.Module) -> np.ndarray:
+    """Flat indices of a Linear/Conv2d layer's [W | b] block, as (d_out, d_in [+1])."""
+    offsets = param_offsets(problem)
+    d_out = module.weight.shape[0]
+    d_w = module.weight[0].numel()
+    idx = offsets[id(module.weight)] + np.arange(d_out * d_w).reshape(d_out, d_w)
+    if module.bias is not None:
+        idx = np.concatenate([idx, offsets[id(module.bias)] + np.arange(d_out)[:, None]], axis=1)
+    return idx
+
+
+def _patches(module: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """Unfolded conv inputs (N, L, C kh kw) by a convolution with one-hot kernels (not F.unfold)."""
+    c, (kh, kw) = x.shape[1], module.kernel_size
+    eye = torch.eye(c * kh * kw, dtype=x.dtype, device=x.device).reshape(c * kh * kw, c, kh, kw)
+    cols = torch.nn.functional.conv2d(x, eye, None, module.stride, module.padding, module.dilation)
+    return cols.reshape(x.shape[0], c * kh * kw, -1).transpose(1, 2)
+
+
+def layer_inputs_and_grads(problem: NPGProblem, modules: list[nn.Module]) -> dict[nn.Module, tuple[torch.Tensor, torch.Tensor]]:
+    """With hooks of our own: a (N, L, d_in [+1]) and g (N, L, d_out) of each Linear/Conv2d module.
+
+    g is the gradient of sum_i sqrt(w_i) log pi_i with respect to the layer's
+    outputs; the positions of all calls of a module (weight sharing) are
+    concatenated, in call order. Every module must see batch-first inputs.
+    """
+    if not modules:
+        return {}
+    seen: dict[nn.Module, list[tuple[torch.Tensor, torch.Tensor]]] = {m: [] for m in modules}
+
+    def keep(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        seen[module].append((inputs[0].detach(), output))
+
+    handles = [m.register_forward_hook(keep) for m in modules]
+    try:
+        with torch.enable_grad():
+            logp = problem.policy.log_prob(problem.obs, problem.actions)
+            outputs = [out for m in modules for _, out in seen[m]]
+            grads = iter(torch.autograd.grad((problem.sqrt_weights() * logp).sum(), outputs))
+    finally:
+        for h in handles:
+            h.remove()
+    n, result = problem.n, {}
+    for m in modules:
+        a_calls, g_calls = [], []
+        for x, _ in seen[m]:
+            grad = next(grads)
+            if isinstance(m, nn.Conv2d):
+                a = _patches(m, x)
+                g = grad.reshape(n, grad.shape[1], -1).transpose(1, 2)
+            else:
+                a = x.reshape(n, -1, x.shape[-1])
+                g = grad.reshape(n, -1, grad.shape[-1])
+            if m.bias is not None:
+                a = torch.cat([a, torch.ones_like(a[..., :1])], dim=-1)
+            a_calls.append(a)
+            g_calls.append(g)
+        result[m] = (torch.cat(a_calls, dim=1).detach(), torch.cat(g_calls, dim=1).detach())
+    return result
+
+
+def kfac_factors(a: torch.Tensor, g: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """A = sum_i sum_l a a^T / N, G = sum_i sum_l g g^T / (N L), by explicit loops over samples."""
+    n, positions = a.shape[0], a.shape[1]
+    a_np, g_np = to_np(a), to_np(g)
+    a_factor = sum(a_np[i].T @ a_np[i] for i in range(n)) / n
+    g_factor = sum(g_np[i].T @ g_np[i] for i in range(n)) / (n * positions)
+    return a_factor, g_factor
+
+
+def linear_gaussian_scores(problem: NPGProblem) -> np.ndarray:
+    """S of a GaussianPolicy whose body is one nn.Linear (mean = W s + c), from the Gaussian score formulas.
+
+    With sigma = exp(log_std) and z = (a - mu) / sigma^2:
+    d log pi / dW = z s^T, d log pi / dc = z, d log pi / d log_std = ((a - mu) / sigma)^2 - 1.
+    No autograd: mu is evaluated in NumPy from the parameter values.
+    """
+    policy = problem.policy
+    weight, bias, log_std = (to_np(t) for t in (policy.body.weight, policy.body.bias, policy.log_std))
+    obs, actions = to_np(problem.obs), to_np(problem.actions)
+    sigma = np.exp(log_std)
+    mean = obs @ weight.T + bias
+    z = (actions - mean) / sigma**2
+    blocks = {
+        id(policy.body.weight): np.einsum("nk,nj->nkj", z, obs).reshape(problem.n, -1),
+        id(policy.body.bias): z,
+        id(policy.log_std): ((actions - mean) / sigma) ** 2 - 1.0,
+    }
+    scores = np.concatenate([blocks[id(p)] for p in problem.params], axis=1)
+    return scores * to_np(problem.sqrt_weights())[:, None]
