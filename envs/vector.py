@@ -1,0 +1,148 @@
+"""Vectorised environments with same-step autoreset and saveable state.
+
+``make_vector_env`` builds a gymnasium vector env (sync or async workers)
+whose sub-envs reset in the same step they end (``AutoresetMode.SAME_STEP``):
+the returned observation is already the next episode's first one and
+``info["final_obs"]`` (masked by ``info["_final_obs"]``) holds the last
+observation of the episode that ended, for bootstrapping on truncation.
+
+Every sub-env is wrapped in :class:`StatefulEnv`, so the whole vector env's
+state (MuJoCo integration state, classic-control state, the env's RNG and
+the TimeLimit counter) can be read with :func:`get_vector_state` and put
+back with :func:`set_vector_state`; restoring it and stepping with the same
+actions reproduces the same trajectory bit for bit.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
+
+from envs.registry import check_mujoco, resolve_env_id
+from ratbench.errors import RatbenchError
+
+VECTOR_MODES = ("auto", "sync", "async")
+
+# Wrapper attributes that change while stepping (TimeLimit, OrderEnforcing).
+_WRAPPER_STATE = ("_elapsed_steps", "_has_reset")
+# Plain values of a non-MuJoCo env worth restoring (CartPole's state, counters).
+_PLAIN_TYPES = (np.ndarray, int, float, bool, type(None), np.number)
+
+# Tasks whose step costs enough that worker processes beat their IPC overhead;
+# measured on a 2-core box, Hopper ran faster in one process (see README "Training").
+_HEAVY_TASKS = {"Humanoid-v5", "HumanoidStandup-v5", "Ant-v5"}
+
+
+class StatefulEnv(gym.Wrapper):
+    """Outermost wrapper exposing ``get_state()`` and the settable ``ratbench_state``."""
+
+    def get_state(self) -> dict[str, Any]:
+        base = self.env.unwrapped
+        state: dict[str, Any] = {"rng": copy.deepcopy(base.np_random.bit_generator.state)}
+        if _is_mujoco(base):
+            import mujoco
+
+            spec = mujoco.mjtState.mjSTATE_INTEGRATION
+            buf = np.empty(mujoco.mj_stateSize(base.model, spec), dtype=np.float64)
+            mujoco.mj_getState(base.model, base.data, buf, spec)
+            state["mujoco"] = buf
+        else:
+            state["attrs"] = {
+                k: copy.deepcopy(v) for k, v in vars(base).items() if isinstance(v, _PLAIN_TYPES) and "np_random" not in k
+            }
+        state["wrappers"] = [
+            {k: getattr(w, k) for k in _WRAPPER_STATE if k in vars(w)} for w in _wrapper_chain(self.env)
+        ]
+        return state
+
+    @property
+    def ratbench_state(self) -> dict[str, Any]:
+        return self.get_state()
+
+    @ratbench_state.setter
+    def ratbench_state(self, state: dict[str, Any]) -> None:
+        base = self.env.unwrapped
+        base.np_random.bit_generator.state = copy.deepcopy(state["rng"])
+        if "mujoco" in state:
+            import mujoco
+
+            mujoco.mj_setState(base.model, base.data, np.asarray(state["mujoco"], dtype=np.float64),
+                               mujoco.mjtState.mjSTATE_INTEGRATION)
+        else:
+            for k, v in state["attrs"].items():
+                setattr(base, k, copy.deepcopy(v))
+        for wrapper, attrs in zip(_wrapper_chain(self.env), state["wrappers"]):
+            for k, v in attrs.items():
+                setattr(wrapper, k, v)
+
+
+def _is_mujoco(base: gym.Env) -> bool:
+    return hasattr(base, "model") and hasattr(base, "data")
+
+
+def _wrapper_chain(env: gym.Env) -> list[gym.Env]:
+    chain = []
+    while isinstance(env, gym.Wrapper):
+        chain.append(env)
+        env = env.env
+    return chain
+
+
+def choose_vector_mode(env_id: str, num_envs: int, cpu_count: int | None = None) -> str:
+    """The ``auto`` rule: async workers only for heavy tasks, several envs and at least 4 cores."""
+    cpu_count = cpu_count or os.cpu_count() or 1
+    if num_envs >= 2 and cpu_count >= 4 and env_id in _HEAVY_TASKS:
+        return "async"
+    return "sync"
+
+
+def _env_factory(env_id: str, kwargs: dict[str, Any]) -> Callable[[], gym.Env]:
+    def make() -> gym.Env:
+        return StatefulEnv(gym.make(env_id, **kwargs))
+
+    return make
+
+
+def make_vector_env(
+    name: str,
+    num_envs: int,
+    mode: str = "auto",
+    **env_kwargs: Any,
+) -> VectorEnv:
+    """``num_envs`` copies of ``name`` (short name or gymnasium id), same-step autoreset.
+
+    mode:
+    ``sync`` (one process), ``async`` (one worker process per env) or
+    ``auto`` (:func:`choose_vector_mode`). Call ``reset(seed=...)`` before stepping.
+    """
+    if mode not in VECTOR_MODES:
+        raise RatbenchError(f"unknown vector mode {mode!r}; valid modes: {', '.join(VECTOR_MODES)}")
+    if int(num_envs) < 1:
+        raise RatbenchError(f"num_envs must be a positive integer, got {num_envs!r}")
+    env_id = resolve_env_id(name)
+    check_mujoco(env_id)
+    if mode == "auto":
+        mode = choose_vector_mode(env_id, num_envs)
+    fns = [_env_factory(env_id, env_kwargs) for _ in range(int(num_envs))]
+    cls = AsyncVectorEnv if mode == "async" else SyncVectorEnv
+    return cls(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+
+
+def get_vector_state(envs: VectorEnv) -> list[dict[str, Any]]:
+    """Every sub-env's state, in order (picklable)."""
+    return list(envs.call("get_state"))
+
+
+def set_vector_state(envs: VectorEnv, states: list[dict[str, Any]]) -> None:
+    """Restore states from :func:`get_vector_state` (one per sub-env)."""
+    if len(states) != envs.num_envs:
+        raise RatbenchError(
+            f"the checkpoint holds {len(states)} environment states but the run has {envs.num_envs} envs; "
+            "resume with the run's own config"
+        )
+    envs.set_attr("ratbench_state", list(states))

@@ -1,0 +1,28 @@
+"""Policy-update algorithms: ``npg`` (any natural-gradient solver), ``ppo`` and ``pg``.
+
+Each takes an :class:`~ratbench.training.agent.Agent`, its config and a
+numpy Generator, and exposes ``update(batch, progress) -> dict`` (the
+progress.csv statistics it owns) plus ``state_dict`` / ``load_state_dict``.
+``progress`` is the fraction of the step budget already used before this
+update (for schedules).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from ratbench.training.agent import Agent
+from ratbench.training.algorithms.npg import NPG
+from ratbench.training.algorithms.pg import PG
+from ratbench.training.algorithms.ppo import PPO
+
+ALGORITHMS = {"npg": NPG, "ppo": PPO, "pg": PG}
+
+
+def make_algorithm(config: Mapping[str, Any], agent: Agent, rng: np.random.Generator):
+    return ALGORITHMS[config["algo"]](agent, config, rng)
+
+
+__all__ = ["ALGORITHMS", "NPG", "PG", "PPO", "make_algorithm"]

@@ -1,0 +1,156 @@
+"""Natural policy gradient with a pluggable solver (RAT when the solver is ``kaczmarz``).
+
+Per iteration, ``epochs`` x ``minibatches`` policy steps. Each minibatch:
+
+1. importance ratios r_i = pi(a_i|s_i) / pi_old(a_i|s_i), clamped to ``ratio_clip``,
+   become the per-sample weights w_i of the :class:`~ratbench.problem.NPGProblem`;
+2. advantages are centred and divided by their RMS (``advantage_norm``);
+3. the solver returns the ascent direction d ~ (F + lambda I)^-1 g; with
+   ``warm_start`` it starts from the previous minibatch's direction
+   (``solvers.WarmStart(direction=...)``, reset at every rollout);
+4. d is clipped to ``max_step_norm`` in the Fisher norm sqrt(d^T F d) =
+   ||S d|| / sqrt(N) (one J v product on the captured curvature) or in L2;
+5. the optimiser (SGD, step size ``lr``) gets ``p.grad = -d`` and steps.
+
+After the epochs, the KL between the rollout policy and the new one sets the
+next step size (``kl_adaptive``: lr / 1.5 above 2 x target, x 1.5 below half
+the target, clamped to [lr_min, lr_max]); then the critic is fitted.
+
+``rat_variant: original`` reproduces the reference RAT code: Kaczmarz with
+``residual="original"`` warm-started from the previous *clipped* step
+(its optimiser's momentum buffer), carried across rollouts, and clipping in
+L2 whatever ``step_norm`` says (DESIGN.md section 6).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Optional
+
+import numpy as np
+import torch
+from torch.nn.utils import vector_to_parameters
+
+from ratbench.curvature import capture
+from ratbench.problem import NPGProblem
+from ratbench.training.agent import Agent
+from ratbench.training.algorithms.critic import CriticTrainer
+from ratbench.training.algorithms.minibatch import approx_kl, minibatches, normalize_advantages
+from ratbench.training.rollout import Batch
+from solvers import WarmStart, make_solver
+
+
+def solver_for(config: Mapping[str, Any], minibatch_size: int):
+    """The configured solver; kaczmarz defaults to one block per minibatch (block_size = minibatch, sweeps = 1)."""
+    npg = config["npg"]
+    options = dict(npg["solver_options"])
+    if config["solver"] == "kaczmarz":
+        options.setdefault("block_size", minibatch_size)
+        options.setdefault("sweeps", 1)
+        if npg["rat_variant"] == "original":
+            options["residual"] = "original"
+    return make_solver(config["solver"], **options)
+
+
+class NPG:
+    def __init__(self, agent: Agent, config: Mapping[str, Any], rng: np.random.Generator):
+        self.agent, self.cfg, self.rng = agent, config["npg"], rng
+        self.original = self.cfg["rat_variant"] == "original" and config["solver"] == "kaczmarz"
+        batch = config["num_envs"] * config["num_steps"]
+        self.solver = solver_for(config, math.ceil(batch / self.cfg["minibatches"]))
+        self.params = agent.policy.policy_parameters()
+        self.optimizer = torch.optim.SGD(self.params, lr=self.cfg["lr"])
+        self.previous: Optional[torch.Tensor] = None  # warm start: flat ascent direction
+        critic = config["critic"]
+        self.critic = CriticTrainer(agent, critic["lr"], critic["epochs"], critic["minibatches"],
+                                    critic["max_grad_norm"], rng)
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def _step_norm(self, direction: torch.Tensor, curv) -> float:
+        if self.cfg["step_norm"] == "fisher" and not self.original:
+            with curv.uncounted():
+                return float(torch.linalg.vector_norm(curv.jvp(direction)) / math.sqrt(curv.n))
+        return float(torch.linalg.vector_norm(direction))
+
+    def update(self, batch: Batch, progress: float) -> dict[str, float]:
+        cfg, policy = self.cfg, self.agent.policy
+        low, high = cfg["ratio_clip"]
+        if not self.original:
+            self.previous = None
+        losses, norms, iterations, residuals, passes = [], [], [], [], []
+        for _ in range(cfg["epochs"]):
+            for idx in minibatches(batch.n, cfg["minibatches"], self.rng):
+                obs, actions = batch.obs[idx], batch.actions[idx]
+                with torch.no_grad():
+                    ratio = (policy.log_prob(obs, actions) - batch.log_probs[idx]).exp()
+                weights = ratio.clamp(low, high)
+                adv = batch.advantages[idx]
+                if cfg["advantage_norm"]:
+                    adv = normalize_advantages(adv)
+                losses.append(float(-(ratio * adv).mean()))
+                problem = NPGProblem(policy, obs, actions, adv, cfg["damping"], weights=weights, params=self.params)
+                curv = capture(problem)
+                warm = WarmStart(direction=self.previous) if cfg["warm_start"] and self.previous is not None else None
+                result = self.solver.solve(problem, curvature=curv, warm_start=warm)
+                direction = result.direction
+                norm = self._step_norm(direction, curv)
+                step = direction * min(1.0, cfg["max_step_norm"] / norm) if norm > 0 else direction
+                self.previous = step if self.original else direction
+                norms.append(norm)
+                iterations.append(result.stats.iterations)
+                residuals.append(result.stats.residual)
+                passes.append(result.stats.passes)
+                self._apply(step)
+        with torch.no_grad():
+            dist = policy.distribution(batch.obs)
+            kl = approx_kl(dist.log_prob(batch.actions) - batch.log_probs)
+            entropy = float(dist.entropy().mean())
+        lr = self.lr
+        if cfg["kl_adaptive"]:
+            self._adapt_lr(kl)
+        value_loss = self.critic.update(batch.obs, batch.returns)
+        return {
+            "kl": kl,
+            "entropy": entropy,
+            "policy_loss": float(np.mean(losses)),
+            "value_loss": value_loss,
+            "step_norm": float(np.mean(norms)),
+            "lr": lr,
+            "solver_iterations": float(np.mean(iterations)),
+            "solver_residual": float(np.nanmean(residuals)) if not np.all(np.isnan(residuals)) else float("nan"),
+            "solver_passes": float(np.mean(passes)),
+        }
+
+    def _apply(self, step: torch.Tensor) -> None:
+        """p.grad = -step (ascent direction -> loss gradient), then one SGD step."""
+        grads = [torch.empty_like(p) for p in self.params]
+        vector_to_parameters(-step.to(self.params[0].dtype), grads)
+        for p, g in zip(self.params, grads):
+            p.grad = g
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def _adapt_lr(self, kl: float) -> None:
+        cfg, lr = self.cfg, self.lr
+        if kl > 2.0 * cfg["target_kl"]:
+            lr /= 1.5
+        elif kl < 0.5 * cfg["target_kl"]:
+            lr *= 1.5
+        for group in self.optimizer.param_groups:
+            group["lr"] = float(min(max(lr, cfg["lr_min"]), cfg["lr_max"]))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "previous": None if self.previous is None else self.previous.clone(),
+            "critic": self.critic.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.previous = state["previous"]
+        self.critic.load_state_dict(state["critic"])
+

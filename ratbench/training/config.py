@@ -1,0 +1,285 @@
+"""Training configs: shipped YAML layers, user files, ``--set`` overrides, validation.
+
+A config is a nested dict whose keys and default values are those of
+``configs/base.yaml`` (the schema). :func:`resolve_config` layers, in order:
+base.yaml, algo-<algo>.yaml, arch-<arch>.yaml, task-<env>.yaml,
+task-<env>-<algo>.yaml (the last two when shipped), the user's ``--config``
+file, ``--set key=value`` overrides (dotted keys, values parsed as YAML
+scalars), and finally the explicit command-line options. Unknown keys and
+values of the wrong type raise :class:`~ratbench.errors.RatbenchError`
+naming close valid keys.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from envs.registry import ENV_IDS, resolve_env_id
+from ratbench.errors import RatbenchError, unknown_name
+
+ALGOS = ("npg", "ppo", "pg")
+ARCHS = ("separate", "shared")
+DEVICES = ("cpu", "cuda")
+CHOICES = {
+    "vector": ("auto", "sync", "async"),
+    "value_norm": ("popart", "none"),
+    "model.activation": ("tanh", "relu"),
+    "npg.step_norm": ("fisher", "l2"),
+    "npg.rat_variant": ("corrected", "original"),
+}
+FREE_FORM = {"npg.solver_options"}  # dicts whose keys the schema does not fix
+NULLABLE = {"solver"}  # keys with a non-null default that may still be set to null
+POSITIVE_INTS = (
+    "steps", "num_envs", "num_steps", "npg.epochs", "npg.minibatches", "ppo.epochs", "ppo.minibatches",
+    "pg.epochs", "pg.minibatches", "critic.epochs", "critic.minibatches", "eval.episodes", "checkpoint.every",
+)
+
+
+def shipped_config(name: str) -> dict[str, Any] | None:
+    """A shipped YAML layer by file stem (``base``, ``algo-ppo``, ``task-cartpole``), None when absent."""
+    path = resources.files("ratbench.training.configs") / f"{name}.yaml"
+    if not path.is_file():
+        return None
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def schema() -> dict[str, Any]:
+    return shipped_config("base")  # type: ignore[return-value]
+
+
+def load_yaml_file(path: str | Path) -> dict[str, Any]:
+    """A user config file as a dict; clear errors for missing or malformed files."""
+    path = Path(path)
+    if not path.is_file():
+        raise RatbenchError(f"config file {str(path)!r} does not exist; pass an existing YAML file to --config")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise RatbenchError(f"config file {str(path)!r} is not valid YAML ({err.__class__.__name__}); fix its syntax") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise RatbenchError(f"config file {str(path)!r} must hold a mapping of keys to values, not {type(data).__name__}")
+    return data
+
+
+def parse_set(items: Iterable[str]) -> dict[str, Any]:
+    """``["npg.lr=0.01", "model.hidden=[64, 64]"]`` -> nested dict (values parsed as YAML)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise RatbenchError(f"--set expects key=value (e.g. npg.lr=0.01), got {item!r}")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise RatbenchError(f"--set {key}: {part!r} is given both as a value and as a section")
+        node[parts[-1]] = value
+    return out
+
+
+def _all_keys(tree: Mapping[str, Any], prefix: str = "") -> list[str]:
+    keys = []
+    for k, v in tree.items():
+        full = prefix + k
+        keys.append(full)
+        if isinstance(v, dict) and full not in FREE_FORM:
+            keys.extend(_all_keys(v, full + "."))
+    return keys
+
+
+def _coerce(key: str, default: Any, value: Any, source: str) -> Any:
+    """Check ``value`` against the schema default's type; numbers given as strings ('1e6') are parsed."""
+    def bad(kind: str) -> RatbenchError:
+        return RatbenchError(f"{key} expects {kind}, got {value!r} (from {source})")
+
+    if value is None:
+        if default is None or key in NULLABLE:
+            return None
+        raise bad(f"a value like {default!r}, not null")
+    if default is None:
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if isinstance(default, (int, float)):
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise bad("a number") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad("a number")
+        if isinstance(default, int):
+            if float(value) != int(value):
+                raise bad("an integer")
+            return int(value)
+        return float(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise bad("a string")
+        return value
+    if isinstance(default, list):
+        if not isinstance(value, list):
+            raise bad("a list")
+        return value
+    if isinstance(default, dict):
+        if not isinstance(value, dict):
+            raise bad("a mapping")
+        return value
+    return value
+
+
+def merge(config: dict[str, Any], layer: Mapping[str, Any], source: str, base: Mapping[str, Any] | None = None,
+          prefix: str = "") -> dict[str, Any]:
+    """Merge ``layer`` into ``config`` in place, validating every key against the schema."""
+    base = schema() if base is None else base
+    for key, value in layer.items():
+        full = prefix + str(key)
+        if not isinstance(key, str) or key not in base:
+            valid = _all_keys(schema())
+            close = difflib.get_close_matches(full, valid, n=3, cutoff=0.6)
+            hint = f"did you mean {', '.join(close)}?" if close else f"valid keys: {', '.join(valid)}"
+            raise RatbenchError(f"unknown config key {full!r} (from {source}); {hint}")
+        default = base[key]
+        if isinstance(default, dict) and full not in FREE_FORM:
+            if not isinstance(value, dict):
+                raise RatbenchError(f"{full} is a section; set its keys, e.g. {full}.{next(iter(default))}=... (from {source})")
+            merge(config[key], value, source, default, full + ".")
+        else:
+            config[key] = copy.deepcopy(_coerce(full, default, value, source))
+    return config
+
+
+def get(config: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = config
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def canonical_env_name(name: str) -> str:
+    """The short name when there is one (``Hopper-v5`` -> ``hopper``), else the id; unknown names raise."""
+    env_id = resolve_env_id(name)
+    for short, full in ENV_IDS.items():
+        if full == env_id:
+            return short
+    return env_id
+
+
+def resolve_config(
+    explicit: Mapping[str, Any] | None = None,
+    config_file: str | Path | None = None,
+    sets: Iterable[str] = (),
+) -> dict[str, Any]:
+    """The fully resolved config. ``explicit``: command-line options (env, algo, solver, arch, seed,
+    steps, device), None values meaning "not given"."""
+    explicit = {k: v for k, v in (explicit or {}).items() if v is not None}
+    user = load_yaml_file(config_file) if config_file else {}
+    overrides = parse_set(sets)
+    base = schema()
+
+    def choice(key: str) -> Any:
+        for layer in (explicit, overrides, user):
+            if key in layer:
+                return layer[key]
+        return base[key]
+
+    algo, arch = choice("algo"), choice("arch")
+    if algo not in ALGOS:
+        raise unknown_name("algorithm", str(algo), ALGOS)
+    if arch not in ARCHS:
+        raise unknown_name("architecture", str(arch), ARCHS)
+    env = canonical_env_name(str(choice("env")))
+
+    config = copy.deepcopy(base)
+    stems = [f"algo-{algo}", f"arch-{arch}", f"task-{env.lower()}", f"task-{env.lower()}-{algo}"]
+    for stem in stems:
+        layer = shipped_config(stem)
+        if layer is not None:
+            merge(config, layer, f"shipped {stem}.yaml")
+    if user:
+        merge(config, user, str(config_file))
+    if overrides:
+        merge(config, overrides, "--set")
+    if explicit:
+        merge(config, explicit, "the command line")
+    config["env"] = env
+    validate(config, solver_given="solver" in explicit)
+    return prune(config)
+
+
+def prune(config: dict[str, Any]) -> dict[str, Any]:
+    """Drop the sections of algorithms that are not selected (and the critic's for ppo)."""
+    config = copy.deepcopy(config)
+    for algo in ALGOS:
+        if algo != config["algo"]:
+            config.pop(algo, None)
+    if config["algo"] == "ppo":
+        config.pop("critic", None)
+    return config
+
+
+def validate(config: Mapping[str, Any], solver_given: bool = False) -> None:
+    """Semantic checks beyond types: choices, positive counts, the solver name."""
+    from solvers import make_solver, solver_names
+
+    for key, valid in CHOICES.items():
+        try:
+            value = get(config, key)
+        except KeyError:
+            continue
+        if value not in valid:
+            raise unknown_name(f"{key} value", str(value), valid)
+    if config["device"] not in DEVICES:
+        raise unknown_name("device", str(config["device"]), DEVICES)
+    for key in POSITIVE_INTS:
+        try:
+            value = get(config, key)
+        except KeyError:
+            continue
+        if value < 1:
+            raise RatbenchError(f"{key} must be a positive integer, got {value}")
+    if config["threads"] is not None and (not isinstance(config["threads"], int) or config["threads"] < 1):
+        raise RatbenchError(f"threads must be a positive integer or null, got {config['threads']!r}")
+    if not 0.0 < config["gamma"] <= 1.0 or not 0.0 <= config["gae_lambda"] <= 1.0:
+        raise RatbenchError("gamma must lie in (0, 1] and gae_lambda in [0, 1]")
+    hidden = config["model"]["hidden"]
+    if not hidden or not all(isinstance(h, int) and h > 0 for h in hidden):
+        raise RatbenchError(f"model.hidden must be a non-empty list of positive layer widths, got {hidden!r}")
+    algo = config["algo"]
+    batch = config["num_envs"] * config["num_steps"]
+    section = config.get(algo, {})
+    if section.get("minibatches", 1) > batch:
+        raise RatbenchError(f"{algo}.minibatches ({section['minibatches']}) exceeds the batch of {batch} samples; lower it")
+    if algo == "npg":
+        if config["solver"] is None:
+            raise RatbenchError("npg needs a solver; pass --solver with one of: " + ", ".join(solver_names()))
+        make_solver(config["solver"], **dict(config["npg"]["solver_options"]))  # validates name and options
+        low, high = config["npg"]["ratio_clip"]
+        if not 0 < low <= 1 <= high:
+            raise RatbenchError(f"npg.ratio_clip must be [low, high] with 0 < low <= 1 <= high, got {[low, high]}")
+        if config["npg"]["damping"] <= 0:
+            raise RatbenchError(f"npg.damping must be positive, got {config['npg']['damping']}")
+    elif config["solver"] is not None:
+        if solver_given:
+            raise RatbenchError(f"{algo} uses no natural-gradient solver; drop --solver or use --algo npg")
+        raise RatbenchError(f"{algo} uses no natural-gradient solver; set solver to null")
+
+
+def to_yaml(config: Mapping[str, Any]) -> str:
+    return yaml.safe_dump(dict(config), sort_keys=False, default_flow_style=None)

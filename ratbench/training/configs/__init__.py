@@ -1,0 +1,1 @@
+"""Shipped training configs (YAML, layered by ratbench.training.config)."""

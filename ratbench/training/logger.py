@@ -1,0 +1,88 @@
+"""Run logging: progress.csv (rewritten atomically each iteration), TensorBoard, tqdm.
+
+progress.csv starts with exactly :data:`COLUMNS` (``ratbench plot`` relies
+on them); a value that does not apply is an empty cell. Rows live in memory
+and the whole file is rewritten through :func:`ratbench.io.write_csv`, so it
+is never half-written and, on resume, holds exactly the rows up to the
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+from tqdm import tqdm
+
+from ratbench.io import write_csv
+
+COLUMNS = (
+    "iteration", "env_steps", "episodes", "return_mean", "return_median", "length_mean", "eval_return", "fps",
+    "time_env", "time_update", "wall_time", "kl", "entropy", "policy_loss", "value_loss", "step_norm", "lr",
+    "solver_iterations", "solver_residual",
+)
+EXTRA_COLUMNS = ("eval_return_std", "solver_passes")
+
+# TensorBoard tag of each logged column (step = env_steps).
+TB_TAGS = {
+    "return_mean": "train/return_mean", "return_median": "train/return_median", "length_mean": "train/length_mean",
+    "eval_return": "eval/return", "eval_return_std": "eval/return_std", "fps": "perf/fps", "time_env": "perf/time_env",
+    "time_update": "perf/time_update", "kl": "policy/kl", "entropy": "policy/entropy",
+    "policy_loss": "policy/loss", "value_loss": "critic/loss", "step_norm": "policy/step_norm", "lr": "policy/lr",
+    "solver_iterations": "solver/iterations", "solver_residual": "solver/residual",
+}
+
+
+def _cell(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    return value
+
+
+def read_progress(path: Path, up_to_iteration: int) -> list[dict[str, str]]:
+    """The rows of an existing progress.csv with iteration <= ``up_to_iteration``."""
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return [row for row in csv.DictReader(f) if row.get("iteration") and int(row["iteration"]) <= up_to_iteration]
+
+
+class RunLogger:
+    def __init__(self, run_dir: Path, rows: list[dict[str, Any]], purge_step: int | None, total_steps: int,
+                 start_steps: int, progress_bar: bool = True):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.path = Path(run_dir) / "progress.csv"
+        self.rows = rows
+        self.writer = SummaryWriter(str(run_dir), purge_step=purge_step)
+        self.bar = tqdm(total=total_steps, initial=start_steps, unit="step", unit_scale=True, dynamic_ncols=True,
+                        file=sys.stderr, disable=not progress_bar, mininterval=1.0)
+        self.rewrite()
+
+    def rewrite(self) -> None:
+        """Write progress.csv from the rows in memory (atomically)."""
+        write_csv(self.path, self.rows, COLUMNS + EXTRA_COLUMNS)
+
+    def log(self, row: Mapping[str, Any], recent_return: float | None) -> None:
+        row = {k: _cell(row.get(k)) for k in COLUMNS + EXTRA_COLUMNS}
+        self.rows.append(row)
+        self.rewrite()
+        step = int(row["env_steps"])
+        for key, tag in TB_TAGS.items():
+            if row[key] != "":
+                self.writer.add_scalar(tag, float(row[key]), step)
+        self.writer.flush()
+        postfix = {"it": row["iteration"]}
+        if recent_return is not None:
+            postfix["return"] = f"{recent_return:.1f}"
+        if row["eval_return"] != "":
+            postfix["eval"] = f"{float(row['eval_return']):.1f}"
+        self.bar.set_postfix(postfix, refresh=False)
+        self.bar.update(step - self.bar.n)
+
+    def close(self) -> None:
+        self.bar.close()
+        self.writer.close()

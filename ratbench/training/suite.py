@@ -1,0 +1,154 @@
+"""Training suites: a YAML list of runs expanded over envs x runs x seeds.
+
+Spec (see suites/training/*.yaml)::
+
+    logdir: runs/suites/mujoco     # every run gets <logdir>/<env>-<algo>-<solver>[-<name>]-s<seed>
+    envs: [hopper, walker2d]
+    seeds: [0, 1, 2]
+    steps: 1000000                 # optional, per-run budget
+    set: {threads: 1}              # optional --set overrides for every run
+    runs:
+      - {algo: npg, solver: kaczmarz}
+      - {algo: npg, solver: kaczmarz, name: original, set: {npg.rat_variant: original}}
+      - {algo: ppo}
+
+A run whose directory already holds a checkpoint is resumed (a finished one
+returns at once), so re-running a suite completes it. ``print_commands``
+prints one ``ratbench train`` command per run (for a cluster); ``jobs > 1``
+runs that many at once as separate processes.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from ratbench.errors import RatbenchError
+from ratbench.training.config import canonical_env_name, load_yaml_file, resolve_config
+
+SUITE_KEYS = {"name", "description", "logdir", "envs", "seeds", "steps", "set", "runs"}
+RUN_KEYS = {"algo", "solver", "arch", "name", "set"}
+
+
+@dataclass
+class SuiteRun:
+    env: str
+    seed: int
+    algo: str = "npg"
+    solver: str | None = None
+    arch: str | None = None
+    steps: int | None = None
+    sets: dict[str, Any] = field(default_factory=dict)
+    logdir: Path = Path(".")
+
+    def set_args(self) -> list[str]:
+        return [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
+                for k, v in self.sets.items()]
+
+    def command(self) -> list[str]:
+        cmd = ["ratbench", "train", "--env", self.env, "--algo", self.algo, "--seed", str(self.seed)]
+        for flag, value in (("--solver", self.solver), ("--arch", self.arch), ("--steps", self.steps)):
+            if value is not None:
+                cmd += [flag, str(value)]
+        for item in self.set_args():
+            cmd += ["--set", item]
+        return cmd + ["--logdir", str(self.logdir)]
+
+
+def _check_keys(found: dict, allowed: set[str], where: str) -> None:
+    bad = sorted(set(found) - allowed)
+    if bad:
+        raise RatbenchError(f"{where} has unknown key(s) {', '.join(bad)}; allowed: {', '.join(sorted(allowed))}")
+
+
+def load_suite(path: str | Path) -> list[SuiteRun]:
+    """Expand a suite file into its runs (envs x runs x seeds, in that order)."""
+    spec = load_yaml_file(path)
+    _check_keys(spec, SUITE_KEYS, f"suite {str(path)!r}")
+    if not spec.get("runs") or not spec.get("envs"):
+        raise RatbenchError(f"suite {str(path)!r} needs non-empty 'envs' and 'runs' lists")
+    root = Path(spec.get("logdir") or f"runs/suites/{Path(path).stem}")
+    common = dict(spec.get("set") or {})
+    runs = []
+    for env in spec["envs"]:
+        env = canonical_env_name(str(env))
+        for entry in spec["runs"]:
+            if not isinstance(entry, dict):
+                raise RatbenchError(f"suite {str(path)!r}: each run must be a mapping like {{algo: npg, solver: kaczmarz}}")
+            _check_keys(entry, RUN_KEYS, f"a run of suite {str(path)!r}")
+            for seed in spec.get("seeds") or [0]:
+                algo = entry.get("algo", "npg")
+                solver = entry.get("solver", "kaczmarz" if algo == "npg" else None)
+                label = "-".join(str(p) for p in (env, algo, solver or "none", entry.get("name")) if p is not None)
+                runs.append(SuiteRun(env=env, seed=int(seed), algo=algo, solver=solver, arch=entry.get("arch"),
+                                     steps=spec.get("steps"), sets={**common, **(entry.get("set") or {})},
+                                     logdir=root / f"{label}-s{seed}"))
+    for run in runs:  # validate every config before anything starts
+        resolve_config({"env": run.env, "algo": run.algo, "solver": run.solver, "arch": run.arch,
+                        "seed": run.seed, "steps": run.steps}, sets=run.set_args())
+    return runs
+
+
+def run_one(run: SuiteRun, progress_bar: bool = True) -> dict[str, Any]:
+    """Train (or resume) one suite run in this process."""
+    from ratbench.training.trainer import Trainer
+
+    if (run.logdir / "checkpoint.pt").is_file():
+        trainer = Trainer.resume(run.logdir, steps=run.steps, progress_bar=progress_bar)
+    else:
+        config = resolve_config({"env": run.env, "algo": run.algo, "solver": run.solver, "arch": run.arch,
+                                 "seed": run.seed, "steps": run.steps}, sets=run.set_args())
+        trainer = Trainer.create(config, logdir=run.logdir, progress_bar=progress_bar)
+    return trainer.train()
+
+
+def run_suite(path: str | Path, print_commands: bool = False, jobs: int = 1, progress_bar: bool = True) -> None:
+    runs = load_suite(path)
+    if print_commands:
+        for run in runs:
+            click.echo(shlex.join(run.command()))
+        return
+    if jobs < 1:
+        raise RatbenchError(f"--jobs must be a positive integer, got {jobs}")
+    if jobs == 1:
+        for i, run in enumerate(runs, 1):
+            click.echo(f"[{i}/{len(runs)}] {run.logdir}", err=True)
+            summary = run_one(run, progress_bar)
+            if summary["interrupted"]:
+                raise KeyboardInterrupt
+        return
+    _run_parallel(runs, jobs)
+
+
+def _run_parallel(runs: list[SuiteRun], jobs: int) -> None:
+    """At most ``jobs`` runs at once, each a `python -m ratbench train` process with its own log file."""
+    pending, active, failed = list(runs), [], []
+    while pending or active:
+        while pending and len(active) < jobs:
+            run = pending.pop(0)
+            run.logdir.mkdir(parents=True, exist_ok=True)
+            log = open(run.logdir / "train.log", "ab")
+            cmd = run.command()
+            if (run.logdir / "checkpoint.pt").is_file():
+                cmd = ["ratbench", "train", "--resume", str(run.logdir)] + (["--steps", str(run.steps)] if run.steps else [])
+            proc = subprocess.Popen([sys.executable, "-m", "ratbench", *cmd[1:], "--quiet"], stdout=log, stderr=log)
+            click.echo(f"started {run.logdir} (pid {proc.pid})", err=True)
+            active.append((run, proc, log))
+        time.sleep(1.0)
+        for entry in [a for a in active if a[1].poll() is not None]:
+            run, proc, log = entry
+            active.remove(entry)
+            log.close()
+            if proc.returncode != 0:
+                failed.append(str(run.logdir))
+            click.echo(f"finished {run.logdir} (exit {proc.returncode})", err=True)
+    if failed:
+        raise RatbenchError(f"{len(failed)} run(s) failed, see train.log in: {', '.join(failed)}")

@@ -1,0 +1,226 @@
+"""The training loop: rollout -> advantages -> policy/critic update -> log -> checkpoint.
+
+A run directory holds config.yaml (the resolved config), progress.csv,
+TensorBoard event files, checkpoint.pt (the resume point) and
+checkpoints/iter_*.pt. Checkpoints are taken only at iteration boundaries
+and hold every piece of state (networks, optimisers, step size, warm-start
+direction, normalisers, the vector env's MuJoCo/classic-control states and
+RNGs, the current observations, episode counters and the torch / numpy /
+python RNGs), so a resumed run continues exactly as if it had not stopped.
+Ctrl-C writes the last boundary's state and leaves a resumable run.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import numpy as np
+import torch
+import yaml
+
+from envs.vector import get_vector_state, make_vector_env, set_vector_state
+from ratbench.errors import RatbenchError
+from ratbench.io import atomic_write_text
+from ratbench.measure import synchronize
+from ratbench.training.agent import Agent
+from ratbench.training.algorithms import make_algorithm
+from ratbench.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from ratbench.training.config import merge, prune, schema, to_yaml, validate
+from ratbench.training.evaluate import evaluate
+from ratbench.training.logger import RunLogger, read_progress
+from ratbench.training.normalize import ObsNormalizer, RewardScaler
+from ratbench.training.rollout import Collector
+
+CONFIG_FILE = "config.yaml"
+EVAL_SEED_OFFSET = 1_000_000
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RatbenchError("--device cuda was asked for but PyTorch sees no CUDA device; use --device cpu")
+    return torch.device(name)
+
+
+def default_run_dir(config: Mapping[str, Any], root: str | Path = "runs") -> Path:
+    """runs/<env>-<algo>-<solver>-s<seed>-<timestamp> (solver 'none' for ppo and pg)."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    name = f"{config['env']}-{config['algo']}-{config['solver'] or 'none'}-s{config['seed']}-{stamp}"
+    path, n = Path(root) / name, 1
+    while path.exists():
+        n += 1
+        path = Path(root) / f"{name}-{n}"
+    return path
+
+
+class Trainer:
+    """Builds everything from a resolved config; use :meth:`create` or :meth:`resume`."""
+
+    def __init__(self, config: Mapping[str, Any], run_dir: Path, progress_bar: bool = True):
+        self.config, self.run_dir, self.progress_bar = dict(config), Path(run_dir), progress_bar
+        cfg = self.config
+        self.device = resolve_device(cfg["device"])
+        if cfg["threads"] is not None:
+            torch.set_num_threads(cfg["threads"])
+        seed = cfg["seed"]
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
+        self.envs = make_vector_env(cfg["env"], cfg["num_envs"], mode=cfg["vector"])
+        self.eval_envs = make_vector_env(cfg["env"], cfg["eval"]["episodes"], mode="sync")
+        obs_space, act_space = self.envs.single_observation_space, self.envs.single_action_space
+        self.agent = Agent(cfg, obs_space, act_space).to(self.device)
+        self.obs_norm = ObsNormalizer(obs_space.shape, cfg["obs_clip"], cfg["obs_norm"])
+        self.reward_scaler = RewardScaler(cfg["num_envs"], cfg["gamma"], cfg["reward_clip"], cfg["reward_norm"])
+        self.algo = make_algorithm(cfg, self.agent, self.rng)
+        self.collector = Collector(self.envs, self.agent, self.obs_norm, self.reward_scaler, cfg["num_steps"],
+                                   cfg["gamma"], cfg["gae_lambda"], self.device)
+        self.collector.reset(seed)
+        self.iteration, self.env_steps, self.episodes, self.wall_offset = 0, 0, 0, 0.0
+        self.rows: list[dict[str, Any]] = []
+        self.interrupted = False
+
+    # -- construction -------------------------------------------------------
+    @classmethod
+    def create(cls, config: Mapping[str, Any], logdir: Optional[str | Path] = None, progress_bar: bool = True) -> "Trainer":
+        """A fresh run in ``logdir`` (default :func:`default_run_dir`); writes config.yaml."""
+        run_dir = Path(logdir) if logdir else default_run_dir(config)
+        if (run_dir / "checkpoint.pt").exists() or (run_dir / "progress.csv").exists():
+            raise RatbenchError(f"{str(run_dir)!r} already holds a run; continue it with --resume {run_dir} or pick another --logdir")
+        trainer = cls(config, run_dir, progress_bar)
+        atomic_write_text(run_dir / CONFIG_FILE, to_yaml(trainer.config))
+        return trainer
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, steps: Optional[int] = None, device: Optional[str] = None,
+               progress_bar: bool = True) -> "Trainer":
+        """Continue the run in ``run_dir`` from its checkpoint; ``steps`` may raise the step budget."""
+        run_dir = Path(run_dir)
+        config_path = run_dir / CONFIG_FILE
+        if not config_path.is_file():
+            raise RatbenchError(f"{str(run_dir)!r} has no {CONFIG_FILE}; pass a run directory written by `ratbench train`")
+        saved = yaml.safe_load(config_path.read_text()) or {}
+        config = copy.deepcopy(schema())
+        merge(config, saved, str(config_path))
+        for key, value in (("steps", steps), ("device", device)):
+            if value is not None:
+                merge(config, {key: value}, "the command line")
+        validate(config)
+        config = prune(config)
+        state = load_checkpoint(run_dir)
+        trainer = cls(config, run_dir, progress_bar)
+        trainer.load_state(state)
+        atomic_write_text(run_dir / CONFIG_FILE, to_yaml(trainer.config))
+        return trainer
+
+    # -- state ---------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Everything an exact resume needs, copied (safe to keep while training goes on)."""
+        return copy.deepcopy({
+            "iteration": self.iteration,
+            "env_steps": self.env_steps,
+            "episodes": self.episodes,
+            "wall_time": self.wall_time(),
+            "agent": self.agent.full_state(),
+            "algo": self.algo.state_dict(),
+            "obs_norm": self.obs_norm.state_dict(),
+            "reward_scaler": self.reward_scaler.state_dict(),
+            "collector": self.collector.state_dict(),
+            "envs": get_vector_state(self.envs),
+            "trainer_rng": self.rng.bit_generator.state,
+            "rng": rng_state(),
+        })
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        self.iteration, self.env_steps, self.episodes = state["iteration"], state["env_steps"], state["episodes"]
+        self.wall_offset = float(state["wall_time"])
+        self.agent.load_full_state(state["agent"])
+        self.algo.load_state_dict(state["algo"])
+        self.obs_norm.load_state_dict(state["obs_norm"])
+        self.reward_scaler.load_state_dict(state["reward_scaler"])
+        self.collector.load_state_dict(state["collector"])
+        set_vector_state(self.envs, state["envs"])
+        self.rng.bit_generator.state = state["trainer_rng"]
+        set_rng_state(state["rng"])
+        self.rows = read_progress(self.run_dir / "progress.csv", self.iteration)
+
+    def wall_time(self) -> float:
+        start = getattr(self, "_start", None)
+        return self.wall_offset + (time.perf_counter() - start if start is not None else 0.0)
+
+    # -- the loop --------------------------------------------------------------
+    def train(self) -> dict[str, Any]:
+        """Train until ``steps`` env steps; returns a summary (last eval return, totals)."""
+        cfg = self.config
+        self._start = time.perf_counter()
+        logger = RunLogger(self.run_dir, self.rows, purge_step=self.env_steps + 1 if self.env_steps else None,
+                           total_steps=cfg["steps"], start_steps=self.env_steps, progress_bar=self.progress_bar)
+        boundary = self.state()
+        try:
+            while self.env_steps < cfg["steps"]:
+                row = self._iterate()
+                logger.log(row, float(np.mean(self.collector.tracker.recent)) if self.collector.tracker.recent else None)
+                boundary = self.state()
+                done = self.env_steps >= cfg["steps"]
+                if done or self.iteration % cfg["checkpoint"]["every"] == 0:
+                    save_checkpoint(self.run_dir, boundary, cfg["checkpoint"]["keep"])
+        except KeyboardInterrupt:
+            self.interrupted = True
+            save_checkpoint(self.run_dir, boundary, cfg["checkpoint"]["keep"])
+            logger.rows[:] = [r for r in logger.rows if int(r["iteration"]) <= boundary["iteration"]]
+            logger.rewrite()
+        finally:
+            logger.close()
+            self.close()
+        evals = [float(r["eval_return"]) for r in self.rows if r["eval_return"] != ""]
+        return {
+            "run_dir": str(self.run_dir),
+            "iterations": self.iteration,
+            "env_steps": self.env_steps,
+            "eval_return": evals[-1] if evals else None,
+            "interrupted": self.interrupted,
+        }
+
+    def _iterate(self) -> dict[str, Any]:
+        cfg = self.config
+        progress = self.env_steps / cfg["steps"]
+        t0 = time.perf_counter()
+        batch = self.collector.collect()
+        synchronize(self.device)
+        t1 = time.perf_counter()
+        stats = self.algo.update(batch, progress)
+        synchronize(self.device)
+        t2 = time.perf_counter()
+        self.iteration += 1
+        self.env_steps += batch.n
+        self.episodes += len(batch.episodes)
+        returns = [r for r, _ in batch.episodes]
+        row: dict[str, Any] = {
+            "iteration": self.iteration,
+            "env_steps": self.env_steps,
+            "episodes": self.episodes,
+            "return_mean": float(np.mean(returns)) if returns else None,
+            "return_median": float(np.median(returns)) if returns else None,
+            "length_mean": float(np.mean([n for _, n in batch.episodes])) if returns else None,
+            "fps": batch.n / (t2 - t0),
+            "time_env": t1 - t0,
+            "time_update": t2 - t1,
+            **stats,
+        }
+        every = cfg["eval"]["every"]
+        if self.env_steps >= cfg["steps"] or (every > 0 and self.iteration % every == 0):
+            seed = cfg["seed"] + EVAL_SEED_OFFSET + self.iteration * cfg["eval"]["episodes"]
+            eval_returns = evaluate(self.eval_envs, self.agent.policy, self.obs_norm, seed, self.device)
+            row["eval_return"] = float(np.mean(eval_returns))
+            row["eval_return_std"] = float(np.std(eval_returns))
+        row["wall_time"] = self.wall_time()
+        return row
+
+    def close(self) -> None:
+        self.envs.close()
+        self.eval_envs.close()
