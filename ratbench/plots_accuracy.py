@@ -16,9 +16,11 @@ from typing import Any, Sequence
 
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from ratbench.errors import RatbenchError
 from ratbench.io import atomic_write_bytes
+from solvers import solver_names
 
 ERROR_FLOOR = 1e-17
 """Errors below this (exact zeros included) are drawn at the floor so a log axis can show them."""
@@ -38,9 +40,11 @@ def _floor(values: Sequence[float]) -> list[float]:
 
 
 def _solver_colors(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    solvers = list(dict.fromkeys(r["solver"] for r in records))
+    """One fixed color per solver (registry order), so a solver looks the same in every plot."""
     palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
-    return {s: palette[i % len(palette)] for i, s in enumerate(solvers)}
+    order = solver_names() + [r["solver"] for r in records]
+    index = {name: i for i, name in enumerate(dict.fromkeys(order))}
+    return {s: palette[index[s] % len(palette)] for s in dict.fromkeys(r["solver"] for r in records)}
 
 
 def _draw_tolerances(ax: Any, records: Sequence[dict[str, Any]]) -> None:
@@ -52,9 +56,21 @@ def _draw_tolerances(ax: Any, records: Sequence[dict[str, Any]]) -> None:
     for rank, tolerance in enumerate(sorted(by_tolerance, reverse=True)):
         above = rank == 0  # the largest label sits above its line, the others below, so close lines stay legible
         ax.axhline(tolerance, color="grey", linestyle=":", linewidth=1.0)
-        ax.annotate(f"contract: {', '.join(by_tolerance[tolerance])}", (1.0, tolerance), xycoords=("axes fraction", "data"),
-                    xytext=(-4, 2 if above else -2), textcoords="offset points", ha="right",
+        # left-aligned: convergence curves reach the tolerance level on the right
+        ax.annotate(f"contract: {', '.join(by_tolerance[tolerance])}", (0.0, tolerance), xycoords=("axes fraction", "data"),
+                    xytext=(4, 2 if above else -2), textcoords="offset points", ha="left",
                     va="bottom" if above else "top", fontsize=7, color="grey")
+
+
+def _label_log_x(ax: Any) -> None:
+    """Short '%g' labels on a log x axis; minor ticks labelled (at 2 and 5 only) when it spans under two decades."""
+    low, high = sorted(ax.get_xlim())
+    axis = ax.xaxis
+    axis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    if low > 0 and high / low < 100:
+        axis.set_minor_formatter(FuncFormatter(lambda x, _: f"{x:g}" if f"{x:.0e}"[0] in "25" else ""))
+    else:
+        axis.set_minor_formatter(NullFormatter())
 
 
 def plot_convergence(records: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> Path:
@@ -97,14 +113,18 @@ def plot_convergence(records: Sequence[dict[str, Any]], path: str | Path, title:
         by_passes.set_xlabel("passes over the batch (capture included)")
         by_time.set_xlabel("solver wall time [s] (capture included)")
         by_time.set_xscale("log")
+        _label_log_x(by_time)
         for ax in (by_passes, by_time):
             ax.set_yscale("log")
             ax.set_ylabel("‖d − d*‖ / ‖d*‖")
             ax.grid(True, which="major", alpha=0.3)
     handles = [Line2D([], [], color=c, linewidth=2, label=s) for s, c in colors.items()]
-    handles.append(Line2D([], [], color="grey", linestyle=":", label="contract tolerance"))
-    handles.append(Line2D([], [], color="grey", marker="o", markeredgecolor="black", linestyle="none", label="final (iterative)"))
-    handles.append(Line2D([], [], color="grey", marker="D", markeredgecolor="black", linestyle="none", label="direct solver"))
+    if any(r.get("contract_tolerance") is not None for r in records):
+        handles.append(Line2D([], [], color="grey", linestyle=":", label="contract tolerance"))
+    if any(r.get("curve") for r in records):
+        handles.append(Line2D([], [], color="grey", marker="o", markeredgecolor="black", linestyle="none", label="final (iterative)"))
+    if any(not r.get("curve") for r in records):
+        handles.append(Line2D([], [], color="grey", marker="D", markeredgecolor="black", linestyle="none", label="direct solver"))
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 8), frameon=False)
     if title:
         fig.suptitle(title)
