@@ -9,6 +9,9 @@ solver misses its contract (:mod:`suites.accuracy.contracts`).
 from __future__ import annotations
 
 import math
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any, Optional
 
 import click
@@ -16,13 +19,14 @@ import torch
 
 from ratbench.errors import RatbenchError, unknown_name
 from ratbench.io import write_csv, write_json
+from ratbench.plots_accuracy import check_plot_path, plot_convergence
 from ratbench.reference import DEFAULT_MAX_PARAMS, reference_mode
 from solvers import SOLVERS, solver_names, solver_options
 from suites.accuracy.contracts import CONTRACTS, describe_budget
-from suites.accuracy.families import DEFAULT_DAMPING, FAMILIES, get_family, quick_set
+from suites.accuracy.families import DEFAULT_DAMPING, FAMILIES, quick_set
+from suites.accuracy.runner import ProblemInfo, run_suite, validate_options
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-CSV_SKIPPED = ("options", "curve")
 
 
 def parse_option(text: str) -> tuple[str, str, Any]:
@@ -72,6 +76,17 @@ def _fmt(value: Optional[float], spec: str) -> str:
     return format(value, spec)
 
 
+def _align(header: tuple[str, ...], rows: list[tuple[str, ...]], numeric: set[int]) -> str:
+    """Columns padded to width: numbers right-aligned, text left-aligned, a rule under the header."""
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
+    lines = []
+    for row in (header, *rows):
+        cells = [str(c).rjust(w) if i in numeric else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        lines.append("  ".join(cells).rstrip())
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
 def format_table(records: list[dict[str, Any]]) -> str:
     """The human-readable table: one row per (problem, solver)."""
     header = ("problem", "solver", "ref", "rel err", "cosine", "(F+λI) err", "time s", "peak MB", "iters", "passes", "contract")
@@ -90,14 +105,18 @@ def format_table(records: list[dict[str, Any]]) -> str:
             _fmt(r["damped_relative_error"], ".2e"), _fmt(r["seconds"], ".3f"), _fmt(peak, ".1f"),
             "-" if r["iterations"] is None else str(r["iterations"]), _fmt(r["passes"], ".1f"), contract,
         ))
-    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
-    numeric = {3, 4, 5, 6, 7, 8, 9}
-    lines = []
-    for row in (header, *rows):
-        cells = [str(c).rjust(w) if i in numeric else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
-        lines.append("  ".join(cells).rstrip())
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return _align(header, rows, numeric={3, 4, 5, 6, 7, 8, 9})
+
+
+def format_problems(infos: list[ProblemInfo]) -> str:
+    """One row per problem: sizes and how its float64 reference went."""
+    header = ("problem", "N", "P", "reference", "κ(F+λI)", "ref residual", "ref s")
+    rows = [
+        (i.name, str(i.n), f"{i.num_params:,}", f"{i.reference_mode} space", _fmt(i.condition_number, ".3g"),
+         _fmt(i.reference_residual, ".1e"), _fmt(i.reference_seconds, ".2f"))
+        for i in infos
+    ]
+    return _align(header, rows, numeric={1, 2, 4, 5, 6})
 
 
 def format_listing(max_params: int = DEFAULT_MAX_PARAMS) -> str:
@@ -165,50 +184,71 @@ def accuracy(
     if not (damping > 0 and math.isfinite(damping)):
         raise RatbenchError(f"--damping must be a positive finite number (Tikhonov lambda > 0), got {damping}")
     options = collect_options(option_texts)
-    device = _device(device)
-    if plot_path:
-        from ratbench.plots_accuracy import check_plot_path
-
-        check_plot_path(plot_path)
-    from suites.accuracy.runner import problem_dicts, run_suite, validate_options
-
     validate_options(solver_list, options)
-    for name in problem_list:
-        get_family(name)
+    device = _device(device)
+    for path in (json_path, csv_path, plot_path):
+        _check_writable(path)
+    if plot_path:
+        check_plot_path(plot_path)
+
     infos, records = run_suite(
         problem_list, solver_list, dtype=DTYPES[dtype], device=device, damping=damping, seed=seed, options=options
     )
     click.echo(format_table(records))
-    modes = sorted({info.reference_mode for info in infos})
-    click.echo(f"\nreference: float64 SciPy solve in {' and '.join(modes)} space; dtype {dtype}, damping {damping}, seed {seed}")
+    click.echo("")
+    click.echo(format_problems(infos))
+    click.echo(f"reference: float64 SciPy solve; dtype {dtype}, damping {damping}, seed {seed}")
     failures = [r for r in records if r["contract"] == "fail"]
-    summary = {
+    check_summary = {
         "checked": sum(r["contract"] != "none" for r in records),
         "failed": [f"{r['solver']} on {r['problem']}" for r in failures],
+        "passed": not failures,
     }
+    report = {
+        "command": "ratbench accuracy",
+        "dtype": dtype, "device": device, "damping": damping, "seed": seed,
+        "problems": [asdict(info) for info in infos],
+        "contracts": {name: asdict(contract) for name, contract in CONTRACTS.items()},
+        "check": check_summary,
+        "records": records,
+    }
+    try:
+        _write_outputs(report, json_path, csv_path, plot_path)
+    except OSError as err:
+        raise RatbenchError(f"could not write {err.filename or 'an output file'}: {err.strerror}; choose another output path") from None
+    if check:
+        click.echo(f"contracts: {check_summary['checked'] - len(failures)} of {check_summary['checked']} met")
+        for r in failures:
+            detail = r["error"] or f"relative error {r['relative_error']:.2e} > {r['contract_tolerance']:.0e}"
+            click.echo(f"contract missed: {r['solver']} on {r['problem']}: {detail}", err=True)
+        if failures:
+            click.get_current_context().exit(1)
+
+
+def _check_writable(path: Optional[str]) -> None:
+    """Refuse an output path whose nearest existing folder takes no new file, before any work."""
+    if not path:
+        return
+    folder = Path(path).resolve().parent
+    while not folder.exists():
+        folder = folder.parent
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError:
+        raise RatbenchError(f"cannot write {path!r}: {folder} is not a writable folder; choose another output path") from None
+
+
+def _write_outputs(report: dict[str, Any], json_path: Optional[str], csv_path: Optional[str], plot_path: Optional[str]) -> None:
+    """JSON (the whole report, curves included), CSV (records without curves) and the plot, each atomic."""
+    records = report["records"]
     if json_path:
-        write_json(json_path, {
-            "command": "ratbench accuracy",
-            "dtype": dtype, "device": device, "damping": damping, "seed": seed,
-            "problems": problem_dicts(infos),
-            "contracts": {k: {"float64_tolerance": c.float64_tolerance, "exact_cases_only": c.exact_cases_only,
-                              "justification": c.justification} for k, c in CONTRACTS.items()},
-            "check": {**summary, "passed": not failures},
-            "records": records,
-        })
+        write_json(json_path, report)
     if csv_path:
-        rows = [{k: v for k, v in r.items() if k not in CSV_SKIPPED} for r in records]
-        for row, r in zip(rows, records):
-            row["options"] = ";".join(f"{k}={v}" for k, v in r["options"].items())
+        rows = [{k: v for k, v in r.items() if k != "curve"} for r in records]
+        for row in rows:
+            row["options"] = ";".join(f"{k}={v}" for k, v in row["options"].items())
         write_csv(csv_path, rows)
     if plot_path:
-        from ratbench.plots_accuracy import plot_convergence
-
-        plot_convergence(records, plot_path, title=f"Convergence to the float64 reference ({dtype}, λ={damping}, seed {seed})")
-    if check:
-        click.echo(f"contracts: {summary['checked'] - len(failures)} of {summary['checked']} met")
-        if failures:
-            for r in failures:
-                detail = r["error"] or f"relative error {r['relative_error']:.2e} > {r['contract_tolerance']:.0e}"
-                click.echo(f"contract missed: {r['solver']} on {r['problem']}: {detail}", err=True)
-            click.get_current_context().exit(1)
+        title = f"Convergence to the float64 reference ({report['dtype']}, λ={report['damping']}, seed {report['seed']})"
+        plot_convergence(records, plot_path, title=title)

@@ -10,7 +10,7 @@ an iterative solver, recorded through the solver callback).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import torch
@@ -160,7 +160,3 @@ def run_suite(
                 bar.update(1)
             del problem, reference
     return infos, records
-
-
-def problem_dicts(infos: list[ProblemInfo]) -> list[dict[str, Any]]:
-    return [asdict(info) for info in infos]

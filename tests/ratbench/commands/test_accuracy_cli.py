@@ -9,6 +9,7 @@ import shutil
 import subprocess
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from ratbench.cli import cli
@@ -108,6 +109,41 @@ def test_user_errors_are_one_line_and_write_nothing(tmp_path, args, message):
     assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0]
     assert "Traceback" not in result.output
     assert not any(p.exists() for p in outputs) and list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_output_fails_before_any_work(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = invoke(*TINY, "--json", str(blocker / "acc.json"))
+    assert result.exit_code == 1 and "is not a writable folder" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and sorted(tmp_path.iterdir()) == [blocker]
+
+
+def test_float32_contracts_are_condition_dependent(tmp_path):
+    """float32 bound = 100 * eps32 * kappa(F + lambda I), kappa from the reference (see contracts.py)."""
+    json_path = tmp_path / "acc.json"
+    result = invoke("--problem", "kfac-exact-small", "--solver", "woodbury", "--solver", "kfac", "--dtype", "float32",
+                    "--check", "--json", str(json_path))
+    assert result.exit_code == 0, result.output
+    data = json.loads(json_path.read_text())
+    kappa = data["problems"][0]["condition_number"]
+    for record in data["records"]:
+        assert record["dtype"] == "float32" and record["contract"] == "pass"
+        assert record["contract_tolerance"] == pytest.approx(100 * 2.0**-23 * kappa)
+        assert 0 < record["relative_error"]  # float32 rounding is visible against the float64 reference
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown when CUDA is missing")
+def test_cuda_without_a_gpu_is_a_clear_error():
+    result = invoke(*TINY, "--device", "cuda")
+    assert result.exit_code == 1 and "use --device cpu" in result.output
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_check_on_cuda(tmp_path):
+    result = invoke(*TINY, "--device", "cuda", "--check", "--json", str(tmp_path / "acc.json"))
+    assert result.exit_code == 0, result.output
+    assert {r["device"] for r in json.loads((tmp_path / "acc.json").read_text())["records"]} == {"cuda:0"}
 
 
 def test_installed_command(tmp_path):
