@@ -184,7 +184,7 @@ def accuracy(
     if not (damping > 0 and math.isfinite(damping)):
         raise RatbenchError(f"--damping must be a positive finite number (Tikhonov lambda > 0), got {damping}")
     options = collect_options(option_texts)
-    validate_options(solver_list, options)
+    validate_options(options)
     device = _device(device)
     for path in (json_path, csv_path, plot_path):
         _check_writable(path)

@@ -49,12 +49,10 @@ class ProblemInfo:
     exact_for: list[str]
 
 
-def validate_options(solvers: list[str], options: SolverOptions) -> None:
-    """Build every solver once with the user's options so a bad name or value fails before any work."""
+def validate_options(options: SolverOptions) -> None:
+    """Build each solver once with the user's options so a bad option or value fails before any work."""
     for name, given in options.items():
         make_solver(name, **given)
-    for name in solvers:
-        make_solver(name, **options.get(name, {}))
 
 
 def effective_options(solver: str, problem: NPGProblem, options: SolverOptions) -> dict[str, Any]:
