@@ -117,7 +117,7 @@ def build_policy(kind: str, width: int) -> Policy:
         return CategoricalPolicy(_cnn_body(width, IMAGE_ACTIONS))
     if kind == "cnn-gaussian":
         return GaussianPolicy(_cnn_body(width, IMAGE_ACTIONS), IMAGE_ACTIONS)
-    raise unknown_name("policy", kind, POLICIES)
+    raise unknown_name("policy name", kind, POLICIES)
 
 
 def build_problem(

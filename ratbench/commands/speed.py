@@ -92,7 +92,7 @@ def speed(
     if size not in sp.SIZES:
         raise unknown_name("size", size, sp.SIZES)
     if policy not in sp.POLICIES:
-        raise unknown_name("policy", policy, sp.POLICIES)
+        raise unknown_name("policy name", policy, sp.POLICIES)
     torch_device = sp.check_device(device)
     chosen = list(dict.fromkeys(solvers)) or list(sp.SOLVER_METHODS)
     n, width = sp.SIZES[size].n, sp.SIZES[size].width

@@ -1,0 +1,52 @@
+"""One training iteration on real MuJoCo Hopper-v5: a rollout plus the NPG update.
+
+Built with the trainer (:class:`ratbench.training.trainer.Trainer`) from the
+shipped config for ``hopper``/``npg``, shrunk so one iteration is one solve:
+8 sync envs x 128 steps (a 1,024-sample rollout, the speed suite's default N),
+one policy epoch with one minibatch, one critic epoch with one minibatch, no
+evaluation. Each timed call collects a rollout and updates policy and critic,
+so the trainer moves on from call to call, as in training.
+"""
+
+import shutil
+import tempfile
+
+from .common import light_mode
+
+SOLVERS = ["kaczmarz", "woodbury", "cg", "diagonal", "kfac"]
+SHRINK = [
+    "num_envs=8",
+    "num_steps=128",
+    "vector=sync",
+    "npg.epochs=1",
+    "npg.minibatches=1",
+    "critic.epochs=1",
+    "critic.minibatches=1",
+    "eval.episodes=1",
+]
+
+
+class TrainingIteration:
+    params = [SOLVERS]
+    param_names = ["solver"]
+    timeout = 900
+    repeat = (1, 5, 60.0)
+    number = 1
+
+    def setup(self, solver):
+        if light_mode() and solver != "kaczmarz":
+            raise NotImplementedError("RATBENCH_ASV_LIGHT is set: only the kaczmarz training iteration runs")
+        from ratbench.training.config import resolve_config
+        from ratbench.training.trainer import Trainer
+
+        config = resolve_config({"env": "hopper", "algo": "npg", "solver": solver, "seed": 0}, sets=SHRINK)
+        self.run_dir = tempfile.mkdtemp(prefix="ratbench-asv-")
+        self.trainer = Trainer(config, self.run_dir, progress_bar=False)
+
+    def teardown(self, solver):
+        self.trainer.close()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def time_iteration(self, solver):
+        batch = self.trainer.collector.collect()
+        self.trainer.algo.update(batch, 0.0)
