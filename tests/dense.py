@@ -93,12 +93,23 @@ class Dense:
         return float(np.sqrt(np.sum((self.scores @ v) ** 2) / self.n + self.damping * v @ v))
 
 
+def sqrt_weights(problem: NPGProblem) -> torch.Tensor:
+    """sqrt(w_i) from problem.weights (ones when unweighted), independently of NPGProblem's helpers."""
+    if problem.weights is None:
+        return torch.ones(problem.obs.shape[0], dtype=torch.float64, device=problem.obs.device)
+    return torch.sqrt(problem.weights.to(torch.float64))
+
+
+def rhs(problem: NPGProblem) -> np.ndarray:
+    """b_i = sqrt(w_i) A_i as float64 NumPy."""
+    return to_np(sqrt_weights(problem) * problem.advantages.to(torch.float64))
+
+
 def dense(problem: NPGProblem) -> Dense:
     """Materialise S of ``problem`` in float64 (the policy itself must already be float64)."""
     assert problem.dtype == torch.float64, "dense references are built from float64 policies"
     scores = per_sample_grads(problem.policy, problem.params, problem.obs, problem.actions)
-    scores = scores * problem.sqrt_weights()[:, None]
-    return Dense(scores.detach().numpy(), problem.rhs().detach().numpy(), problem.damping)
+    return Dense(to_np(scores * sqrt_weights(problem)[:, None]), rhs(problem), problem.damping)
 
 
 def rel_err(x, ref) -> float:
@@ -160,7 +171,7 @@ def layer_inputs_and_grads(problem: NPGProblem, modules: list[nn.Module]) -> dic
         with torch.enable_grad():
             logp = problem.policy.log_prob(problem.obs, problem.actions)
             outputs = [out for m in modules for _, out in seen[m]]
-            grads = iter(torch.autograd.grad((problem.sqrt_weights() * logp).sum(), outputs))
+            grads = iter(torch.autograd.grad((sqrt_weights(problem) * logp).sum(), outputs))
     finally:
         for h in handles:
             h.remove()
@@ -211,4 +222,9 @@ def linear_gaussian_scores(problem: NPGProblem) -> np.ndarray:
         id(policy.log_std): ((actions - mean) / sigma) ** 2 - 1.0,
     }
     scores = np.concatenate([blocks[id(p)] for p in problem.params], axis=1)
-    return scores * to_np(problem.sqrt_weights())[:, None]
+    return scores * to_np(sqrt_weights(problem))[:, None]
+
+
+def linear_gaussian(problem: NPGProblem) -> Dense:
+    """The Dense reference of a linear-Gaussian problem built from the analytic scores (no autograd)."""
+    return Dense(linear_gaussian_scores(problem), rhs(problem), problem.damping)

@@ -262,9 +262,11 @@ def linear_gaussian_problems(
     n: st.SearchStrategy[int] = st.integers(1, 24),
     dampings: st.SearchStrategy[float] = DAMPINGS,
     learn_log_std: Optional[bool] = None,
+    max_obs_dim: int = 5,
+    max_act_dim: int = 3,
 ) -> NPGProblem:
     """mean = W s + c (one nn.Linear), state-independent log-std, frozen or learned: S has a closed form."""
-    obs_dim, act_dim, batch = draw(st.integers(1, 5)), draw(st.integers(1, 3)), draw(n)
+    obs_dim, act_dim, batch = draw(st.integers(1, max_obs_dim)), draw(st.integers(1, max_act_dim)), draw(n)
     learn = draw(st.booleans()) if learn_log_std is None else learn_log_std
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(draw(st.integers(0, 2**31 - 1)))

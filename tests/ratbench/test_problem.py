@@ -11,7 +11,6 @@ import math
 import pytest
 import torch
 from hypothesis import given
-from hypothesis import strategies as st
 from torch import nn
 
 from ratbench import NPGProblem, RatbenchError

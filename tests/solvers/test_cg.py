@@ -1,0 +1,111 @@
+"""Conjugate gradient on (F + lambda I) d = g with Fisher-vector products.
+
+In exact arithmetic the energy-norm error ||d_k - d*||_A (A = F + lambda I)
+decreases monotonically and CG terminates after at most as many steps as A
+has distinct eigenvalues: <= min(P, rank(F) + 1) <= min(P, N + 1). In floating
+point, loss of orthogonality delays termination (Greenbaum 1989) once many
+eigenvalues are involved, so the termination test uses N <= 4 (at most 5
+distinct eigenvalues, too few for the delay to appear) and the attainable
+accuracy: a true relative residual of 4 (N + P) eps kappa (the floor
+eps kappa of any backward-stable solve, times the Gram/product dimension
+constant used throughout; see test_woodbury). The relative forward error
+then follows as <= kappa(A) x relative residual.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ratbench import NPGProblem
+from solvers import WarmStart, make_solver
+from tests.dense import Dense, dense, linear_gaussian, rel_err, to_np
+from tests.solvers.test_woodbury import exact_rtol
+from tests.strategies import linear_gaussian_problems, problems, property_settings
+
+
+def true_residual(reference: Dense, direction) -> float:
+    """||g - (F + lambda I) d|| / ||g||, densely."""
+    g = reference.gradient
+    return float(np.linalg.norm(g - reference.damped_fisher @ to_np(direction)) / np.linalg.norm(g))
+
+
+def max_steps(problem: NPGProblem) -> int:
+    """min(P, N + 1): the exact-arithmetic bound on CG steps."""
+    return min(problem.num_params, problem.n + 1)
+
+
+@property_settings(40)
+@given(problems())
+def test_energy_norm_error_decreases_monotonically(problem):
+    """||d_k - d*||_A is non-increasing; slack: the error of the reference d* itself in the
+    A-norm, 4 (N + P) eps kappa ||d*||_A (the A-norm error of d* is at most its 2-norm
+    error times sqrt(lambda_max(A)), and ||d*||_A >= sqrt(lambda_min(A)) ||d*||)."""
+    reference = dense(problem)
+    d_star = reference.npg()
+    directions: list[torch.Tensor] = []
+    make_solver("cg", iterations=2 * max_steps(problem), tol=0.0).solve(problem, callback=lambda p: directions.append(p.direction.clone()))
+    errors = [reference.energy_norm(d_star)] + [reference.energy_norm(to_np(d) - d_star) for d in directions]
+    slack = exact_rtol(problem, reference) * np.sqrt(reference.kappa()) * reference.energy_norm(d_star)
+    assert all(after <= before + slack for before, after in zip(errors, errors[1:]))
+
+
+@property_settings(40)
+@given(problems(n=st.integers(1, 4)))
+def test_terminates_within_min_p_and_rank_plus_one_steps(problem):
+    reference = dense(problem)
+    floor = exact_rtol(problem, reference)
+    result = make_solver("cg", iterations=max_steps(problem), tol=floor).solve(problem)
+    assert result.stats.iterations <= max_steps(problem) <= problem.num_params
+    assert true_residual(reference, result.direction) <= floor
+    assert rel_err(result.direction, reference.npg()) <= reference.condition_number() * floor
+
+
+@property_settings(25)
+@given(problems())
+def test_reported_residual_is_the_true_residual(problem):
+    """stats.residual is CG's recursively updated residual; it may drift from the true one only by
+    rounding: |reported - true| <= 4 (N + P) eps kappa (the residual gap of CG is O(eps kappa))."""
+    reference = dense(problem)
+    result = make_solver("cg", iterations=max_steps(problem), tol=0.0).solve(problem)
+    if result.stats.iterations:
+        assert abs(result.stats.residual - true_residual(reference, result.direction)) <= exact_rtol(problem, reference)
+
+
+@property_settings(20)
+@given(problems(n=st.integers(1, 4)), st.data())
+def test_any_warm_start_converges_to_d_star(problem, data):
+    """Unlike Kaczmarz's primal warm start, CG from any d0 solves the same system: it still
+    terminates in <= min(P, N + 1) steps (A keeps <= rank + 1 distinct eigenvalues)."""
+    reference = dense(problem)
+    d_star = reference.npg()
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    d0 = torch.from_numpy(rng.standard_normal(problem.num_params) * (np.linalg.norm(d_star) + 1) / np.sqrt(problem.num_params))
+    floor = exact_rtol(problem, reference) * (1 + np.linalg.norm(reference.damped_fisher @ to_np(d0)) / np.linalg.norm(reference.gradient))
+    result = make_solver("cg", iterations=max_steps(problem), tol=0.0).solve(problem, warm_start=WarmStart(direction=d0))
+    assert true_residual(reference, result.direction) <= floor
+    start_at_solution = make_solver("cg", iterations=5, tol=floor).solve(problem, warm_start=WarmStart(direction=torch.from_numpy(d_star)))
+    assert start_at_solution.stats.iterations == 0
+    assert np.array_equal(to_np(start_at_solution.direction), d_star)
+
+
+@property_settings(25)
+@given(linear_gaussian_problems(n=st.integers(1, 4)))
+def test_linear_gaussian_closed_form(problem):
+    """mean = W s + c: d* from the analytic scores (no autograd); CG hits it within min(P, N + 1) steps."""
+    analytic = linear_gaussian(problem)
+    result = make_solver("cg", iterations=max_steps(problem), tol=0.0).solve(problem)
+    assert rel_err(result.direction, analytic.npg()) <= analytic.condition_number() * exact_rtol(problem, analytic)
+
+
+@property_settings(15)
+@given(linear_gaussian_problems(n=st.integers(8, 24), max_obs_dim=2, max_act_dim=1))
+def test_linear_gaussian_more_samples_than_parameters(problem):
+    """N > P (P <= 4): termination within P steps, the bound that binds when P < N + 1."""
+    analytic = linear_gaussian(problem)
+    floor = exact_rtol(problem, analytic)
+    result = make_solver("cg", iterations=problem.num_params, tol=floor).solve(problem)
+    assert true_residual(analytic, result.direction) <= floor
+    assert rel_err(result.direction, analytic.npg()) <= analytic.condition_number() * floor
