@@ -1,0 +1,85 @@
+"""`ratbench train` on the command line: runs, clear one-line errors, suites."""
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from ratbench.cli import cli
+from tests.ratbench.training.helpers import read_rows
+
+
+def _invoke(*args):
+    return CliRunner().invoke(cli, ["train", *args])
+
+
+def test_train_cartpole_from_the_command_line(tmp_path):
+    result = _invoke("--env", "cartpole", "--steps", "512", "--quiet", "--logdir", str(tmp_path / "run"),
+                     "--set", "threads=1", "--set", "num_envs=2", "--set", "num_steps=128",
+                     "--set", "model.hidden=[16]", "--set", "eval.episodes=1")
+    assert result.exit_code == 0, result.output
+    assert "done: 512 steps" in result.output
+    assert len(read_rows(tmp_path / "run")) == 2
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--env", "hoper"], "did you mean 'hopper'"),
+        (["--env", "hopper", "--solver", "kacz"], "unknown solver 'kacz'"),
+        (["--env", "hopper", "--algo", "sac"], "unknown algorithm 'sac'"),
+        (["--env", "hopper", "--set", "npg.lrr=1"], "did you mean npg.lr"),
+        (["--resume", "/nonexistent/run"], "has no config.yaml"),
+        (["--print-commands"], "needs --suite"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(args, message):
+    result = _invoke(*args)
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ") and message in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown when CUDA is missing")
+def test_cuda_without_a_gpu_is_a_clear_error(tmp_path):
+    result = _invoke("--env", "cartpole", "--device", "cuda", "--logdir", str(tmp_path / "run"))
+    assert result.exit_code == 1 and "no CUDA device" in result.output
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    result = _invoke("--resume", str(tmp_path), "--algo", "ppo")
+    assert result.exit_code == 1 and "only --steps and --device" in result.output
+
+
+def test_suite_prints_one_command_per_run(tmp_path):
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "logdir: %s\nenvs: [cartpole, hopper]\nseeds: [0, 1]\nsteps: 512\nset: {threads: 1}\n"
+        "runs:\n  - {algo: npg, solver: kaczmarz}\n  - {algo: npg, solver: kaczmarz, name: orig, set: {npg.rat_variant: original}}\n"
+        "  - {algo: ppo}\n" % (tmp_path / "runs"))
+    result = _invoke("--suite", str(suite), "--print-commands")
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 2 * 3 * 2
+    assert lines[0].startswith("ratbench train --env cartpole --algo npg --seed 0 --solver kaczmarz --steps 512")
+    assert "--set npg.rat_variant=original" in lines[2] and "cartpole-npg-kaczmarz-orig-s0" in lines[2]
+    assert "hopper-ppo-none-s1" in lines[-1]
+
+
+def test_suite_runs_and_rerun_resumes(tmp_path):
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "logdir: %s\nenvs: [cartpole]\nseeds: [0]\nsteps: 512\n"
+        "set: {threads: 1, num_envs: 2, num_steps: 128, model.hidden: [16], eval.episodes: 1}\n"
+        "runs:\n  - {algo: npg, solver: diagonal}\n" % (tmp_path / "runs"))
+    assert _invoke("--suite", str(suite), "--quiet").exit_code == 0
+    run = tmp_path / "runs" / "cartpole-npg-diagonal-s0"
+    assert len(read_rows(run)) == 2
+    again = _invoke("--suite", str(suite), "--quiet")  # finished runs are resumed and return at once
+    assert again.exit_code == 0 and len(read_rows(run)) == 2
+
+
+def test_bad_suite_keys_are_clear(tmp_path):
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("envs: [cartpole]\nrunz: []\n")
+    result = _invoke("--suite", str(suite))
+    assert result.exit_code == 1 and "unknown key(s) runz" in result.output

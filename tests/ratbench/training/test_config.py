@@ -1,0 +1,90 @@
+"""Config layering, --set parsing and clear errors for bad keys, values and names."""
+
+import pytest
+import yaml
+
+from ratbench.errors import RatbenchError
+from ratbench.training.config import parse_set, resolve_config
+
+
+def test_reference_defaults_for_rat_on_mujoco():
+    config = resolve_config({"env": "Humanoid-v5"})
+    assert (config["env"], config["algo"], config["solver"], config["arch"]) == ("humanoid", "npg", "kaczmarz", "separate")
+    assert (config["num_envs"], config["num_steps"], config["gamma"], config["gae_lambda"]) == (32, 256, 0.999, 0.95)
+    npg = config["npg"]
+    assert (npg["epochs"], npg["minibatches"], npg["damping"], npg["lr"], npg["target_kl"]) == (4, 8, 0.1, 0.05, 0.008)
+    assert (npg["lr_min"], npg["lr_max"], npg["max_step_norm"], npg["ratio_clip"]) == (1e-4, 0.05, 0.5, [0.1, 10.0])
+    assert config["model"]["hidden"] == [256, 256] and config["value_norm"] == "popart" and config["obs_norm"]
+    assert (config["critic"]["lr"], config["critic"]["epochs"], config["critic"]["minibatches"]) == (1e-3, 4, 8)
+    assert config["steps"] == 10_000_000  # task-humanoid.yaml
+    assert "ppo" not in config and "pg" not in config  # inactive sections are pruned
+
+
+def test_ppo_defaults_and_layer_order(tmp_path):
+    config = resolve_config({"env": "hopper", "algo": "ppo"})
+    assert config["solver"] is None and (config["num_envs"], config["num_steps"]) == (1, 2048)
+    ppo = config["ppo"]
+    assert (ppo["epochs"], ppo["minibatches"], ppo["lr"], ppo["clip"]) == (10, 32, 3e-4, 0.2)
+    assert (config["gamma"], config["gae_lambda"]) == (0.99, 0.95)
+    user = tmp_path / "mine.yaml"
+    user.write_text("ppo:\n  lr: 0.01\nseed: 4\n")
+    config = resolve_config({"env": "hopper", "algo": "ppo", "seed": 9}, config_file=user, sets=["ppo.lr=2e-3"])
+    assert config["ppo"]["lr"] == 0.002 and config["seed"] == 9  # --set beats the file, the command line beats both
+
+
+def test_set_parses_yaml_scalars_and_nested_keys():
+    assert parse_set(["a.b=3", "c=[64, 64]", "d=true", "e=null", "f=hello"]) == {
+        "a": {"b": 3}, "c": [64, 64], "d": True, "e": None, "f": "hello"}
+    config = resolve_config({"env": "cartpole"}, sets=["steps=1e5", "model.hidden=[16]", "npg.solver_options={sweeps: 2}"])
+    assert config["steps"] == 100000 and config["model"]["hidden"] == [16]
+    assert config["npg"]["solver_options"] == {"sweeps": 2}
+
+
+@pytest.mark.parametrize(
+    "sets,message",
+    [
+        (["npg.dampin=0.2"], "unknown config key 'npg.dampin'.*did you mean npg.damping"),
+        (["gama=0.9"], "unknown config key 'gama'.*did you mean gamma"),
+        (["npg.lr=fast"], "npg.lr expects a number"),
+        (["obs_norm=3"], "obs_norm expects true or false"),
+        (["num_envs=2.5"], "num_envs expects an integer"),
+        (["num_envs=0"], "num_envs must be a positive integer"),
+        (["vector=threads"], "unknown vector value 'threads'"),
+        (["npg"], "--set expects key=value"),
+        (["npg=3"], "npg is a section"),
+        (["npg.solver_options={blok_size: 3}"], "has no option 'blok_size'"),
+        (["npg.ratio_clip=[2, 10]"], "ratio_clip"),
+    ],
+)
+def test_bad_overrides_are_clear_errors(sets, message):
+    with pytest.raises(RatbenchError, match=message):
+        resolve_config({"env": "cartpole"}, sets=sets)
+
+
+def test_bad_names_are_clear_errors(tmp_path):
+    with pytest.raises(RatbenchError, match="did you mean 'hopper'"):
+        resolve_config({"env": "hoper"})
+    with pytest.raises(RatbenchError, match="did you mean 'kaczmarz'"):
+        resolve_config({"env": "hopper", "solver": "kaczmar"})
+    with pytest.raises(RatbenchError, match="unknown algorithm 'trpo'"):
+        resolve_config({"env": "hopper", "algo": "trpo"})
+    with pytest.raises(RatbenchError, match="ppo uses no natural-gradient solver"):
+        resolve_config({"env": "hopper", "algo": "ppo", "solver": "cg"})
+    with pytest.raises(RatbenchError, match="does not exist"):
+        resolve_config({"env": "hopper"}, config_file=tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("npg: [1, 2\n")
+    with pytest.raises(RatbenchError, match="not valid YAML"):
+        resolve_config({"env": "hopper"}, config_file=bad)
+
+
+def test_every_registered_solver_is_accepted():
+    from solvers import solver_names
+
+    for name in solver_names():
+        assert resolve_config({"env": "hopper", "solver": name})["solver"] == name
+
+
+def test_resolved_config_round_trips_through_yaml():
+    config = resolve_config({"env": "cartpole", "algo": "pg"})
+    assert yaml.safe_load(yaml.safe_dump(config)) == config

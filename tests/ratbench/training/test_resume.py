@@ -1,0 +1,83 @@
+"""A run stopped and resumed matches an uninterrupted run with the same seed, exactly (CPU)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from ratbench.training import Trainer
+from tests.ratbench.training.helpers import TIMING_COLUMNS, read_rows, small_config
+
+
+def _assert_same_run(dir_a, dir_b):
+    rows_a, rows_b = read_rows(dir_a), read_rows(dir_b)
+    assert [r["iteration"] for r in rows_a] == [r["iteration"] for r in rows_b]
+    for a, b in zip(rows_a, rows_b):
+        for key in a:
+            if key not in TIMING_COLUMNS:
+                assert a[key] == b[key], (key, a["iteration"], a[key], b[key])
+    state_a = torch.load(dir_a / "checkpoint.pt", weights_only=False)
+    state_b = torch.load(dir_b / "checkpoint.pt", weights_only=False)
+    for part in ("model",):
+        for name, tensor in state_a["agent"][part].items():
+            assert torch.equal(tensor, state_b["agent"][part][name]), name
+    assert state_a["agent"]["popart"] == state_b["agent"]["popart"]
+
+
+CASES = [
+    ("hopper", "npg", {"solver": "kaczmarz"}, []),
+    ("hopper", "npg", {"solver": "kaczmarz"}, ["npg.rat_variant=original"]),  # direction carried across rollouts
+    ("cartpole", "ppo", {}, ["reward_norm=true", "ppo.anneal_lr=false"]),
+]
+
+
+@pytest.mark.parametrize("env,algo,explicit,extra", CASES, ids=["rat-hopper", "rat-original-hopper", "ppo-cartpole"])
+def test_resume_matches_uninterrupted_run(tmp_path, env, algo, explicit, extra):
+    full, split = tmp_path / "full", tmp_path / "split"
+    extra = ["num_envs=2", "num_steps=128", "eval.episodes=1", *extra]  # 256 samples per iteration
+    Trainer.create(small_config(env, algo, 1024, extra, **explicit), logdir=full, progress_bar=False).train()
+    Trainer.create(small_config(env, algo, 512, extra, **explicit), logdir=split, progress_bar=False).train()
+    resumed = Trainer.resume(split, steps=1024, progress_bar=False)
+    assert resumed.iteration == 2
+    resumed.train()
+    _assert_same_run(full, split)
+    rows = read_rows(split)
+    assert float(rows[2]["wall_time"]) > float(rows[1]["wall_time"])  # cumulative across the resume
+
+
+def _train_command(logdir, steps):
+    return [sys.executable, "-m", "ratbench", "train", "--env", "cartpole", "--steps", str(steps), "--quiet",
+            "--logdir", str(logdir), "--set", "threads=1", "--set", "num_envs=2", "--set", "num_steps=128",
+            "--set", "model.hidden=[32, 32]", "--set", "eval.every=5", "--set", "eval.episodes=1",
+            "--set", "checkpoint.every=100"]
+
+
+def test_ctrl_c_leaves_a_resumable_run(tmp_path):
+    """SIGINT to a real `ratbench train` process, resume from the CLI, compare with an in-process run."""
+    steps = 16 * 256
+    stopped, full = tmp_path / "stopped", tmp_path / "full"
+    proc = subprocess.Popen(_train_command(stopped, steps), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        progress = stopped / "progress.csv"
+        if progress.is_file() and len(progress.read_text().splitlines()) >= 3:  # header + 2 iterations
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err.decode()
+    assert b"--resume" in err
+    state = torch.load(stopped / "checkpoint.pt", weights_only=False)
+    assert 2 <= state["iteration"] < 16
+    assert [int(r["iteration"]) for r in read_rows(stopped)] == list(range(1, state["iteration"] + 1))
+    resume = subprocess.run([sys.executable, "-m", "ratbench", "train", "--resume", str(stopped), "--quiet"],
+                            capture_output=True, timeout=600, env=os.environ.copy())
+    assert resume.returncode == 0, resume.stderr.decode()
+    sets = ["num_envs=2", "num_steps=128", "eval.every=5", "eval.episodes=1", "checkpoint.every=100"]
+    Trainer.create(small_config("cartpole", "npg", steps, sets), logdir=full, progress_bar=False).train()
+    _assert_same_run(full, stopped)
