@@ -18,7 +18,8 @@ Warm starts: ``WarmStart(dual=u0)`` starts from ``d = S^T u0 / N`` (a warm
 start at the solution stays there). ``WarmStart(direction=d0)`` (e.g. the
 previous minibatch's direction) starts the primal from d0 with ``u = 0``;
 Kaczmarz then converges to the solution of the augmented system nearest
-(d0, 0), which is d* only when d0 lies in the row space of S.
+(d0, 0), which is ``d* + lambda (F + lambda I)^-1 d0``: d* only when d0 = 0
+(even a d0 in the row space of S leaves a bias of that size).
 
 ``residual="original"`` reproduces the rule of the reference RAT code
 (DESIGN section 6), kept to compare against: the block right-hand side is
