@@ -1,0 +1,37 @@
+"""Learning, for real: RAT and PPO solve CartPole and InvertedPendulum with the shipped task configs.
+
+Budgets (seed 0, one torch thread, shipped task-<env>[-ppo].yaml: 8 envs x 128 steps,
+64x64 MLPs, gamma 0.99), and the bar on the mean return of 10 deterministic evaluation
+episodes at the end of the budget:
+
+| task              | algorithm        | budget (env steps) | bar  |
+|-------------------|------------------|--------------------|------|
+| CartPole-v1       | npg + kaczmarz   | 40,960             | 450  |
+| CartPole-v1       | ppo              | 51,200             | 450  |
+| InvertedPendulum  | npg + kaczmarz   | 20,480             | 900  |
+| InvertedPendulum  | ppo              | 30,720             | 900  |
+
+Each takes about a minute on two CPU cores.
+"""
+
+import pytest
+
+from ratbench.training import Trainer, resolve_config
+from tests.ratbench.training.helpers import read_rows
+
+CASES = [
+    ("cartpole", "npg", 40 * 1024, 450.0),
+    ("cartpole", "ppo", 50 * 1024, 450.0),
+    ("invertedpendulum", "npg", 20 * 1024, 900.0),
+    ("invertedpendulum", "ppo", 30 * 1024, 900.0),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env,algo,steps,bar", CASES, ids=[f"{e}-{a}" for e, a, _, _ in CASES])
+def test_reaches_the_bar(tmp_path, env, algo, steps, bar):
+    config = resolve_config({"env": env, "algo": algo, "steps": steps, "seed": 0}, sets=["threads=1"])
+    summary = Trainer.create(config, logdir=tmp_path, progress_bar=False).train()
+    evals = [(int(r["env_steps"]), float(r["eval_return"])) for r in read_rows(tmp_path) if r["eval_return"]]
+    assert summary["env_steps"] == steps
+    assert summary["eval_return"] >= bar, f"evaluation returns (env steps, return): {evals}"
