@@ -71,7 +71,8 @@ class LayerFactors:
         return torch.einsum("nlo,nli->noi", _take(self.g, rows), _take(self.a, rows))
 
     def gram(self, rows: Rows, cols: Rows) -> torch.Tensor:
-        ar, gr, ac, gc = _take(self.a, rows), _take(self.g, rows), _take(self.a, cols), _take(self.g, cols)
+        ar, gr = _take(self.a, rows), _take(self.g, rows)
+        ac, gc = (ar, gr) if cols is rows else (_take(self.a, cols), _take(self.g, cols))
         if self.positions == 1:
             return (gr[:, 0] @ gc[:, 0].T) * (ar[:, 0] @ ac[:, 0].T)
         nr, nc, L = ar.shape[0], ac.shape[0], self.positions
@@ -235,26 +236,28 @@ class Curvature:
 
 
 class _Recorder:
-    """Forward/backward hooks that collect (a, g) for every use of a fast layer."""
+    """Forward hooks that collect each fast-layer call's inputs ``a`` and output ``z``.
+
+    The hook hands the rest of the network a copy of ``z``, so ``d loss / d z`` is
+    the output-gradient ``g`` even when later modules modify their input in place,
+    and the backward can stop at the layer outputs: no weight gradient is formed.
+    """
 
     def __init__(self, n: int):
         self.n = n
-        self.calls: dict[nn.Module, list[list[Optional[torch.Tensor]]]] = {}
+        self.calls: dict[nn.Module, list[tuple[torch.Tensor, torch.Tensor]]] = {}
         self.rejected: set[nn.Module] = set()
 
-    def hook(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+    def hook(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> Optional[torch.Tensor]:
         x = inputs[0]
         if x.shape[0] != self.n or not output.requires_grad:
             self.rejected.add(module)
-            return
-        a = _layer_inputs(module, x.detach())
-        call: list[Optional[torch.Tensor]] = [a, None]
-        self.calls.setdefault(module, []).append(call)
+            return None
+        self.calls.setdefault(module, []).append((_layer_inputs(module, x.detach()), output))
+        return output.clone()
 
-        def keep_grad(grad: torch.Tensor) -> None:
-            call[1] = _layer_output_grads(module, grad.detach())
-
-        output.register_hook(keep_grad)
+    def outputs(self) -> list[torch.Tensor]:
+        return [z for calls in self.calls.values() for _, z in calls]
 
 
 def _fast_path_supported(module: nn.Module) -> bool:
@@ -307,18 +310,20 @@ def capture(problem: NPGProblem) -> Curvature:
             logp = policy.log_prob(problem.obs, problem.actions)
             if logp.shape != (problem.n,):
                 raise RatbenchError(f"policy.log_prob must return shape ({problem.n},), got {tuple(logp.shape)}")
-            torch.autograd.grad((problem.sqrt_weights() * logp).sum(), params, allow_unused=True)
+            outputs = recorder.outputs()
+            grads = torch.autograd.grad((problem.sqrt_weights() * logp).sum(), outputs, allow_unused=True) if outputs else ()
     finally:
         for h in handles:
             h.remove()
+    output_grads = {id(z): g for z, g in zip(outputs, grads)}
 
     layers, covered = [], set()
     for m in fast:
         calls = recorder.calls.get(m, [])
-        if m in recorder.rejected or not calls or any(c[1] is None for c in calls):
+        if m in recorder.rejected or not calls or any(output_grads[id(z)] is None for _, z in calls):
             continue
-        a = torch.cat([c[0] for c in calls], dim=1)
-        g = torch.cat([c[1] for c in calls], dim=1)
+        a = torch.cat([a for a, _ in calls], dim=1)
+        g = torch.cat([_layer_output_grads(m, output_grads[id(z)].detach()) for _, z in calls], dim=1)
         bias_offset = offsets[id(m.bias)] if m.bias is not None else None
         layers.append(LayerFactors(m, offsets[id(m.weight)], bias_offset, a, g))
         covered.update({id(m.weight)} | ({id(m.bias)} if m.bias is not None else set()))

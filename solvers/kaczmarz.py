@@ -91,19 +91,23 @@ class Kaczmarz(Solver):
         b = problem.rhs()
         u, d, d_base = self._start(curv, warm_start)
         generator = torch.Generator().manual_seed(self.seed)
+        all_rows = torch.arange(n, device=curv.device)
         original = self.residual == "original"
         history: list[dict] = []
         step, residual = 0, float("nan")
         for _ in range(self.sweeps):
             order = torch.randperm(n, generator=generator).to(curv.device)
             for rows in torch.split(order, self.block_size):
+                # A block of the whole batch is the same block in any order: take the rows as
+                # they are (block=None) and skip gathering every layer's factors.
+                rows, block = (all_rows, None) if rows.numel() == n else (rows, rows)
                 if original:
-                    r = b[rows] + curv.jvp(d, rows)
+                    r = b[rows] + curv.jvp(d, block)
                 else:
-                    r = b[rows] - curv.jvp(d, rows) - lam * u[rows]
-                du = solve_damped_gram(curv, lam, r, rows)
+                    r = b[rows] - curv.jvp(d, block) - lam * u[rows]
+                du = solve_damped_gram(curv, lam, r, block)
                 u[rows] += du
-                increment = curv.vjp(du, rows) / n
+                increment = curv.vjp(du, block) / n
                 d = increment if original else d + increment
                 step += 1
                 record = {"iteration": step, "passes": curv.passes, "seconds": clock.elapsed()}
