@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -73,10 +74,22 @@ def format_table(rows: list[sp.SpeedRow]) -> str:
 @click.option("--device", default="cpu", show_default=True, metavar="cpu|cuda", help="where to run (cuda: synchronised before every clock read).")
 @click.option("--repeat", type=click.IntRange(min=1), default=5, show_default=True, help="timed runs per method (after warm-up).")
 @click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True, help="untimed runs per method first.")
+@click.option(
+    "--threads", type=click.IntRange(min=1), default=None,
+    help="torch CPU threads (default: torch's choice). On a machine other processes are using, 1 avoids threads waiting on each other.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the synthetic minibatch and policy.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="also write every measurement to this JSON file.")
 def speed(
-    solvers: tuple[str, ...], size: str, policy: str, device: str, repeat: int, warmup: int, seed: int, json_path: Optional[Path]
+    solvers: tuple[str, ...],
+    size: str,
+    policy: str,
+    device: str,
+    repeat: int,
+    warmup: int,
+    threads: Optional[int],
+    seed: int,
+    json_path: Optional[Path],
 ) -> None:
     """Time every solver's direction on one minibatch, with a vanilla backward and the per-sample route.
 
@@ -94,6 +107,8 @@ def speed(
     if policy not in sp.POLICIES:
         raise unknown_name("policy name", policy, sp.POLICIES)
     torch_device = sp.check_device(device)
+    if threads is not None:
+        torch.set_num_threads(threads)
     chosen = list(dict.fromkeys(solvers)) or list(sp.SOLVER_METHODS)
     n, width = sp.SIZES[size].n, sp.SIZES[size].width
     problem = sp.build_problem(n, width, policy, torch_device, seed)
@@ -117,9 +132,11 @@ def speed(
 
     rows = sp.speed_rows(timings, memory_targets=True)
     jac = sp.jacobian_bytes(problem)
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
     click.echo(
         f"ratbench speed: {policy}, N={n}, width {width}, P={problem.num_params:,}, {device} "
-        f"({torch.get_num_threads()} threads); {repeat} timed runs per method after {warmup} warm-up"
+        f"({torch.get_num_threads()} torch threads, {cores} cores, load average {load:.1f}); "
+        f"{repeat} timed runs per method after {warmup} warm-up"
     )
     click.echo(f"N x P score matrix J would take {jac / 2**20:,.0f} MiB in {str(problem.dtype).replace('torch.', '')}.")
     click.echo(format_table(rows))
@@ -131,12 +148,18 @@ def speed(
     )
     for reason in skipped.values():
         click.echo(f"Note: {reason}.")
+    if load > cores:
+        click.echo(
+            f"Note: the load average ({load:.1f}) exceeds the {cores} cores, so other processes competed for the CPU "
+            "while measuring; read the spread, raise --repeat, and try --threads 1."
+        )
     if json_path is not None:
         write_json(
             json_path,
             {
                 "policy": policy, "size": size, "n": n, "width": width, "num_params": problem.num_params,
-                "device": device, "threads": torch.get_num_threads(), "repeat": repeat, "warmup": warmup,
+                "device": device, "threads": torch.get_num_threads(), "cores": cores, "load_average": load,
+                "repeat": repeat, "warmup": warmup,
                 "seed": seed, "jacobian_bytes": jac, "rows": sp.rows_as_dicts(rows),
             },
         )
