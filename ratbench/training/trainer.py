@@ -7,13 +7,15 @@ and hold every piece of state (networks, optimisers, step size, warm-start
 direction, normalisers, the vector env's MuJoCo/classic-control states and
 RNGs, the current observations, episode counters and the torch / numpy /
 python RNGs), so a resumed run continues exactly as if it had not stopped.
-Ctrl-C writes the last boundary's state and leaves a resumable run.
+Ctrl-C (or SIGTERM) writes the last boundary's state and leaves a resumable run.
 """
 
 from __future__ import annotations
 
 import copy
 import random
+import signal
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -55,6 +57,17 @@ def default_run_dir(config: Mapping[str, Any], root: str | Path = "runs") -> Pat
         n += 1
         path = Path(root) / f"{name}-{n}"
     return path
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_sigterm() -> Any:
+    """Treat SIGTERM (a scheduler's stop) like Ctrl-C; returns the handler to restore (None off the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 class Trainer:
@@ -161,6 +174,7 @@ class Trainer:
         logger = RunLogger(self.run_dir, self.rows, purge_step=self.env_steps + 1 if self.env_steps else None,
                            total_steps=cfg["steps"], start_steps=self.env_steps, progress_bar=self.progress_bar)
         boundary = self.state()
+        previous_handler = _stop_on_sigterm()
         try:
             while self.env_steps < cfg["steps"]:
                 row = self._iterate()
@@ -175,6 +189,8 @@ class Trainer:
             logger.rows[:] = [r for r in logger.rows if int(r["iteration"]) <= boundary["iteration"]]
             logger.rewrite()
         finally:
+            if previous_handler is not None:
+                signal.signal(signal.SIGTERM, previous_handler)
             logger.close()
             self.close()
         evals = [float(r["eval_return"]) for r in self.rows if r["eval_return"] != ""]

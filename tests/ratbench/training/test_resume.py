@@ -56,8 +56,10 @@ def _train_command(logdir, steps):
             "--set", "checkpoint.every=100"]
 
 
-def test_ctrl_c_leaves_a_resumable_run(tmp_path):
-    """SIGINT to a real `ratbench train` process, resume from the CLI, compare with an in-process run."""
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+def test_ctrl_c_leaves_a_resumable_run(tmp_path, stop):
+    """SIGINT (Ctrl-C) or SIGTERM to a real `ratbench train` process, resume from the CLI, compare with
+    an uninterrupted in-process run."""
     steps = 16 * 256
     stopped, full = tmp_path / "stopped", tmp_path / "full"
     proc = subprocess.Popen(_train_command(stopped, steps), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -68,7 +70,7 @@ def test_ctrl_c_leaves_a_resumable_run(tmp_path):
             break
         time.sleep(0.2)
     assert proc.poll() is None, proc.communicate()
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err.decode()
     assert b"--resume" in err
