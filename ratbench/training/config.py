@@ -273,6 +273,8 @@ def validate(config: Mapping[str, Any], solver_given: bool = False) -> None:
         low, high = config["npg"]["ratio_clip"]
         if not 0 < low <= 1 <= high:
             raise RatbenchError(f"npg.ratio_clip must be [low, high] with 0 < low <= 1 <= high, got {[low, high]}")
+        if config["npg"]["rat_variant"] == "original" and config["solver"] != "kaczmarz":
+            raise RatbenchError("npg.rat_variant=original is the reference's Kaczmarz rule; use it with --solver kaczmarz")
         if config["npg"]["damping"] <= 0:
             raise RatbenchError(f"npg.damping must be positive, got {config['npg']['damping']}")
     elif config["solver"] is not None:

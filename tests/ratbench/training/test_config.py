@@ -54,6 +54,7 @@ def test_set_parses_yaml_scalars_and_nested_keys():
         (["npg=3"], "npg is a section"),
         (["npg.solver_options={blok_size: 3}"], "has no option 'blok_size'"),
         (["npg.ratio_clip=[2, 10]"], "ratio_clip"),
+        (["solver=cg", "npg.rat_variant=original"], "use it with --solver kaczmarz"),
     ],
 )
 def test_bad_overrides_are_clear_errors(sets, message):
