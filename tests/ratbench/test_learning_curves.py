@@ -1,0 +1,368 @@
+"""Loading, grouping, interpolation and aggregation of learning curves.
+
+Fixtures are run directories in the exact format ``ratbench train`` writes
+(config.yaml + progress.csv), filled with hand-made curves whose mean and
+band are known in closed form.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pytest
+import yaml
+
+from ratbench import learning_curves as lc
+from ratbench.errors import RatbenchError
+
+# The progress.csv columns, in the order `ratbench train` writes them.
+PROGRESS_COLUMNS = [
+    "iteration", "env_steps", "episodes", "return_mean", "return_median", "length_mean", "eval_return",
+    "fps", "time_env", "time_update", "wall_time", "kl", "entropy", "policy_loss", "value_loss",
+    "step_norm", "lr", "solver_iterations", "solver_residual",
+]
+
+
+def write_run(
+    root: Path,
+    name: str,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    env: str = "cartpole",
+    algo: str = "npg",
+    solver: str | None = "kaczmarz",
+    seed: int = 0,
+    **extra_config: Any,
+) -> Path:
+    """A run directory: config.yaml and progress.csv; cells absent from a row stay empty."""
+    run = root / name
+    run.mkdir(parents=True)
+    config = {"env": env, "algo": algo, "solver": solver, "seed": seed, "arch": {"hidden": [64, 64]}, **extra_config}
+    (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    lines = [",".join(PROGRESS_COLUMNS)]
+    for row in rows:
+        lines.append(",".join("" if row.get(c) is None else repr(row[c]) for c in PROGRESS_COLUMNS))
+    (run / "progress.csv").write_text("\n".join(lines) + "\n")
+    return run
+
+
+def curve_rows(env_steps: Sequence[float], returns: Sequence[float | None], seconds_per_step: float = 1e-3, **columns: Sequence[Any]) -> list[dict]:
+    """progress rows with the given env_steps and return_mean (None -> empty cell); wall time proportional to steps."""
+    rows = []
+    for i, (steps, ret) in enumerate(zip(env_steps, returns)):
+        row = {"iteration": i + 1, "env_steps": steps, "return_mean": ret, "wall_time": steps * seconds_per_step, "episodes": 2 * i}
+        row.update({name: values[i] for name, values in columns.items()})
+        rows.append(row)
+    return rows
+
+
+STEPS = [1000, 2000, 3000, 4000]
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def test_find_run_dirs_searches_parents_recursively_and_accepts_run_dirs(tmp_path):
+    a = write_run(tmp_path / "sweep" / "kaczmarz", "seed0", curve_rows(STEPS, [1, 2, 3, 4]))
+    b = write_run(tmp_path / "sweep" / "cg", "seed0", curve_rows(STEPS, [1, 2, 3, 4]), solver="cg")
+    (a / "tb").mkdir()  # TensorBoard folder and checkpoints are ignored
+    (a / "checkpoint.pt").write_bytes(b"\0")
+    runs, warnings = lc.find_run_dirs([tmp_path / "sweep"])
+    assert runs == sorted([a, b]) and warnings == []
+    # A run dir itself, a progress.csv path and a duplicate all name the same run once.
+    runs, _ = lc.find_run_dirs([a, a / "progress.csv", tmp_path / "sweep" / "kaczmarz"])
+    assert runs == [a]
+
+
+def test_find_run_dirs_warns_about_incomplete_dirs_and_rejects_bad_paths(tmp_path):
+    write_run(tmp_path, "good", curve_rows(STEPS, [1, 2, 3, 4]))
+    (tmp_path / "no_config").mkdir()
+    (tmp_path / "no_config" / "progress.csv").write_text("iteration,env_steps,wall_time\n1,2,3\n")
+    runs, warnings = lc.find_run_dirs([tmp_path])
+    assert runs == [tmp_path / "good"]
+    assert warnings == [f"skipping {tmp_path / 'no_config'}: it has no config.yaml"]
+
+    with pytest.raises(RatbenchError, match="does not exist"):
+        lc.find_run_dirs([tmp_path / "nope"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RatbenchError, match=r"no run directories under .*empty"):
+        lc.find_run_dirs([tmp_path / "empty"])
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(RatbenchError, match="is a file"):
+        lc.find_run_dirs([tmp_path / "notes.txt"])
+
+
+def test_load_progress_reads_empty_cells_as_nan_and_ignores_a_row_being_written(tmp_path):
+    rows = curve_rows(STEPS, [None, 2.5, None, 4.0], eval_return=[None, 10.0, None, 20.0])
+    run = write_run(tmp_path, "r", rows)
+    path = run / "progress.csv"
+    path.write_text(path.read_text() + "5,5000,8,5.")  # partial last line: no newline yet
+    columns = lc.load_progress(path)
+    assert list(columns)[:3] == ["iteration", "env_steps", "episodes"]
+    np.testing.assert_array_equal(columns["env_steps"], STEPS)
+    np.testing.assert_array_equal(columns["return_mean"], [np.nan, 2.5, np.nan, 4.0])
+    np.testing.assert_array_equal(columns["eval_return"], [np.nan, 10.0, np.nan, 20.0])
+    assert np.isnan(columns["kl"]).all()
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "is empty"),
+        ("iteration,env_steps,wall_time,return_mean\n", "no rows yet"),
+        ("iteration,env_steps,return_mean\n1,100,3\n", "no 'wall_time' column"),
+        ("iteration,env_steps,wall_time,return_mean\n1,100,1.0,3\n2,200,2.0,abc\n", r"line 3: column 'return_mean' holds 'abc'"),
+    ],
+)
+def test_load_progress_errors_name_the_file_and_the_problem(tmp_path, text, message):
+    path = tmp_path / "progress.csv"
+    path.write_text(text)
+    with pytest.raises(RatbenchError, match=message) as info:
+        lc.load_progress(path)
+    assert str(path) in str(info.value)
+
+
+def test_load_runs_skips_unreadable_runs_with_a_warning_and_fails_when_none_is_left(tmp_path):
+    good = write_run(tmp_path, "good", curve_rows(STEPS, [1, 2, 3, 4]))
+    bad_yaml = write_run(tmp_path, "bad_yaml", curve_rows(STEPS, [1, 2, 3, 4]))
+    (bad_yaml / "config.yaml").write_text("env: [unclosed\n")
+    not_a_run = write_run(tmp_path, "no_env", curve_rows(STEPS, [1, 2, 3, 4]))
+    (not_a_run / "config.yaml").write_text("algo: npg\n")
+    runs, warnings = lc.load_runs([tmp_path])
+    assert [r.path for r in runs] == [good]
+    assert len(warnings) == 2
+    assert str(bad_yaml) in warnings[0] and "not valid YAML" in warnings[0]
+    assert str(not_a_run) in warnings[1] and "'env' key" in warnings[1]
+    with pytest.raises(RatbenchError, match="no usable runs among 2 candidate directories"):
+        lc.load_runs([bad_yaml, not_a_run])
+
+
+# ----------------------------------------------------------------------------- grouping
+
+
+def _run(config: Mapping[str, Any]) -> lc.Run:
+    return lc.Run(Path("/x"), config, {})
+
+
+def test_group_labels_follow_method_and_config_keys():
+    kaczmarz = _run({"env": "cartpole", "algo": "npg", "solver": "kaczmarz", "seed": 0, "lr": 0.05, "arch": {"hidden": [64, 64]}})
+    ppo = _run({"env": "hopper", "algo": "ppo", "solver": None, "seed": 1})
+    assert lc.group_label(kaczmarz.config, ["method"]) == "npg-kaczmarz"
+    assert lc.group_label(ppo.config, ["method"]) == "ppo"
+    assert lc.group_label(kaczmarz.config, ["solver"]) == "kaczmarz"
+    assert lc.group_label(ppo.config, ["solver"]) == "null"
+    assert lc.group_label(kaczmarz.config, ["env"]) == "cartpole"
+    assert lc.group_label(kaczmarz.config, ["method", "lr"]) == "npg-kaczmarz, lr=0.05"
+    assert lc.group_label(kaczmarz.config, ["arch.hidden"]) == "arch.hidden=[64, 64]"
+    assert lc.group_label(ppo.config, ["lr"]) == "lr=n/a"  # key logged by some runs only
+
+
+def test_parse_group_by_rejects_unknown_keys_listing_valid_ones():
+    runs = [_run({"env": "cartpole", "algo": "npg", "solver": "cg", "seed": 0, "arch": {"hidden": [8]}})]
+    assert lc.parse_group_by("solver, arch.hidden", runs) == ["solver", "arch.hidden"]
+    with pytest.raises(RatbenchError) as info:
+        lc.parse_group_by("solvr", runs)
+    message = str(info.value)
+    assert "unknown group-by key 'solvr'" in message and "did you mean 'solver'" in message
+    assert "arch.hidden" in message and "method" in message
+    with pytest.raises(RatbenchError, match="--group-by is empty"):
+        lc.parse_group_by(" , ", runs)
+
+
+# ----------------------------------------------------------------------------- interpolation
+
+
+def _seed(x: Sequence[float], y: Sequence[float]) -> lc.SeedCurve:
+    return lc.SeedCurve(_run({"env": "e"}), np.asarray(x, float), np.asarray(y, float))
+
+
+def test_common_grid_spans_only_the_range_every_seed_covers():
+    seeds = [_seed([0, 10, 20, 30], [0, 1, 2, 3]), _seed([5, 15, 25], [0, 0, 0])]
+    np.testing.assert_array_equal(lc.common_grid(seeds), [5, 10, 15, 20, 25])
+    assert lc.common_grid([_seed([0, 1], [0, 0]), _seed([2, 3], [0, 0])]) is None
+    dense = [_seed(np.arange(1000.0), np.zeros(1000)), _seed(np.arange(1000.0) + 0.5, np.zeros(1000))]
+    grid = lc.common_grid(dense, max_points=50)
+    np.testing.assert_allclose(grid, np.linspace(0.5, 999.0, 50))
+
+
+def test_interpolate_is_linear_between_logged_points():
+    seeds = [_seed([0, 10, 20, 30], [0, 1, 2, 3]), _seed([5, 15, 25], [10, 30, 20])]
+    values = lc.interpolate(seeds, np.array([5.0, 10.0, 20.0, 25.0]))
+    np.testing.assert_allclose(values, [[0.5, 1.0, 2.0, 2.5], [10.0, 20.0, 25.0, 20.0]])
+
+
+def test_trailing_mean_averages_the_last_window_points():
+    np.testing.assert_allclose(lc.trailing_mean(np.array([1.0, 3.0, 5.0, 7.0, 9.0]), 3), [1.0, 2.0, 3.0, 5.0, 7.0])
+    np.testing.assert_array_equal(lc.trailing_mean(np.array([4.0, 2.0]), 1), [4.0, 2.0])
+
+
+# ----------------------------------------------------------------------------- bands
+
+
+def test_sem_band_is_mean_plus_minus_standard_error():
+    values = np.array([[1.0, 0.0], [2.0, 0.0], [6.0, 3.0]])  # (S=3, G=2)
+    mean, low, high = lc.mean_and_band(values, "sem")
+    # column 0: mean 3, sample std sqrt(((-2)^2 + (-1)^2 + 3^2) / 2) = sqrt(7); column 1: mean 1, std sqrt(3)
+    se = np.sqrt([7.0, 3.0]) / np.sqrt(3)
+    np.testing.assert_allclose(mean, [3.0, 1.0])
+    np.testing.assert_allclose(low, [3.0, 1.0] - se)
+    np.testing.assert_allclose(high, [3.0, 1.0] + se)
+
+
+def test_one_seed_gives_no_band():
+    mean, low, high = lc.mean_and_band(np.array([[1.0, 2.0]]), "bootstrap")
+    np.testing.assert_array_equal(mean, [1.0, 2.0])
+    assert np.isnan(low).all() and np.isnan(high).all()
+
+
+def test_bootstrap_band_of_identical_seeds_has_zero_width_and_two_seeds_span_min_to_max():
+    same = np.tile([[1.0, -2.0, 5.0]], (4, 1))
+    mean, low, high = lc.mean_and_band(same)
+    np.testing.assert_allclose(low, mean, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(high, mean, rtol=0, atol=1e-12)
+    # Two seeds a, b: resampled means are a, (a+b)/2, b with probabilities 1/4, 1/2, 1/4, so the
+    # 2.5% and 97.5% quantiles sit inside the 25% atoms at a and b.
+    mean, low, high = lc.mean_and_band(np.array([[0.0, 10.0], [4.0, 2.0]]))
+    np.testing.assert_array_equal(mean, [2.0, 6.0])
+    np.testing.assert_array_equal(low, [0.0, 2.0])
+    np.testing.assert_array_equal(high, [4.0, 10.0])
+
+
+def test_bootstrap_band_matches_the_exact_bootstrap_distribution():
+    values = np.array([[0.0], [1.0], [5.0], [2.0]])  # S = 4 seeds, one grid point
+    exact = np.sort([np.mean(c) for c in itertools.product(values[:, 0], repeat=4)])  # all 4^4 equally likely resamples
+    quantile = lambda q: exact[min(int(math.floor(q * len(exact))), len(exact) - 1)]  # noqa: E731
+    _, low, high = lc.mean_and_band(values)
+    # With B = 10,000 resamples the empirical CDF is within eps = 0.02 of the exact one everywhere except
+    # with probability 2 exp(-2 B eps^2) < 1e-3 (Dvoretzky-Kiefer-Wolfowitz), so each Monte Carlo quantile
+    # lies between the exact quantiles at levels q - eps and q + eps.
+    eps = 0.02
+    assert lc.BOOTSTRAP_RESAMPLES == 10_000
+    assert quantile(0.025 - eps) <= low[0] <= quantile(0.025 + eps)
+    assert quantile(0.975 - eps) <= high[0] <= quantile(0.975 + eps)
+    assert quantile(0.025 + eps) < quantile(0.975 - eps)  # the check is not vacuous: the two intervals are apart
+
+
+def test_bootstrap_band_equals_the_order_statistics_of_all_resampled_means():
+    # The band is computed from the distinct resamples weighted by their draw counts; it must equal the
+    # 250th and 9,750th smallest of the 10,000 resampled means drawn with the same generator, exactly.
+    values = np.random.default_rng(7).normal(size=(5, 40))  # (S, G)
+    _, low, high = lc.mean_and_band(values)
+    counts = np.random.default_rng(lc.BOOTSTRAP_SEED).multinomial(5, np.full(5, 0.2), size=lc.BOOTSTRAP_RESAMPLES)
+    resampled = np.sort(counts @ values / 5, axis=0)
+    # atol: the two routes sum the same 5 float64 terms in different orders (a few ulps of |values| ~ 1)
+    np.testing.assert_allclose(low, resampled[249], rtol=0, atol=1e-14)
+    np.testing.assert_allclose(high, resampled[9749], rtol=0, atol=1e-14)
+
+
+def test_unknown_band_is_rejected():
+    with pytest.raises(RatbenchError, match="unknown band 'ci'"):
+        lc.mean_and_band(np.zeros((2, 2)), "ci")
+
+
+# ----------------------------------------------------------------------------- aggregation
+
+
+def _sweep(tmp_path: Path) -> list[lc.Run]:
+    """Two methods x seeds on cartpole, one on hopper; returns are linear in steps with known offsets."""
+    for seed, offset in enumerate([-1.0, 1.0, 3.0]):  # mean offset 1, sample std 2
+        rows = curve_rows(STEPS, [None] + [s / 1000 + offset for s in STEPS[1:]], eval_return=[None, 10.0 + seed, None, 20.0 + seed])
+        write_run(tmp_path, f"kacz{seed}", rows, seed=seed)
+    write_run(tmp_path, "cg0", curve_rows(STEPS, [0.0, 1.0, 2.0, 3.0]), solver="cg", seed=0)
+    write_run(tmp_path, "cg1", curve_rows(STEPS[:3], [2.0, 3.0, 4.0]), solver="cg", seed=1)  # stopped early
+    write_run(tmp_path, "ppo0", curve_rows(STEPS, [5.0, 5.0, 5.0, 5.0]), env="hopper", algo="ppo", solver=None)
+    return lc.load_runs([tmp_path])[0]
+
+
+def _find(curves, env, metric, x_axis, group) -> lc.Curve:
+    (curve,) = [c for c in curves if (c.env, c.metric, c.x_axis, c.group) == (env, metric, x_axis, group)]
+    return curve
+
+
+def test_aggregate_means_seeds_on_the_common_range_with_empty_cells_dropped(tmp_path):
+    runs = _sweep(tmp_path)
+    curves, notes = lc.aggregate(runs, ["return_mean", "eval_return"], ["env_steps", "wall_time"], ["method"], band="sem")
+    kacz = _find(curves, "cartpole", "return_mean", "env_steps", "npg-kaczmarz")
+    assert kacz.n_seeds == 3
+    np.testing.assert_array_equal(kacz.x, [2000, 3000, 4000])  # first row's return_mean is empty in every seed
+    np.testing.assert_allclose(kacz.mean, [3.0, 4.0, 5.0])
+    np.testing.assert_allclose(kacz.high - kacz.mean, 2.0 / np.sqrt(3))
+    np.testing.assert_allclose(kacz.mean - kacz.low, 2.0 / np.sqrt(3))
+    on_time = _find(curves, "cartpole", "return_mean", "wall_time", "npg-kaczmarz")
+    np.testing.assert_allclose(on_time.x, [2.0, 3.0, 4.0])
+    np.testing.assert_allclose(on_time.mean, kacz.mean)
+
+    evals = _find(curves, "cartpole", "eval_return", "env_steps", "npg-kaczmarz")
+    np.testing.assert_array_equal(evals.x, [2000, 4000])
+    np.testing.assert_allclose(evals.mean, [11.0, 21.0])
+
+    cg = _find(curves, "cartpole", "return_mean", "env_steps", "npg-cg")
+    np.testing.assert_array_equal(cg.x, [1000, 2000, 3000])  # cut where the shorter seed stops
+    np.testing.assert_allclose(cg.mean, [1.0, 2.0, 3.0])
+    assert notes == [f"npg-cg on cartpole: curves stop at env_steps = 3k, where its shortest seed ({tmp_path / 'cg1'}) ends; the longest reaches 4k"]
+
+    ppo = _find(curves, "hopper", "return_mean", "env_steps", "ppo")
+    assert ppo.n_seeds == 1 and np.isnan(ppo.low).all()
+    assert not [c for c in curves if c.group in ("npg-cg", "ppo") and c.metric == "eval_return"]  # never evaluated
+
+
+def test_aggregate_groups_by_any_key_and_smooths_each_seed(tmp_path):
+    runs = _sweep(tmp_path)
+    curves, _ = lc.aggregate(runs, ["return_mean"], ["env_steps"], ["algo"], smooth=2)
+    assert sorted((c.env, c.group, c.n_seeds) for c in curves) == [("cartpole", "npg", 5), ("hopper", "ppo", 1)]
+    npg = _find(curves, "cartpole", "return_mean", "env_steps", "npg")
+    # smoothed seeds at 2000 / 3000: kaczmarz s: (2+o), (2.5+o); cg0: 0.5, 1.5; cg1: 2.5, 3.5. Range ends at cg1's 3000.
+    np.testing.assert_array_equal(npg.x, [2000, 3000])
+    np.testing.assert_allclose(npg.mean, [(3 * 2.0 + 3.0 + 0.5 + 2.5) / 5, (3 * 2.5 + 3.0 + 1.5 + 3.5) / 5])
+
+
+def test_aggregate_rejects_a_run_whose_steps_go_backwards(tmp_path):
+    write_run(tmp_path, "r", curve_rows([1000, 3000, 2000], [1, 2, 3]))
+    with pytest.raises(RatbenchError, match="env_steps decreases"):
+        lc.aggregate(lc.load_runs([tmp_path])[0], ["return_mean"], ["env_steps"])
+
+
+def test_default_metrics_add_eval_return_only_when_logged(tmp_path):
+    runs = _sweep(tmp_path)
+    assert lc.default_metrics(runs) == ["return_mean", "eval_return"]
+    assert lc.default_metrics([r for r in runs if r.config["solver"] == "cg"]) == ["return_mean"]
+
+
+def test_check_metrics_lists_valid_columns_and_rejects_empty_ones(tmp_path):
+    runs = _sweep(tmp_path)
+    lc.check_metrics(runs, ["return_mean", "eval_return", "episodes"])
+    with pytest.raises(RatbenchError) as info:
+        lc.check_metrics(runs, ["return"])
+    message = str(info.value)
+    assert "unknown metric 'return'" in message and "return_mean" in message and "solver_residual" in message
+    assert "env_steps" not in message.split("valid metrics:")[1]
+    with pytest.raises(RatbenchError, match="metric 'kl' is empty in every run"):
+        lc.check_metrics(runs, ["kl"])
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+def test_outputs_hold_the_aggregates(tmp_path):
+    runs = _sweep(tmp_path)
+    curves, _ = lc.aggregate(runs, ["return_mean"], ["env_steps", "wall_time"], ["method"], band="sem")
+    finals = lc.final_rows(curves)
+    assert [(r["env"], r["group"], r["seeds"], r["env_steps"]) for r in finals] == [
+        ("cartpole", "npg-cg", 2, 3000.0), ("cartpole", "npg-kaczmarz", 3, 4000.0), ("hopper", "ppo", 1, 4000.0)
+    ]
+    assert finals[1]["mean"] == pytest.approx(5.0) and finals[1]["ci_high"] == pytest.approx(5.0 + 2 / np.sqrt(3))
+
+    rows = lc.curve_rows(curves)
+    assert len(rows) == sum(len(c.x) for c in curves)
+    assert rows[0].keys() == {"env", "metric", "x_axis", "group", "seeds", "x", "mean", "band_low", "band_high"}
+    assert [r["band_low"] for r in rows if r["group"] == "ppo"] == [""] * 8
+
+    png = lc.draw_png(curves, "sem", 1, dpi=60)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    page = lc.render_html(png, curves, "sem", 1, ["method"])
+    assert '<table id="final-values">' in page and "npg-kaczmarz" in page and "mean ± SE" in page
+    assert "<script" not in page and "http" not in page  # self-contained: nothing loaded from the network
