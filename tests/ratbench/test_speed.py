@@ -198,6 +198,21 @@ def test_speed_command_prints_the_ratio_table(tmp_path):
     assert all(len(row["timing"]["seconds"]) == 2 for row in saved["rows"])
 
 
+def test_speed_command_threads_and_load_are_recorded(tmp_path):
+    out = tmp_path / "speed.json"
+    threads = torch.get_num_threads()
+    try:
+        result = CliRunner().invoke(
+            cli, ["speed", "--size", "small", "--solver", "diagonal", "--repeat", "1", "--warmup", "0", "--threads", "1", "--json", str(out)]
+        )
+    finally:
+        torch.set_num_threads(threads)  # the option sets a process-wide torch setting
+    assert result.exit_code == 0, result.output
+    assert "(1 torch threads" in result.output and "load average" in result.output
+    saved = json.loads(out.read_text())
+    assert saved["threads"] == 1 and saved["load_average"] >= 0 and saved["cores"] >= 1
+
+
 def test_speed_command_notes_a_skipped_per_sample_route(monkeypatch):
     monkeypatch.setattr(sp, "PER_SAMPLE_MAX_BYTES", 0)
     result = CliRunner().invoke(cli, ["speed", "--size", "small", "--solver", "diagonal", "--repeat", "1", "--warmup", "0"])
