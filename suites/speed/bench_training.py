@@ -44,8 +44,11 @@ class TrainingIteration:
         self.trainer = Trainer(config, self.run_dir, progress_bar=False)
 
     def teardown(self, solver):
-        self.trainer.close()
-        shutil.rmtree(self.run_dir, ignore_errors=True)
+        # asv calls teardown after a skipped setup too.
+        if hasattr(self, "trainer"):
+            self.trainer.close()
+        if hasattr(self, "run_dir"):
+            shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def time_iteration(self, solver):
         batch = self.trainer.collector.collect()

@@ -79,20 +79,19 @@ def test_benchmark_runs_once(owner, name, params, obj, monkeypatch):
     args = list(params.values())
     cuda_case = params.get("device") == "cuda" or "cuda" in name
     instance = owner() if owner else None
-    setup = getattr(instance, "setup", None)
     try:
-        if setup is not None:
-            setup(*args)
-    except NotImplementedError as skip:
-        if cuda_case and not torch.cuda.is_available():
-            pytest.skip(str(skip))
-        raise AssertionError(f"benchmark skipped on a machine that can run it: {skip}") from None
-    try:
+        try:
+            if hasattr(instance, "setup"):
+                instance.setup(*args)
+        except NotImplementedError as skip:  # asv's skip
+            if cuda_case and not torch.cuda.is_available():
+                pytest.skip(str(skip))
+            raise AssertionError(f"benchmark skipped on a machine that can run it: {skip}") from None
         value = getattr(instance, name)(*args) if instance else obj(*args)
         if name.startswith("track_"):
             assert isinstance(value, (int, float)) and math.isfinite(value)
     finally:
-        if instance is not None and hasattr(instance, "teardown"):
+        if hasattr(instance, "teardown"):  # asv tears down after a skipped setup too
             instance.teardown(*args)
 
 
@@ -102,11 +101,31 @@ def test_light_mode_skips_heavy_sizes_only(monkeypatch):
     monkeypatch.setenv(common.LIGHT_ENV, "1")
     with pytest.raises(NotImplementedError, match=common.LIGHT_ENV):
         Direction().setup("cpu", 4096, 1024, "woodbury")
+
+
+def test_light_mode_training_runs_kaczmarz_only(monkeypatch):
+    from suites.speed.bench_training import TrainingIteration
+
+    monkeypatch.setenv(common.LIGHT_ENV, "1")
+    bench = TrainingIteration()
+    with pytest.raises(NotImplementedError, match=common.LIGHT_ENV):
+        bench.setup("woodbury")
+    bench.teardown("woodbury")  # asv tears down after a skipped setup
     with pytest.raises(NotImplementedError, match=common.LIGHT_ENV):
         Direction().setup("cpu", 1024, 64, "woodbury")
     Direction().setup("cpu", 256, 256, "woodbury")
     monkeypatch.setenv(common.LIGHT_ENV, "0")
     Direction().setup("cpu", 4096, 1024, "woodbury")
+
+
+def test_light_mode_training_runs_kaczmarz_only(monkeypatch):
+    from suites.speed.bench_training import TrainingIteration
+
+    monkeypatch.setenv(common.LIGHT_ENV, "1")
+    bench = TrainingIteration()
+    with pytest.raises(NotImplementedError, match=common.LIGHT_ENV):
+        bench.setup("woodbury")
+    bench.teardown("woodbury")  # asv tears down after a skipped setup
 
 
 def test_per_sample_route_is_skipped_where_it_would_not_fit(monkeypatch):
