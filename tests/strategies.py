@@ -22,6 +22,7 @@ the Fisher is over a subset (a Linear whose bias is not solved for leaves the fa
 
 from __future__ import annotations
 
+import os
 from typing import Callable, Optional, Sequence
 
 import torch
@@ -334,6 +335,11 @@ def kronecker_exact_problems(draw: Draw, dampings: st.SearchStrategy[float] = DA
     return NPGProblem(policy, obs, actions, advantages, draw(dampings), weights=weights, name=f"kronecker_exact({head})")
 
 
+PROPERTY_SCALE = float(os.environ.get("RATBENCH_PROPERTY_SCALE", "1"))
+"""Multiplies every property test's example count (e.g. RATBENCH_PROPERTY_SCALE=10 for a deep run)."""
+
+
 def property_settings(max_examples: int) -> settings:
     """Hypothesis settings for these tests: no deadline (first calls compile vmap), few examples."""
-    return settings(max_examples=max_examples, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    scaled = max(1, round(max_examples * PROPERTY_SCALE))
+    return settings(max_examples=scaled, deadline=None, suppress_health_check=[HealthCheck.too_slow])

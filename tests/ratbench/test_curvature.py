@@ -233,3 +233,19 @@ def test_state_gaussian_and_custom_policy_without_fast_layers():
     curv = capture(problem)
     assert curv.layers == []
     assert rel_err(curv.dense(), dense(problem).scores) <= RTOL
+
+
+def test_log_prob_of_the_wrong_shape_is_refused():
+    """A custom policy (any module with log_prob) whose log_prob is not (N,) gets a clear error."""
+
+    class PerDimension(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mean = nn.Linear(3, 2)
+
+        def log_prob(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+            return -0.5 * (actions - self.mean(obs)) ** 2  # (N, 2): forgot to sum over action dims
+
+    problem = NPGProblem(PerDimension(), torch.randn(5, 3), torch.randn(5, 2), torch.randn(5), 0.1)
+    with pytest.raises(RatbenchError, match=r"policy.log_prob must return shape \(5,\), got \(5, 2\)"):
+        capture(problem)

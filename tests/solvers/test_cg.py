@@ -1,15 +1,15 @@
 """Conjugate gradient on (F + lambda I) d = g with Fisher-vector products.
 
 In exact arithmetic the energy-norm error ||d_k - d*||_A (A = F + lambda I)
-decreases monotonically and CG terminates after at most as many steps as A
-has distinct eigenvalues: <= min(P, rank(F) + 1) <= min(P, N + 1). In floating
-point, loss of orthogonality delays termination (Greenbaum 1989) once many
-eigenvalues are involved, so the termination test uses N <= 4 (at most 5
-distinct eigenvalues, too few for the delay to appear) and the attainable
-accuracy: a true relative residual of 4 (N + P) eps kappa (the floor
-eps kappa of any backward-stable solve, times the Gram/product dimension
-constant used throughout; see test_woodbury). The relative forward error
-then follows as <= kappa(A) x relative residual.
+decreases monotonically and CG terminates after m steps, m = the number of
+distinct eigenvalues of A <= min(P, rank(F) + 1) <= min(P, N + 1).
+
+Finite precision (see termination_floor): CG behaves like exact CG on a matrix
+whose eigenvalues are spread over intervals of width ~eps lambda_max around
+the true ones (Greenbaum 1989), so after m steps the residual is not zero but
+bounded through the polynomial that vanishes at every eigenvalue. Large
+outlying eigenvalues make that bound grow like eps kappa^(m-1), so the
+termination tests use N <= 4 (m <= 5), where it is informative.
 """
 
 from __future__ import annotations
@@ -21,20 +21,44 @@ from hypothesis import strategies as st
 
 from ratbench import NPGProblem
 from solvers import WarmStart, make_solver
-from tests.dense import Dense, dense, linear_gaussian, rel_err, to_np
+from tests.dense import EPS64, Dense, dense, linear_gaussian, rel_err, to_np
 from tests.solvers.test_woodbury import exact_rtol
 from tests.strategies import linear_gaussian_problems, problems, property_settings
 
 
 def true_residual(reference: Dense, direction) -> float:
-    """||g - (F + lambda I) d|| / ||g||, densely."""
+    """||g - (F + lambda I) d|| / ||g||, densely (the absolute residual when g = 0, e.g. one action)."""
     g = reference.gradient
-    return float(np.linalg.norm(g - reference.damped_fisher @ to_np(direction)) / np.linalg.norm(g))
+    residual = np.linalg.norm(g - reference.damped_fisher @ to_np(direction))
+    return float(residual / np.linalg.norm(g)) if np.any(g) else float(residual)
 
 
 def max_steps(problem: NPGProblem) -> int:
     """min(P, N + 1): the exact-arithmetic bound on CG steps."""
     return min(problem.num_params, problem.n + 1)
+
+
+def termination_floor(problem: NPGProblem, reference: Dense, start: np.ndarray | None = None) -> float:
+    """The relative residual finite-precision CG reaches after min(P, N + 1) steps.
+
+    With lambda_1..lambda_m the distinct eigenvalues of A, exact CG after m steps does at least as
+    well (in the A^-1 norm) as p(z) = prod_i (1 - z / lambda_i), and on eigenvalues perturbed by
+    delta = eps lambda_max (Greenbaum's model of rounding) |p(lambda_j + delta)| <=
+    eps (lambda_max / lambda_j) prod_{i != j} |1 - lambda_j / lambda_i| =: eps G. In the 2-norm that
+    is sqrt(kappa) eps G; add the attainable accuracy eps kappa of any solve, the dimension constant
+    4 (N + P) used throughout (test_woodbury), and, for a warm start d0, the factor
+    1 + ||A d0|| / ||g|| (rounding is relative to the largest vector formed).
+    Measured over hundreds of N <= 4 problems: at most 1.7x the floor without the 4 (N + P).
+    """
+    values = reference.fisher_eigenvalues()
+    nonzero = values[values > 1e-13 * values[-1]]
+    eig = np.concatenate([nonzero, [0.0] if nonzero.size < reference.num_params else []]) + problem.damping
+    growth = max(eig.max() / lj * np.prod([abs(1 - lj / li) for i, li in enumerate(eig) if i != j]) for j, lj in enumerate(eig))
+    kappa = reference.condition_number()
+    scale = 1.0
+    if start is not None and np.any(reference.gradient):
+        scale += np.linalg.norm(reference.damped_fisher @ start) / np.linalg.norm(reference.gradient)
+    return 4 * (problem.n + problem.num_params) * EPS64 * (np.sqrt(kappa) * growth + kappa) * scale
 
 
 @property_settings(40)
@@ -56,8 +80,8 @@ def test_energy_norm_error_decreases_monotonically(problem):
 @given(problems(n=st.integers(1, 4)))
 def test_terminates_within_min_p_and_rank_plus_one_steps(problem):
     reference = dense(problem)
-    floor = exact_rtol(problem, reference)
-    result = make_solver("cg", iterations=max_steps(problem), tol=floor).solve(problem)
+    floor = termination_floor(problem, reference)
+    result = make_solver("cg", iterations=max_steps(problem), tol=0.0).solve(problem)
     assert result.stats.iterations <= max_steps(problem) <= problem.num_params
     assert true_residual(reference, result.direction) <= floor
     assert rel_err(result.direction, reference.npg()) <= reference.condition_number() * floor
@@ -82,11 +106,11 @@ def test_any_warm_start_converges_to_d_star(problem, data):
     reference = dense(problem)
     d_star = reference.npg()
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
-    d0 = torch.from_numpy(rng.standard_normal(problem.num_params) * (np.linalg.norm(d_star) + 1) / np.sqrt(problem.num_params))
-    floor = exact_rtol(problem, reference) * (1 + np.linalg.norm(reference.damped_fisher @ to_np(d0)) / np.linalg.norm(reference.gradient))
-    result = make_solver("cg", iterations=max_steps(problem), tol=0.0).solve(problem, warm_start=WarmStart(direction=d0))
-    assert true_residual(reference, result.direction) <= floor
-    start_at_solution = make_solver("cg", iterations=5, tol=floor).solve(problem, warm_start=WarmStart(direction=torch.from_numpy(d_star)))
+    d0 = rng.standard_normal(problem.num_params) * (np.linalg.norm(d_star) + 1) / np.sqrt(problem.num_params)
+    result = make_solver("cg", iterations=max_steps(problem), tol=0.0).solve(problem, warm_start=WarmStart(direction=torch.from_numpy(d0)))
+    assert true_residual(reference, result.direction) <= termination_floor(problem, reference, start=d0)
+    at_solution = exact_rtol(problem, reference) * (1 + reference.condition_number())  # ||g - A d*|| / ||g|| after rounding
+    start_at_solution = make_solver("cg", iterations=5, tol=at_solution).solve(problem, warm_start=WarmStart(direction=torch.from_numpy(d_star)))
     assert start_at_solution.stats.iterations == 0
     assert np.array_equal(to_np(start_at_solution.direction), d_star)
 
@@ -97,7 +121,7 @@ def test_linear_gaussian_closed_form(problem):
     """mean = W s + c: d* from the analytic scores (no autograd); CG hits it within min(P, N + 1) steps."""
     analytic = linear_gaussian(problem)
     result = make_solver("cg", iterations=max_steps(problem), tol=0.0).solve(problem)
-    assert rel_err(result.direction, analytic.npg()) <= analytic.condition_number() * exact_rtol(problem, analytic)
+    assert rel_err(result.direction, analytic.npg()) <= analytic.condition_number() * termination_floor(problem, analytic)
 
 
 @property_settings(15)
@@ -105,7 +129,7 @@ def test_linear_gaussian_closed_form(problem):
 def test_linear_gaussian_more_samples_than_parameters(problem):
     """N > P (P <= 4): termination within P steps, the bound that binds when P < N + 1."""
     analytic = linear_gaussian(problem)
-    floor = exact_rtol(problem, analytic)
-    result = make_solver("cg", iterations=problem.num_params, tol=floor).solve(problem)
+    floor = termination_floor(problem, analytic)
+    result = make_solver("cg", iterations=problem.num_params, tol=0.0).solve(problem)
     assert true_residual(analytic, result.direction) <= floor
     assert rel_err(result.direction, analytic.npg()) <= analytic.condition_number() * floor
