@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import functools
 import html
 import io
 import math
@@ -51,6 +52,7 @@ DEFAULT_METRIC = "return_mean"
 EVAL_METRIC = "eval_return"
 METHOD_KEY = "method"  # pseudo config key: "algo-solver", or "algo" when solver is null
 PLAIN_KEYS = {METHOD_KEY, "algo", "solver", "env"}  # group labels show these keys' values bare
+RUN_ONLY_KEYS = {"seed", "steps", "device", "threads", "vector", "checkpoint.every"}  # may differ between the seeds of one method
 BANDS = ("bootstrap", "sem")
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 10_000
@@ -109,15 +111,9 @@ def find_run_dirs(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], list[
 
 
 def load_progress(path: Path) -> dict[str, np.ndarray]:
-    """Columns of a ``progress.csv`` as float64 arrays (NaN for empty cells).
-
-    A last line without a trailing newline is a row still being written and
-    is ignored, so a live run can be plotted.
-    """
-    text = path.read_text(encoding="utf-8")
-    if text and not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
-    rows = list(csv.reader(io.StringIO(text)))
+    """Columns of a ``progress.csv`` as float64 arrays, NaN for empty cells. Shapes (rows,)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
     if not rows:
         raise RatbenchError(f"{path} is empty; the run has not logged anything yet")
     header, body = rows[0], [row for row in rows[1:] if row]
@@ -175,7 +171,7 @@ def numeric_columns(runs: Iterable[Run]) -> list[str]:
 
 
 def config_value(config: Mapping[str, Any], key: str) -> Any:
-    """``config[key]``; a dotted key (``arch.hidden``) walks nested mappings; missing -> ``_MISSING``."""
+    """``config[key]``; a dotted key (``model.hidden``) walks nested mappings; missing -> ``_MISSING``."""
     if key == METHOD_KEY:
         algo, solver = config.get("algo", _MISSING), config.get("solver")
         if algo is _MISSING:
@@ -191,13 +187,14 @@ def config_value(config: Mapping[str, Any], key: str) -> Any:
     return node
 
 
-def _config_keys(config: Mapping[str, Any], prefix: str = "") -> list[str]:
-    keys = []
+def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Every key of a nested config in dotted form (``model.hidden``), mappings included, with its value."""
+    flat = {}
     for key, value in config.items():
-        keys.append(prefix + str(key))
+        flat[prefix + str(key)] = value
         if isinstance(value, Mapping):
-            keys.extend(_config_keys(value, prefix + str(key) + "."))
-    return keys
+            flat.update(flatten_config(value, prefix + str(key) + "."))
+    return flat
 
 
 def parse_group_by(spec: str, runs: Sequence[Run]) -> list[str]:
@@ -207,7 +204,7 @@ def parse_group_by(spec: str, runs: Sequence[Run]) -> list[str]:
         raise RatbenchError("--group-by is empty; give a config key such as 'method', 'solver', 'algo' or 'env'")
     for key in keys:
         if all(config_value(run.config, key) is _MISSING for run in runs):
-            valid = {METHOD_KEY} | {k for run in runs for k in _config_keys(run.config)}
+            valid = {METHOD_KEY} | {k for run in runs for k in flatten_config(run.config)}
             raise unknown_name("group-by key", key, valid)
     return keys
 
@@ -233,6 +230,35 @@ def group_label(config: Mapping[str, Any], keys: Sequence[str]) -> str:
         value = _format_value(config_value(config, key))
         parts.append(value if key in PLAIN_KEYS else f"{key}={value}")
     return ", ".join(parts)
+
+
+def group_runs(runs: Sequence[Run], group_by: Sequence[str]) -> dict[tuple[str, str], list[Run]]:
+    """Runs keyed by (env, group label), sorted by key."""
+    groups: dict[tuple[str, str], list[Run]] = {}
+    for run in runs:
+        groups.setdefault((run.env, group_label(run.config, group_by)), []).append(run)
+    return dict(sorted(groups.items()))
+
+
+def mixed_config_note(env: str, group: str, members: Sequence[Run], group_by: Sequence[str]) -> str | None:
+    """A note when one group's runs differ in config keys other than per-run ones (seed, steps, ...).
+
+    Such a group averages different methods (say RAT's corrected and original
+    residual rule), which is rarely what the user wants.
+    """
+    flats = [flatten_config(run.config) for run in members]
+    keys = dict.fromkeys(k for flat in flats for k in flat)
+    differing = [
+        k for k in keys
+        if k not in RUN_ONLY_KEYS and k not in group_by and not isinstance(flats[0].get(k), Mapping)
+        and len({_format_value(flat.get(k, _MISSING)) for flat in flats}) > 1
+    ]
+    if not differing:
+        return None
+    return (
+        f"{group} on {env} averages runs whose configs differ in {', '.join(differing)}; "
+        f"to split them use --group-by {','.join([*group_by, *differing[:1]])}"
+    )
 
 
 # ----------------------------------------------------------------------------- aggregation
@@ -302,6 +328,19 @@ def interpolate(seeds: Sequence[SeedCurve], grid: np.ndarray) -> np.ndarray:
     return np.stack([np.interp(grid, s.x, s.y) for s in seeds])
 
 
+@functools.lru_cache(maxsize=None)
+def _bootstrap_resamples(n_seeds: int) -> tuple[np.ndarray, np.ndarray]:
+    """The B bootstrap resamples of ``n_seeds`` seeds as distinct count vectors (U, S) and their draws (U,).
+
+    Few seeds allow few distinct resamples (126 for S = 5): quantiles of the B
+    resampled means are taken from the distinct ones weighted by how often each
+    was drawn (the same numbers, far less sorting). Cached: the seed is fixed.
+    """
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    counts = rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=BOOTSTRAP_RESAMPLES)  # (B, S)
+    return np.unique(counts, axis=0, return_counts=True)
+
+
 def mean_and_band(values: np.ndarray, band: str = "bootstrap") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean over seeds and the band around it, for ``values`` of shape (S, G).
 
@@ -321,11 +360,7 @@ def mean_and_band(values: np.ndarray, band: str = "bootstrap") -> tuple[np.ndarr
     if band == "sem":
         half = values.std(axis=0, ddof=1) / math.sqrt(n_seeds)
         return mean, mean - half, mean + half
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    counts = rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=BOOTSTRAP_RESAMPLES)  # (B, S)
-    # Few seeds allow few distinct resamples (126 for S = 5): take the quantiles of the B resampled means
-    # from the distinct ones weighted by how often each was drawn (same result, far less sorting).
-    distinct, draws = np.unique(counts, axis=0, return_counts=True)  # (U, S), (U,)
+    distinct, draws = _bootstrap_resamples(n_seeds)
     resampled_means = values.T @ distinct.T / n_seeds  # (G, U)
     order = np.argsort(resampled_means, axis=1)
     sorted_means = np.take_along_axis(resampled_means, order, axis=1)
@@ -349,18 +384,19 @@ def aggregate(
 ) -> tuple[list[Curve], list[str]]:
     """One :class:`Curve` per (env, metric, x axis, group) with data, and notes for the user.
 
-    Notes say where a group's curve was cut short by its shortest seed (once
-    per env and group, on the first x axis: seeds' wall times differ anyway)
-    and where seeds' ranges do not overlap at all.
+    Notes say where a group mixes different configs (see
+    :func:`mixed_config_note`), where its curve was cut short by its shortest
+    seed (on the first x axis: seeds' wall times differ anyway) and where
+    its seeds' ranges do not overlap at all.
     """
     for x_axis in x_axes:
         if x_axis not in X_AXES:
             raise unknown_name("x axis", x_axis, X_AXES)
-    groups: dict[tuple[str, str], list[Run]] = {}
-    for run in runs:
-        groups.setdefault((run.env, group_label(run.config, group_by)), []).append(run)
-    curves, notes, noted = [], [], set()
-    for (env, group), members in sorted(groups.items()):
+    curves, notes = [], []
+    for (env, group), members in group_runs(runs, group_by).items():
+        mixed = mixed_config_note(env, group, members, group_by)
+        if mixed:
+            notes.append(mixed)
         for metric in metrics:
             for x_axis in x_axes:
                 seeds = [c for c in (seed_curve(run, x_axis, metric, smooth) for run in members) if c is not None]
@@ -372,15 +408,22 @@ def aggregate(
                     continue
                 mean, low, high = mean_and_band(interpolate(seeds, grid), band)
                 curves.append(Curve(env, metric, x_axis, group, grid, mean, low, high, tuple(seeds)))
-                longest = max(seeds, key=lambda s: s.x[-1])
-                shortest = min(seeds, key=lambda s: s.x[-1])
-                if x_axis == x_axes[0] and (env, group) not in noted and longest.x[-1] > grid[-1] + 0.01 * (longest.x[-1] - longest.x[0]):
-                    noted.add((env, group))
-                    notes.append(
-                        f"{group} on {env}: curves stop at {x_axis} = {_format_number(grid[-1])}, where its shortest seed "
-                        f"({shortest.run.path}) ends; the longest reaches {_format_number(longest.x[-1])}"
-                    )
+                truncated = truncation_note(curves[-1]) if (metric, x_axis) == (metrics[0], x_axes[0]) else None
+                if truncated:
+                    notes.append(truncated)
     return curves, notes
+
+
+def truncation_note(curve: Curve) -> str | None:
+    """A note when the curve stops more than 1% of the x range before its longest seed ends."""
+    longest = max(curve.seeds, key=lambda s: s.x[-1])
+    shortest = min(curve.seeds, key=lambda s: s.x[-1])
+    if longest.x[-1] <= curve.x[-1] + 0.01 * (longest.x[-1] - longest.x[0]):
+        return None
+    return (
+        f"{curve.group} on {curve.env}: curves stop at {curve.x_axis} = {_format_number(curve.x[-1])}, where its shortest "
+        f"seed ({shortest.run.path}) ends; the longest reaches {_format_number(longest.x[-1])}"
+    )
 
 
 def default_metrics(runs: Sequence[Run]) -> list[str]:
@@ -403,10 +446,12 @@ def check_metrics(runs: Sequence[Run], metrics: Sequence[str]) -> None:
 
 
 def final_rows(curves: Sequence[Curve]) -> list[dict[str, Any]]:
-    """Final value per (env, metric, group): each curve's last point, on the first x axis drawn."""
+    """Final value per (env, metric, group), in that order: each curve's last point, on the first x axis drawn."""
     if not curves:
         return []
     first_axis = curves[0].x_axis
+    metric_order = {m: i for i, m in enumerate(dict.fromkeys(c.metric for c in curves))}
+    ordered = sorted(curves, key=lambda c: (c.env, metric_order[c.metric], c.group))
     return [
         {
             "env": c.env,
@@ -418,7 +463,7 @@ def final_rows(curves: Sequence[Curve]) -> list[dict[str, Any]]:
             "ci_low": float(c.low[-1]),
             "ci_high": float(c.high[-1]),
         }
-        for c in curves
+        for c in ordered
         if c.x_axis == first_axis
     ]
 

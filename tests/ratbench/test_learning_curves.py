@@ -41,7 +41,7 @@ def write_run(
     """A run directory: config.yaml and progress.csv; cells absent from a row stay empty."""
     run = root / name
     run.mkdir(parents=True)
-    config = {"env": env, "algo": algo, "solver": solver, "seed": seed, "arch": {"hidden": [64, 64]}, **extra_config}
+    config = {"env": env, "algo": algo, "solver": solver, "arch": "separate", "seed": seed, "model": {"hidden": [64, 64]}, **extra_config}
     (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     lines = [",".join(PROGRESS_COLUMNS)]
     for row in rows:
@@ -96,12 +96,9 @@ def test_find_run_dirs_warns_about_incomplete_dirs_and_rejects_bad_paths(tmp_pat
         lc.find_run_dirs([tmp_path / "notes.txt"])
 
 
-def test_load_progress_reads_empty_cells_as_nan_and_ignores_a_row_being_written(tmp_path):
+def test_load_progress_reads_empty_cells_as_nan(tmp_path):
     rows = curve_rows(STEPS, [None, 2.5, None, 4.0], eval_return=[None, 10.0, None, 20.0])
-    run = write_run(tmp_path, "r", rows)
-    path = run / "progress.csv"
-    path.write_text(path.read_text() + "5,5000,8,5.")  # partial last line: no newline yet
-    columns = lc.load_progress(path)
+    columns = lc.load_progress(write_run(tmp_path, "r", rows) / "progress.csv")
     assert list(columns)[:3] == ["iteration", "env_steps", "episodes"]
     np.testing.assert_array_equal(columns["env_steps"], STEPS)
     np.testing.assert_array_equal(columns["return_mean"], [np.nan, 2.5, np.nan, 4.0])
@@ -149,7 +146,7 @@ def _run(config: Mapping[str, Any]) -> lc.Run:
 
 
 def test_group_labels_follow_method_and_config_keys():
-    kaczmarz = _run({"env": "cartpole", "algo": "npg", "solver": "kaczmarz", "seed": 0, "lr": 0.05, "arch": {"hidden": [64, 64]}})
+    kaczmarz = _run({"env": "cartpole", "algo": "npg", "solver": "kaczmarz", "seed": 0, "lr": 0.05, "model": {"hidden": [64, 64]}})
     ppo = _run({"env": "hopper", "algo": "ppo", "solver": None, "seed": 1})
     assert lc.group_label(kaczmarz.config, ["method"]) == "npg-kaczmarz"
     assert lc.group_label(ppo.config, ["method"]) == "ppo"
@@ -157,18 +154,18 @@ def test_group_labels_follow_method_and_config_keys():
     assert lc.group_label(ppo.config, ["solver"]) == "null"
     assert lc.group_label(kaczmarz.config, ["env"]) == "cartpole"
     assert lc.group_label(kaczmarz.config, ["method", "lr"]) == "npg-kaczmarz, lr=0.05"
-    assert lc.group_label(kaczmarz.config, ["arch.hidden"]) == "arch.hidden=[64, 64]"
+    assert lc.group_label(kaczmarz.config, ["model.hidden"]) == "model.hidden=[64, 64]"
     assert lc.group_label(ppo.config, ["lr"]) == "lr=n/a"  # key logged by some runs only
 
 
 def test_parse_group_by_rejects_unknown_keys_listing_valid_ones():
-    runs = [_run({"env": "cartpole", "algo": "npg", "solver": "cg", "seed": 0, "arch": {"hidden": [8]}})]
-    assert lc.parse_group_by("solver, arch.hidden", runs) == ["solver", "arch.hidden"]
+    runs = [_run({"env": "cartpole", "algo": "npg", "solver": "cg", "seed": 0, "model": {"hidden": [8]}})]
+    assert lc.parse_group_by("solver, model.hidden", runs) == ["solver", "model.hidden"]
     with pytest.raises(RatbenchError) as info:
         lc.parse_group_by("solvr", runs)
     message = str(info.value)
     assert "unknown group-by key 'solvr'" in message and "did you mean 'solver'" in message
-    assert "arch.hidden" in message and "method" in message
+    assert "model.hidden" in message and "method" in message
     with pytest.raises(RatbenchError, match="--group-by is empty"):
         lc.parse_group_by(" , ", runs)
 
@@ -312,12 +309,26 @@ def test_aggregate_means_seeds_on_the_common_range_with_empty_cells_dropped(tmp_
 
 def test_aggregate_groups_by_any_key_and_smooths_each_seed(tmp_path):
     runs = _sweep(tmp_path)
-    curves, _ = lc.aggregate(runs, ["return_mean"], ["env_steps"], ["algo"], smooth=2)
+    curves, notes = lc.aggregate(runs, ["return_mean"], ["env_steps"], ["algo"], smooth=2)
+    assert notes[0] == "npg on cartpole averages runs whose configs differ in solver; to split them use --group-by algo,solver"
     assert sorted((c.env, c.group, c.n_seeds) for c in curves) == [("cartpole", "npg", 5), ("hopper", "ppo", 1)]
     npg = _find(curves, "cartpole", "return_mean", "env_steps", "npg")
     # smoothed seeds at 2000 / 3000: kaczmarz s: (2+o), (2.5+o); cg0: 0.5, 1.5; cg1: 2.5, 3.5. Range ends at cg1's 3000.
     np.testing.assert_array_equal(npg.x, [2000, 3000])
     np.testing.assert_allclose(npg.mean, [(3 * 2.0 + 3.0 + 0.5 + 2.5) / 5, (3 * 2.5 + 3.0 + 1.5 + 3.5) / 5])
+
+
+def test_mixed_config_note_ignores_per_run_keys_and_names_the_others(tmp_path):
+    rows = curve_rows(STEPS, [1, 2, 3, 4])
+    write_run(tmp_path, "a", rows, seed=0, steps=4000, device="cpu", npg={"lr": 0.05, "rat_variant": "corrected"})
+    write_run(tmp_path, "b", rows, seed=1, steps=8000, device="cuda", npg={"lr": 0.05, "rat_variant": "original"})
+    runs = lc.load_runs([tmp_path])[0]
+    assert lc.mixed_config_note("cartpole", "npg-kaczmarz", runs, ["method"]) == (
+        "npg-kaczmarz on cartpole averages runs whose configs differ in npg.rat_variant; "
+        "to split them use --group-by method,npg.rat_variant"
+    )
+    assert lc.mixed_config_note("cartpole", "x", runs, ["method", "npg.rat_variant"]) is None
+    assert lc.mixed_config_note("cartpole", "x", runs[:1], ["method"]) is None
 
 
 def test_aggregate_rejects_a_run_whose_steps_go_backwards(tmp_path):
