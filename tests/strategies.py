@@ -1,6 +1,6 @@
 """Hypothesis strategies that build small random natural-gradient problems.
 
-Every problem is tiny (N <= 24, P <= ~2000) and float64 by default, so that
+Every problem is tiny (N <= 24, P <= ~2000) and float64, so that
 exactness checks can use tolerances derived from float64 eps. Each
 architecture exercises a different route through the curvature layer:
 
@@ -94,10 +94,9 @@ def _hidden(draw: Draw, max_layers: int = 2, max_width: int = 32) -> tuple[int, 
     return tuple(draw(st.lists(st.integers(1, max_width), min_size=0, max_size=max_layers)))
 
 
-def _head(draw: Draw, body_factory: Callable[[int], nn.Module], discrete_allowed: bool = True) -> Policy:
+def _head(draw: Draw, body_factory: Callable[[int], nn.Module]) -> Policy:
     """Wrap a body (built for a given output width) in a Gaussian, state-Gaussian or categorical head."""
-    kinds = ["gaussian", "state_gaussian"] + (["categorical"] if discrete_allowed else [])
-    kind = draw(st.sampled_from(kinds))
+    kind = draw(st.sampled_from(["gaussian", "state_gaussian", "categorical"]))
     if kind == "categorical":
         return CategoricalPolicy(body_factory(draw(st.integers(2, 4))))
     act_dim = draw(st.integers(1, 3))
@@ -106,18 +105,18 @@ def _head(draw: Draw, body_factory: Callable[[int], nn.Module], discrete_allowed
     return StateGaussianPolicy(body_factory(2 * act_dim), act_dim)
 
 
-def _gaussian_mlp(draw: Draw, n: int) -> tuple[Policy, tuple[int, ...]]:
+def _gaussian_mlp(draw: Draw) -> tuple[Policy, tuple[int, ...]]:
     obs_dim, act_dim = draw(st.integers(1, 6)), draw(st.integers(1, 3))
     policy = GaussianPolicy(mlp([obs_dim, *_hidden(draw), act_dim]), act_dim, log_std_init=draw(st.floats(-1.0, 0.5)))
     return policy, (obs_dim,)
 
 
-def _state_gaussian(draw: Draw, n: int) -> tuple[Policy, tuple[int, ...]]:
+def _state_gaussian(draw: Draw) -> tuple[Policy, tuple[int, ...]]:
     obs_dim, act_dim = draw(st.integers(1, 6)), draw(st.integers(1, 3))
     return StateGaussianPolicy(mlp([obs_dim, *_hidden(draw), 2 * act_dim]), act_dim), (obs_dim,)
 
 
-def _categorical(draw: Draw, n: int) -> tuple[Policy, tuple[int, ...]]:
+def _categorical(draw: Draw) -> tuple[Policy, tuple[int, ...]]:
     obs_dim = draw(st.integers(1, 6))
     return CategoricalPolicy(mlp([obs_dim, *_hidden(draw), draw(st.integers(2, 5))])), (obs_dim,)
 
@@ -142,7 +141,7 @@ def conv_layers(draw: Draw, in_channels: int, height: int, width: int) -> tuple[
     return conv, out_h, out_w
 
 
-def _cnn(draw: Draw, n: int) -> tuple[Policy, tuple[int, ...]]:
+def _cnn(draw: Draw) -> tuple[Policy, tuple[int, ...]]:
     channels, height, width = draw(st.integers(1, 2)), draw(st.integers(3, 7)), draw(st.integers(3, 7))
     first, h, w = draw(conv_layers(channels, height, width))
     layers: list[nn.Module] = [first, nn.Tanh()]
@@ -159,14 +158,14 @@ def _cnn(draw: Draw, n: int) -> tuple[Policy, tuple[int, ...]]:
     return _head(draw, body), (channels, height, width)
 
 
-def _shared_actor_critic(draw: Draw, n: int) -> tuple[Policy, tuple[int, ...]]:
+def _shared_actor_critic(draw: Draw) -> tuple[Policy, tuple[int, ...]]:
     obs_dim, act_dim = draw(st.integers(1, 6)), draw(st.integers(1, 3))
     hidden = tuple(draw(st.lists(st.integers(1, 10), min_size=1, max_size=2)))
     model = ActorCritic(obs_dim, act_dim, discrete=draw(st.booleans()), hidden=hidden, shared=True)
     return model.policy, (obs_dim,)
 
 
-def _layernorm(draw: Draw, n: int) -> tuple[Policy, tuple[int, ...]]:
+def _layernorm(draw: Draw) -> tuple[Policy, tuple[int, ...]]:
     obs_dim, width = draw(st.integers(1, 6)), draw(st.integers(2, 10))
 
     def body(out_dim: int) -> nn.Module:
@@ -175,7 +174,7 @@ def _layernorm(draw: Draw, n: int) -> tuple[Policy, tuple[int, ...]]:
     return _head(draw, body), (obs_dim,)
 
 
-def _custom_module(draw: Draw, n: int) -> tuple[Policy, tuple[int, ...]]:
+def _custom_module(draw: Draw) -> tuple[Policy, tuple[int, ...]]:
     obs_dim, width = draw(st.integers(1, 6)), draw(st.integers(1, 10))
 
     def body(out_dim: int) -> nn.Module:
@@ -184,19 +183,19 @@ def _custom_module(draw: Draw, n: int) -> tuple[Policy, tuple[int, ...]]:
     return _head(draw, body), (obs_dim,)
 
 
-def _tied(draw: Draw, n: int) -> tuple[Policy, tuple[int, ...]]:
+def _tied(draw: Draw) -> tuple[Policy, tuple[int, ...]]:
     obs_dim, width, bias = draw(st.integers(1, 6)), draw(st.integers(1, 8)), draw(st.booleans())
     return _head(draw, lambda out_dim: TiedBody(obs_dim, width, out_dim, bias)), (obs_dim,)
 
 
-def _sequence(draw: Draw, n: int) -> tuple[Policy, tuple[int, ...]]:
+def _sequence(draw: Draw) -> tuple[Policy, tuple[int, ...]]:
     seq = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=2)))
     d, width = draw(st.integers(1, 5)), draw(st.integers(1, 8))
     bias, flatten_batch = draw(st.booleans()), draw(st.booleans())
     return _head(draw, lambda out_dim: SequenceBody(d, width, out_dim, bias, flatten_batch)), (*seq, d)
 
 
-BUILDERS: dict[str, Callable[[Draw, int], tuple[Policy, tuple[int, ...]]]] = {
+BUILDERS: dict[str, Callable[[Draw], tuple[Policy, tuple[int, ...]]]] = {
     "gaussian_mlp": _gaussian_mlp,
     "state_gaussian": _state_gaussian,
     "categorical": _categorical,
@@ -210,24 +209,29 @@ BUILDERS: dict[str, Callable[[Draw, int], tuple[Policy, tuple[int, ...]]]] = {
 ARCHITECTURES = tuple(BUILDERS)
 
 
+def _data(draw: Draw, n: int) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """N(0, 1) advantages and optional weights in [0.1, 3] (float64), from the current torch seed."""
+    advantages = torch.randn(n, dtype=torch.float64)
+    weights = 0.1 + 2.9 * torch.rand(n, dtype=torch.float64) if draw(st.booleans()) else None
+    return advantages, weights
+
+
 @st.composite
 def problems(
     draw: Draw,
     architectures: Sequence[str] = ARCHITECTURES,
     n: st.SearchStrategy[int] = st.integers(1, 24),
     dampings: st.SearchStrategy[float] = DAMPINGS,
-    weighted: Optional[bool] = None,
     freeze: bool = True,
-    dtype: torch.dtype = torch.float64,
 ) -> NPGProblem:
-    """A random NPGProblem: policy, sampled actions, N(0, 1) advantages, optional weights in [0.1, 3]."""
+    """A random float64 NPGProblem: policy, sampled actions, N(0, 1) advantages, optional weights in [0.1, 3]."""
     arch = draw(st.sampled_from(list(architectures)))
     batch = draw(n)
     seed = draw(st.integers(0, 2**31 - 1))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        policy, obs_shape = BUILDERS[arch](draw, batch)
-        policy = policy.to(dtype)
+        policy, obs_shape = BUILDERS[arch](draw)
+        policy = policy.double()
         params: list = []
         if freeze:
             tensors = list(policy.parameters())
@@ -240,21 +244,12 @@ def problems(
             elif mode == "subset":
                 picked = draw(st.permutations(range(len(tensors))))[: draw(st.integers(1, len(tensors)))]
                 params = [tensors[i] for i in picked]
-        obs = torch.randn(batch, *obs_shape, dtype=dtype)
+        obs = torch.randn(batch, *obs_shape, dtype=torch.float64)
         with torch.no_grad():
             actions = policy.act(obs)
-        advantages = torch.randn(batch, dtype=dtype)
-        use_weights = draw(st.booleans()) if weighted is None else weighted
-        weights = 0.1 + 2.9 * torch.rand(batch, dtype=dtype) if use_weights else None
+        advantages, weights = _data(draw, batch)
     damping = draw(dampings)
     return NPGProblem(policy, obs, actions, advantages, damping, weights=weights, params=params, name=f"{arch}(N={batch})")
-
-
-def _data(draw: Draw, n: int) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """N(0, 1) advantages and optional weights in [0.1, 3] (float64), from the current torch seed."""
-    advantages = torch.randn(n, dtype=torch.float64)
-    weights = 0.1 + 2.9 * torch.rand(n, dtype=torch.float64) if draw(st.booleans()) else None
-    return advantages, weights
 
 
 @st.composite
