@@ -43,8 +43,8 @@ class KFAC(Solver):
         d = torch.zeros_like(g)
         for layer in curv.layers:
             a_factor, g_factor = layer.kfac_factors()
-            eval_a, vec_a = torch.linalg.eigh(a_factor)
-            eval_g, vec_g = torch.linalg.eigh(g_factor)
+            eval_a, vec_a = _psd_eigh(a_factor)
+            eval_g, vec_g = _psd_eigh(g_factor)
             block = curv.layer_block(g, layer)
             rotated = vec_g.T @ block @ vec_a
             rotated = rotated / (eval_g[:, None] * eval_a[None, :] + lam)
@@ -55,3 +55,15 @@ class KFAC(Solver):
             m.diagonal().add_(lam)
             curv.add_other_block(d, torch.linalg.solve(m, curv.other_block(g)))
         return SolveResult(d, None, SolveStats(iterations=1))
+
+
+def _psd_eigh(factor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenpairs of a PSD Kronecker factor, computed in float64 and returned in its dtype.
+
+    float32 ``eigh`` fails to converge on the rank-deficient factors of small
+    batches (LAPACK error 8199); the factors are only d x d, so float64 costs
+    little. Rounding can leave eigenvalues slightly negative: they are clamped
+    at 0 so that ``lambda_G lambda_A + lambda >= lambda > 0``.
+    """
+    evals, evecs = torch.linalg.eigh(factor.to(torch.float64))
+    return evals.clamp_min(0).to(factor.dtype), evecs.to(factor.dtype)
