@@ -19,6 +19,7 @@ training-loop step), ``kaczmarz-sweep`` a full sweep in blocks of 256,
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import statistics
 from dataclasses import asdict, dataclass
@@ -32,7 +33,7 @@ from ratbench.measure import measure, synchronize
 from ratbench.per_sample import per_sample_grads
 from ratbench.policies import CategoricalPolicy, GaussianPolicy, Policy, categorical_mlp, gaussian_mlp
 from ratbench.problem import NPGProblem
-from solvers import make_solver
+from solvers import Solver, make_solver
 
 HUMANOID_OBS, HUMANOID_ACT = 348, 17  # Humanoid-v5 observation and action sizes
 IMAGE_SHAPE, IMAGE_ACTIONS = (3, 32, 32), 6  # the CNN workload: small RGB frames, Atari-like action set
@@ -189,22 +190,31 @@ def per_sample_direction(problem: NPGProblem) -> torch.Tensor:
     return scores.T @ u / problem.n
 
 
+def _solver_direction(solver: Solver, problem: NPGProblem) -> torch.Tensor:
+    return solver.solve(problem).direction
+
+
 def method_runner(method: str, problem: NPGProblem) -> Callable[[], Any]:
-    """A zero-argument callable that runs ``method`` once on ``problem``."""
-    if method == "vanilla":
-        return lambda: vanilla_backward(problem)
-    if method == "per-sample":
-        return lambda: per_sample_direction(problem)
-    name, options = solver_options(method, problem.n)
-    solver = make_solver(name, **options)
-    return lambda: solver.solve(problem).direction
+    """A zero-argument callable that runs ``method`` once on ``problem`` and waits for
+    the device (CUDA kernels are asynchronous), so a clock read after it is honest."""
+    if method in BASELINES:
+        baseline = vanilla_backward if method == "vanilla" else per_sample_direction
+        compute: Callable[[], Any] = functools.partial(baseline, problem)
+    else:
+        name, options = solver_options(method, problem.n)
+        compute = functools.partial(_solver_direction, make_solver(name, **options), problem)
+
+    def run() -> Any:
+        value = compute()
+        synchronize(problem.device)
+        return value
+
+    return run
 
 
 def run_once(method: str, problem: NPGProblem) -> Any:
-    """Run ``method`` once and wait for the device (CUDA kernels are asynchronous)."""
-    value = method_runner(method, problem)()
-    synchronize(problem.device)
-    return value
+    """Run ``method`` once on ``problem`` (synchronised)."""
+    return method_runner(method, problem)()
 
 
 def accuracy_options(method: str, n: int) -> dict[str, Any]:
@@ -266,7 +276,7 @@ def _quartiles(values: list[float]) -> tuple[float, float]:
     return q1, q3
 
 
-def time_methods(
+def measure_methods(
     methods: list[str],
     problem: NPGProblem,
     repeat: int,

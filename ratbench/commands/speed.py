@@ -123,7 +123,7 @@ def speed(
     measured = [m for m in methods if m not in skipped]
     with tqdm(total=(warmup + repeat) * len(measured), desc="measuring", unit="run", file=click.get_text_stream("stderr"), leave=False) as bar:
         try:
-            measured_timings = sp.time_methods(
+            measured_timings = sp.measure_methods(
                 measured, problem, repeat, warmup, on_run=lambda method: (bar.set_postfix_str(method), bar.update(1))
             )
         except torch.OutOfMemoryError:

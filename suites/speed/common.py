@@ -56,13 +56,7 @@ def prepare(policy: str, device: str, n: int, width: int, method: str) -> tuple[
             f"per-sample route skipped: J would take {2 * sp.jacobian_bytes(problem) / 2**30:.1f} GiB "
             f"(limit {sp.PER_SAMPLE_MAX_BYTES / 2**30:.0f} GiB)"
         )
-    runner = sp.method_runner(method, problem)
-
-    def run() -> Any:
-        value = runner()
-        synchronize(problem.device)
-        return value
-
+    run = sp.method_runner(method, problem)  # synchronises the device after each run
     synchronize(problem.device)
     return problem, run
 

@@ -127,9 +127,9 @@ def test_relative_error_vs_woodbury_matches_a_direct_computation(small_problem):
         sp.relative_error_vs_woodbury(small_problem, "diagonal")
 
 
-def test_time_methods_interleaves_and_summarises(small_problem):
+def test_measure_methods_interleaves_and_summarises(small_problem):
     calls = []
-    timings = sp.time_methods(["vanilla", "diagonal"], small_problem, repeat=3, warmup=1, on_run=calls.append)
+    timings = sp.measure_methods(["vanilla", "diagonal"], small_problem, repeat=3, warmup=1, on_run=calls.append)
     assert len(calls) == 8 and calls.count("vanilla") == 4
     assert calls[:2] == ["vanilla", "diagonal"] and calls[2:4] == ["diagonal", "vanilla"]  # rotating order
     for method, t in timings.items():
