@@ -75,7 +75,9 @@ def test_ctrl_c_leaves_a_resumable_run(tmp_path, stop):
     assert proc.returncode == 130, err.decode()
     assert b"--resume" in err
     state = torch.load(stopped / "checkpoint.pt", weights_only=False)
-    assert 2 <= state["iteration"] < 16
+    # The signal can land between logging iteration 2 and recording it as the boundary; the run then
+    # rolls back to iteration 1 consistently (checkpoint and progress.csv agree), which is still resumable.
+    assert 1 <= state["iteration"] < 16
     assert [int(r["iteration"]) for r in read_rows(stopped)] == list(range(1, state["iteration"] + 1))
     if stop == signal.SIGTERM:
         return  # same handling as SIGINT from here on; the exact-resume comparison runs once, for SIGINT
