@@ -58,12 +58,19 @@ class KFAC(Solver):
 
 
 def _psd_eigh(factor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eigenpairs of a PSD Kronecker factor, computed in float64 and returned in its dtype.
+    """Eigenpairs of a PSD Kronecker factor, in the factor's dtype.
 
-    float32 ``eigh`` fails to converge on the rank-deficient factors of small
-    batches (LAPACK error 8199); the factors are only d x d, so float64 costs
-    little. Rounding can leave eigenvalues slightly negative: they are clamped
-    at 0 so that ``lambda_G lambda_A + lambda >= lambda > 0``.
+    float32 ``eigh`` can fail to converge on the rank-deficient factors of
+    small batches (LAPACK error 8199) or return non-finite values; then the
+    decomposition is redone in float64 (the factors are only d x d). Rounding
+    can leave eigenvalues slightly negative: they are clamped at 0 so that
+    ``lambda_G lambda_A + lambda >= lambda > 0``.
     """
-    evals, evecs = torch.linalg.eigh(factor.to(torch.float64))
+    try:
+        evals, evecs = torch.linalg.eigh(factor)
+        ok = bool(torch.isfinite(evals).all()) and bool(torch.isfinite(evecs).all())
+    except torch.linalg.LinAlgError:
+        ok = False
+    if not ok:
+        evals, evecs = torch.linalg.eigh(factor.to(torch.float64))
     return evals.clamp_min(0).to(factor.dtype), evecs.to(factor.dtype)
