@@ -62,10 +62,13 @@ def stopped_allowance(problem: NPGProblem, reference: Dense, direction: torch.Te
 @property_settings(30)
 @given(problems(), st.integers(1, 24), st.integers(1, 3))
 def test_dual_objective_never_increases(problem, block_size, sweeps):
-    """f(u_k+1) <= f(u_k), up to rounding in evaluating f.
+    """f(u_k+1) <= f(u_k), up to rounding in evaluating f, and f(u_k) >= f*.
 
     Every f(u_k) <= f(0) = 0, so each term of f is at most 4 |f*| (||u||_M <= 2 ||b||_M^-1),
     and evaluating them costs dot products of length <= N + P: slack 4 (N + P) eps * 4 |f*|.
+    The floor f* = -b^T M^-1 b / 2 comes from a float64 solve and the last iterate from a float64
+    Cholesky solve: each carries a relative error of order eps * kappa(M) on top, so that
+    comparison gets the slack times kappa(M).
     """
     reference = dense(problem)
     f_star = -0.5 * reference.rhs @ reference.dual()
@@ -73,7 +76,7 @@ def test_dual_objective_never_increases(problem, block_size, sweeps):
     values = [0.0] + [h["dual_objective"] for h in result.stats.history]
     slack = 16 * (problem.n + problem.num_params) * EPS64 * abs(f_star)
     assert all(after <= before + slack for before, after in zip(values, values[1:]))
-    assert values[-1] >= f_star - slack
+    assert values[-1] >= f_star - slack * reference.dual_condition_number()
 
 
 def _block_step(curv, problem: NPGProblem, u: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
