@@ -101,16 +101,6 @@ def test_light_mode_skips_heavy_sizes_only(monkeypatch):
     monkeypatch.setenv(common.LIGHT_ENV, "1")
     with pytest.raises(NotImplementedError, match=common.LIGHT_ENV):
         Direction().setup("cpu", 4096, 1024, "woodbury")
-
-
-def test_light_mode_training_runs_kaczmarz_only(monkeypatch):
-    from suites.speed.bench_training import TrainingIteration
-
-    monkeypatch.setenv(common.LIGHT_ENV, "1")
-    bench = TrainingIteration()
-    with pytest.raises(NotImplementedError, match=common.LIGHT_ENV):
-        bench.setup("woodbury")
-    bench.teardown("woodbury")  # asv tears down after a skipped setup
     with pytest.raises(NotImplementedError, match=common.LIGHT_ENV):
         Direction().setup("cpu", 1024, 64, "woodbury")
     Direction().setup("cpu", 256, 256, "woodbury")
