@@ -34,6 +34,7 @@ from ratbench.actor_critic import ActorCritic
 from ratbench.errors import RatbenchError, unknown_name
 from ratbench.policies import CategoricalPolicy, GaussianPolicy, Policy, categorical_mlp, gaussian_mlp, mlp
 from ratbench.problem import NPGProblem
+from ratbench.training.algorithms.minibatch import normalize_advantages
 from suites.accuracy.rollouts import rollout_batch
 
 DEFAULT_DAMPING = 0.1
@@ -99,10 +100,8 @@ class Family:
 
 
 def standardise(advantages: torch.Tensor) -> torch.Tensor:
-    """Centre and scale to unit RMS (the families' advantage convention)."""
-    centred = advantages - advantages.mean()
-    rms = centred.pow(2).mean().sqrt()
-    return centred / rms if rms > 0 else centred
+    """Centre and scale to unit RMS exactly (the families' advantage convention)."""
+    return normalize_advantages(advantages, eps=0.0)
 
 
 def _on_policy(draw_obs: Callable[[int], torch.Tensor]) -> Callable[[Policy, int, int], Batch]:

@@ -15,9 +15,13 @@ def minibatches(n: int, count: int, rng: np.random.Generator) -> Iterator[torch.
 
 
 def normalize_advantages(adv: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Centre, then divide by the root mean square (of the centred values)."""
+    """Centre, then divide by the root mean square (of the centred values) plus ``eps``.
+
+    With ``eps=0`` the result has unit RMS exactly; an all-equal batch is returned centred (zeros).
+    """
     adv = adv - adv.mean()
-    return adv / (adv.pow(2).mean().sqrt() + eps)
+    scale = adv.pow(2).mean().sqrt() + eps
+    return adv / scale if scale > 0 else adv
 
 
 def approx_kl(log_ratio: torch.Tensor) -> float:
