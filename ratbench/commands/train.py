@@ -16,6 +16,7 @@ ALGO_CHOICES = ("npg", "ppo", "pg")
 @click.option("--arch", default=None, help="separate (default) or shared actor-critic.")
 @click.option("--steps", type=int, default=None, help="Total environment steps.")
 @click.option("--seed", type=int, default=None, help="Random seed (default 0).")
+@click.option("--preset", default=None, help="reference: the reference RAT code's exact setup (docs/reference-preset.md), applied after the task layers.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None, help="YAML file of config overrides.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one config key (dotted, e.g. npg.lr=0.01); repeatable.")
 @click.option("--logdir", default=None, help="Run directory (default runs/<env>-<algo>-<solver>-s<seed>-<time>).")
@@ -25,12 +26,13 @@ ALGO_CHOICES = ("npg", "ppo", "pg")
 @click.option("--print-commands", is_flag=True, help="With --suite: print one `ratbench train` command per run instead of running.")
 @click.option("--jobs", type=int, default=1, show_default=True, help="With --suite: runs at once (separate processes).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(env, algo, solver, arch, steps, seed, config_file, sets, logdir, resume_dir, device, suite_file,
+def train(env, algo, solver, arch, steps, seed, preset, config_file, sets, logdir, resume_dir, device, suite_file,
           print_commands, jobs, quiet) -> None:
     """Train a policy on a MuJoCo / classic-control task with any solver (default: RAT on Hopper)."""
     from ratbench.training import Trainer, resolve_config
 
-    explicit = {"env": env, "algo": algo, "solver": solver, "arch": arch, "steps": steps, "seed": seed, "device": device}
+    explicit = {"env": env, "algo": algo, "solver": solver, "arch": arch, "steps": steps, "seed": seed, "device": device,
+                "preset": preset}
     if suite_file:
         from ratbench.training.suite import run_suite
 

@@ -47,7 +47,7 @@ class Agent(nn.Module):
             activation=ACTIVATIONS[model_cfg["activation"]],
         )
         self.discrete = discrete
-        self.popart = PopArt(self.model.critic[-1], enabled=config["value_norm"] == "popart")
+        self.popart = PopArt(self.model.critic[-1], enabled=config["value_norm"] == "popart", beta=config["popart_beta"])
 
     @property
     def policy(self) -> Policy:

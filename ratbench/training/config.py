@@ -3,7 +3,8 @@
 A config is a nested dict whose keys and default values are those of
 ``configs/base.yaml`` (the schema). :func:`resolve_config` layers, in order:
 base.yaml, algo-<algo>.yaml, arch-<arch>.yaml, task-<env>.yaml,
-task-<env>-<algo>.yaml (the last two when shipped), the user's ``--config``
+task-<env>-<algo>.yaml (the last two when shipped), preset-<preset>.yaml
+(when ``preset`` is set: a preset overrides the task layers), the user's ``--config``
 file, ``--set key=value`` overrides (dotted keys, values parsed as YAML
 scalars), and finally the explicit command-line options. Unknown keys and
 values of the wrong type raise :class:`~ratbench.errors.RatbenchError`
@@ -26,8 +27,12 @@ from ratbench.errors import RatbenchError, unknown_name
 ALGOS = ("npg", "ppo", "pg")
 ARCHS = ("separate", "shared")
 DEVICES = ("cpu", "cuda")
+PRESETS = ("reference",)
 CHOICES = {
     "vector": ("auto", "sync", "async"),
+    "obs_norm_update": ("step", "iteration"),
+    "action_squash": ("clip", "tanh"),
+    "npg.kl_rule": ("batch", "last_minibatch"),
     "value_norm": ("popart", "none"),
     "model.activation": ("tanh", "relu"),
     "npg.step_norm": ("fisher", "l2"),
@@ -35,6 +40,10 @@ CHOICES = {
 }
 FREE_FORM = {"npg.solver_options"}  # dicts whose keys the schema does not fix
 NULLABLE = {"solver"}  # keys with a non-null default that may still be set to null
+RETIRED = {
+    "npg.warm_start": "it was removed: the corrected variant never carries a direction across minibatches "
+                      "(a carried direction survives in the minibatch Fisher's null space); drop the key",
+}
 POSITIVE_INTS = (
     "steps", "num_envs", "num_steps", "npg.epochs", "npg.minibatches", "ppo.epochs", "ppo.minibatches",
     "pg.epochs", "pg.minibatches", "critic.epochs", "critic.minibatches", "eval.episodes", "checkpoint.every",
@@ -150,6 +159,8 @@ def merge(config: dict[str, Any], layer: Mapping[str, Any], source: str, base: M
     base = schema() if base is None else base
     for key, value in layer.items():
         full = prefix + str(key)
+        if full in RETIRED:
+            raise RatbenchError(f"config key {full!r} (from {source}): {RETIRED[full]}")
         if not isinstance(key, str) or key not in base:
             valid = _all_keys(schema())
             close = difflib.get_close_matches(full, valid, n=3, cutoff=0.6)
@@ -199,15 +210,19 @@ def resolve_config(
                 return layer[key]
         return base[key]
 
-    algo, arch = choice("algo"), choice("arch")
+    algo, arch, preset = choice("algo"), choice("arch"), choice("preset")
     if algo not in ALGOS:
         raise unknown_name("algorithm", str(algo), ALGOS)
     if arch not in ARCHS:
         raise unknown_name("architecture", str(arch), ARCHS)
+    if preset is not None and preset not in PRESETS:
+        raise unknown_name("preset", str(preset), PRESETS)
     env = canonical_env_name(str(choice("env")))
 
     config = copy.deepcopy(base)
     stems = [f"algo-{algo}", f"arch-{arch}", f"task-{env.lower()}", f"task-{env.lower()}-{algo}"]
+    if preset is not None:
+        stems.append(f"preset-{preset}")
     for stem in stems:
         layer = shipped_config(stem)
         if layer is not None:
@@ -245,6 +260,11 @@ def validate(config: Mapping[str, Any], solver_given: bool = False) -> None:
             continue
         if value not in valid:
             raise unknown_name(f"{key} value", str(value), valid)
+    if config.get("preset") is not None:
+        if config["preset"] not in PRESETS:
+            raise unknown_name("preset", str(config["preset"]), PRESETS)
+        if config["algo"] != "npg" or config["solver"] != "kaczmarz":
+            raise RatbenchError(f"preset {config['preset']!r} is the reference's RAT: use it with --algo npg --solver kaczmarz")
     if config["device"] not in DEVICES:
         raise unknown_name("device", str(config["device"]), DEVICES)
     for key in POSITIVE_INTS:
@@ -258,6 +278,10 @@ def validate(config: Mapping[str, Any], solver_given: bool = False) -> None:
         raise RatbenchError(f"threads must be a positive integer or null, got {config['threads']!r}")
     if not 0.0 < config["gamma"] <= 1.0 or not 0.0 <= config["gae_lambda"] <= 1.0:
         raise RatbenchError("gamma must lie in (0, 1] and gae_lambda in [0, 1]")
+    if not 0.0 < config["popart_beta"] < 1.0:
+        raise RatbenchError(f"popart_beta must lie in (0, 1), got {config['popart_beta']}")
+    if not (config["obs_eps"] > 0.0 and config["obs_clip"] > 0.0):
+        raise RatbenchError("obs_eps and obs_clip must be positive")
     hidden = config["model"]["hidden"]
     if not hidden or not all(isinstance(h, int) and h > 0 for h in hidden):
         raise RatbenchError(f"model.hidden must be a non-empty list of positive layer widths, got {hidden!r}")
@@ -277,6 +301,8 @@ def validate(config: Mapping[str, Any], solver_given: bool = False) -> None:
             raise RatbenchError("npg.rat_variant=original is the reference's Kaczmarz rule; use it with --solver kaczmarz")
         if config["npg"]["damping"] <= 0:
             raise RatbenchError(f"npg.damping must be positive, got {config['npg']['damping']}")
+        if not 0.0 <= config["npg"]["momentum"] < 1.0:
+            raise RatbenchError(f"npg.momentum must lie in [0, 1), got {config['npg']['momentum']}")
     elif config["solver"] is not None:
         if solver_given:
             raise RatbenchError(f"{algo} uses no natural-gradient solver; drop --solver or use --algo npg")

@@ -20,15 +20,16 @@ from tqdm import tqdm
 from ratbench.io import write_csv
 
 COLUMNS = (
-    "iteration", "env_steps", "episodes", "return_mean", "return_median", "length_mean", "eval_return", "fps",
+    "iteration", "env_steps", "episodes", "return_mean", "return_median", "length_mean", "train_return", "eval_return", "fps",
     "time_env", "time_update", "wall_time", "kl", "entropy", "policy_loss", "value_loss", "step_norm", "lr",
     "solver_iterations", "solver_residual",
 )
-EXTRA_COLUMNS = ("eval_return_std", "solver_passes")
+EXTRA_COLUMNS = ("eval_return_std", "solver_passes", "kl_last_minibatch")
 
 # TensorBoard tag of each logged column (step = env_steps).
 TB_TAGS = {
     "return_mean": "train/return_mean", "return_median": "train/return_median", "length_mean": "train/length_mean",
+    "train_return": "train/return_last100",
     "eval_return": "eval/return", "eval_return_std": "eval/return_std", "fps": "perf/fps", "time_env": "perf/time_env",
     "time_update": "perf/time_update", "kl": "policy/kl", "entropy": "policy/entropy",
     "policy_loss": "policy/loss", "value_loss": "critic/loss", "step_norm": "policy/step_norm", "lr": "policy/lr",

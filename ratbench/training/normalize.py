@@ -92,14 +92,20 @@ class PopArt:
     """Value normalisation that preserves outputs (van Hasselt et al. 2016).
 
     The critic's last Linear layer predicts normalised values; ``denormalize``
-    maps them to returns. ``update(targets)`` moves the running mean/std of the
-    targets and rescales that layer so its denormalised outputs are unchanged.
-    ``enabled=False`` makes it the identity.
+    maps them to returns. ``update(targets)`` moves the debiased moving mean and
+    second moment of the targets by one batch, ``m <- beta m + (1 - beta) batch_mean``
+    (beta per batch, 0.99999 in the reference's utils/popart.py: close to an
+    equal-weight average over all batches so far), and rescales that layer so its
+    denormalised outputs are unchanged. ``enabled=False`` makes it the identity.
+
+    A per-sample beta (ratbench used 3e-4 per sample, 0.91 per 8,192-sample batch)
+    nearly resets the statistics every iteration and lets the std collapse when
+    the returns of one batch become uniform (19 -> 0.05 measured on Hopper).
     """
 
-    def __init__(self, head: nn.Linear, enabled: bool = True, beta: float = 3e-4, epsilon: float = 1e-4):
+    def __init__(self, head: nn.Linear, enabled: bool = True, beta: float = 0.99999, epsilon: float = 1e-4):
         self.head, self.enabled, self.beta, self.epsilon = head, enabled, beta, epsilon
-        self.mean, self.mean_sq, self.debias = 0.0, 1.0, 0.0
+        self.mean, self.mean_sq, self.debias = 0.0, 0.0, 0.0  # debiased: no statistics until the first batch
 
     @property
     def std(self) -> float:
@@ -124,8 +130,7 @@ class PopArt:
         if not self.enabled:
             return
         old_mean, old_std = self.shift, self.std
-        # Debiased exponential moving averages (the PopArt paper's update with step size beta per sample).
-        weight = 1.0 - (1.0 - self.beta) ** targets.numel()
+        weight = 1.0 - self.beta
         self.mean = (1 - weight) * self.mean + weight * float(targets.double().mean())
         self.mean_sq = (1 - weight) * self.mean_sq + weight * float((targets.double() ** 2).mean())
         self.debias = (1 - weight) * self.debias + weight

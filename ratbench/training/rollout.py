@@ -7,6 +7,13 @@ by a time limit comes from ``info["final_obs"]`` and its value is the
 bootstrap target (:mod:`ratbench.training.gae`). Episode returns and lengths
 are counted on the raw rewards; the algorithms see the (optionally) scaled
 ones.
+
+Observation statistics move every step (``obs_norm_update="step"``) or once per
+iteration (``"iteration"``, the reference's train_detach.py): then the policy
+acts on the previous iteration's statistics, the batch's raw observations update
+them after the rollout, the batch is renormalised with the new statistics and
+its old log-probabilities are recomputed on it, so the first importance ratios
+are exactly 1. The values (and so the advantages) keep the rollout's inputs.
 """
 
 from __future__ import annotations
@@ -47,10 +54,21 @@ class Batch:
         return int(self.obs.shape[0])
 
 
-class EpisodeTracker:
-    """Running raw return and length of every sub-env's current episode."""
+def env_actions(actions: np.ndarray, space: gym.Space, squash: str = "clip") -> np.ndarray:
+    """What the env receives for policy actions: Box actions squashed by tanh (``squash="tanh"``)
+    and clipped to the box (MuJoCo clamps controls to ctrlrange the same way); others unchanged."""
+    if not isinstance(space, gym.spaces.Box):
+        return actions
+    if squash == "tanh":
+        actions = np.tanh(actions)
+    return np.clip(actions, space.low, space.high)
 
-    def __init__(self, num_envs: int, recent: int = 20):
+
+class EpisodeTracker:
+    """Running raw return and length of every sub-env's current episode; ``recent`` keeps the
+    returns of the last 100 finished episodes (the reference's ``eprewmean`` window)."""
+
+    def __init__(self, num_envs: int, recent: int = 100):
         self.returns = np.zeros(num_envs, dtype=np.float64)
         self.lengths = np.zeros(num_envs, dtype=np.int64)
         self.recent: deque[float] = deque(maxlen=recent)
@@ -86,17 +104,20 @@ class Collector:
         gamma: float,
         gae_lambda: float,
         device: torch.device,
+        obs_norm_update: str = "step",
+        action_squash: str = "clip",
     ):
         self.envs, self.agent, self.obs_norm, self.reward_scaler = envs, agent, obs_norm, reward_scaler
         self.num_steps, self.gamma, self.gae_lambda, self.device = num_steps, gamma, gae_lambda, device
+        self.per_step = obs_norm_update == "step"
+        self.action_squash = action_squash
         self.tracker = EpisodeTracker(envs.num_envs)
-        space = envs.single_action_space
-        self.action_bounds = (space.low, space.high) if isinstance(space, gym.spaces.Box) else None
         self.raw_obs: np.ndarray | None = None
 
     def reset(self, seed: int) -> None:
         self.raw_obs, _ = self.envs.reset(seed=seed)
-        self.obs_norm.update(self.raw_obs)
+        if self.per_step:
+            self.obs_norm.update(self.raw_obs)
 
     def _tensor(self, obs: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(self.obs_norm(obs), device=self.device)
@@ -105,7 +126,7 @@ class Collector:
     def collect(self) -> Batch:
         T, E = self.num_steps, self.envs.num_envs
         policy = self.agent.policy
-        obs_buf, act_buf, logp_buf, val_buf = [], [], [], []
+        obs_buf, act_buf, logp_buf, val_buf, raw_buf = [], [], [], [], []
         rewards = np.zeros((T, E))
         terminated = np.zeros((T, E), dtype=bool)
         ended = np.zeros((T, E), dtype=bool)
@@ -116,18 +137,18 @@ class Collector:
             dist = policy.distribution(obs)
             actions = dist.sample()
             obs_buf.append(obs)
+            raw_buf.append(self.raw_obs)
             act_buf.append(actions)
             logp_buf.append(dist.log_prob(actions))
             val_buf.append(self.agent.values(obs))
-            env_actions = actions.cpu().numpy()
-            if self.action_bounds is not None:
-                env_actions = np.clip(env_actions, *self.action_bounds)
-            next_obs, reward, term, trunc, info = self.envs.step(env_actions)
+            to_env = env_actions(actions.cpu().numpy(), self.envs.single_action_space, self.action_squash)
+            next_obs, reward, term, trunc, info = self.envs.step(to_env)
             done = term | trunc
             episodes.extend(self.tracker.step(reward, done))
             rewards[t] = self.reward_scaler(reward, done)
             terminated[t], ended[t] = term, done
-            self.obs_norm.update(next_obs)
+            if self.per_step:
+                self.obs_norm.update(next_obs)
             cut = np.flatnonzero(trunc & ~term)
             if cut.size:
                 final = np.stack([info["final_obs"][i] for i in cut])
@@ -141,10 +162,16 @@ class Collector:
         advantages, returns = gae(rewards, values, next_values, terminated, ended, self.gamma, self.gae_lambda)
         dtype = obs_buf[0].dtype
         flat = lambda a: torch.as_tensor(a.reshape(T * E), dtype=dtype, device=self.device)  # noqa: E731
+        obs, actions, log_probs = torch.cat(obs_buf), torch.cat(act_buf), torch.cat(logp_buf)
+        if not self.per_step:
+            raw = np.concatenate(raw_buf)
+            self.obs_norm.update(raw)
+            obs = self._tensor(raw)
+            log_probs = policy.log_prob(obs, actions)
         return Batch(
-            obs=torch.cat(obs_buf),
-            actions=torch.cat(act_buf),
-            log_probs=torch.cat(logp_buf),
+            obs=obs,
+            actions=actions,
+            log_probs=log_probs,
             values=flat(values),
             advantages=flat(advantages),
             returns=flat(returns),

@@ -88,11 +88,12 @@ class Trainer:
         self.eval_envs = make_vector_env(cfg["env"], cfg["eval"]["episodes"], mode="sync")
         obs_space, act_space = self.envs.single_observation_space, self.envs.single_action_space
         self.agent = Agent(cfg, obs_space, act_space).to(self.device)
-        self.obs_norm = ObsNormalizer(obs_space.shape, cfg["obs_clip"], cfg["obs_norm"])
+        self.obs_norm = ObsNormalizer(obs_space.shape, cfg["obs_clip"], cfg["obs_norm"], cfg["obs_eps"])
         self.reward_scaler = RewardScaler(cfg["num_envs"], cfg["gamma"], cfg["reward_clip"], cfg["reward_norm"])
         self.algo = make_algorithm(cfg, self.agent, self.rng)
         self.collector = Collector(self.envs, self.agent, self.obs_norm, self.reward_scaler, cfg["num_steps"],
-                                   cfg["gamma"], cfg["gae_lambda"], self.device)
+                                   cfg["gamma"], cfg["gae_lambda"], self.device, cfg["obs_norm_update"],
+                                   cfg["action_squash"])
         self.collector.reset(seed)
         self.iteration, self.env_steps, self.episodes, self.wall_offset = 0, 0, 0, 0.0
         self.rows: list[dict[str, Any]] = []
@@ -178,7 +179,7 @@ class Trainer:
         try:
             while self.env_steps < cfg["steps"]:
                 row = self._iterate()
-                logger.log(row, float(np.mean(self.collector.tracker.recent)) if self.collector.tracker.recent else None)
+                logger.log(row, row["train_return"])
                 boundary = self.state()
                 done = self.env_steps >= cfg["steps"]
                 if done or self.iteration % cfg["checkpoint"]["every"] == 0:
@@ -222,6 +223,7 @@ class Trainer:
             "episodes": self.episodes,
             "return_mean": float(np.mean(returns)) if returns else None,
             "return_median": float(np.median(returns)) if returns else None,
+            "train_return": self._train_return(),
             "length_mean": float(np.mean([n for _, n in batch.episodes])) if returns else None,
             "fps": batch.n / (t2 - t0),
             "time_env": t1 - t0,
@@ -231,11 +233,17 @@ class Trainer:
         every = cfg["eval"]["every"]
         if self.env_steps >= cfg["steps"] or (every > 0 and self.iteration % every == 0):
             seed = cfg["seed"] + EVAL_SEED_OFFSET + self.iteration * cfg["eval"]["episodes"]
-            eval_returns = evaluate(self.eval_envs, self.agent.policy, self.obs_norm, seed, self.device)
+            eval_returns = evaluate(self.eval_envs, self.agent.policy, self.obs_norm, seed, self.device,
+                                    cfg["action_squash"])
             row["eval_return"] = float(np.mean(eval_returns))
             row["eval_return_std"] = float(np.std(eval_returns))
         row["wall_time"] = self.wall_time()
         return row
+
+    def _train_return(self) -> float | None:
+        """Mean return of the last 100 stochastic training episodes (the reference's ``eprewmean``)."""
+        recent = self.collector.tracker.recent
+        return float(np.mean(recent)) if recent else None
 
     def close(self) -> None:
         self.envs.close()

@@ -135,13 +135,19 @@ def test_solver_first_step_is_an_exact_block_step(problem, block_size, data):
     )
     size = min(block_size, problem.n)
     candidates = [_block_step(curv, problem, u, torch.tensor(rows)) for rows in itertools.combinations(range(problem.n), size)]
-    errors = [rel_err(steps[0].direction, d_next) for _, d_next, _ in candidates]
-    best = int(np.argmin(errors))
-    assert errors[best] <= exact_rtol(problem, reference)
     f0 = float(0.5 * to_np(u) @ reference.damped_gram @ to_np(u) - to_np(u) @ reference.rhs)
     f1 = result.stats.history[0]["dual_objective"]
     scale = abs(f0) + abs(0.5 * reference.rhs @ reference.dual())
-    assert abs((f0 - f1) - 0.5 * candidates[best][2]) <= exact_rtol(problem, reference) * scale
+    # Blocks whose score rows vanish (saturated categorical probabilities) move u but not d, so
+    # several blocks can give the same direction with different decreases: some block must match both.
+    matches = [
+        (rel_err(steps[0].direction, d_next), abs((f0 - f1) - 0.5 * dec))
+        for _, d_next, dec in candidates
+    ]
+    assert any(
+        d_err <= exact_rtol(problem, reference) and f_err <= exact_rtol(problem, reference) * scale
+        for d_err, f_err in matches
+    ), f"no block of size {size} matches the first step (direction error, decrease error): {matches}"
 
 
 @property_settings(12)

@@ -32,7 +32,7 @@ class CriticTrainer:
         losses = []
         for _ in range(self.epochs):
             for idx in minibatches(obs.shape[0], self.num_minibatches, self.rng):
-                loss = 0.5 * (self.agent.normalized_values(obs[idx]) - targets[idx]).pow(2).mean()
+                loss = (self.agent.normalized_values(obs[idx]) - targets[idx]).pow(2).mean()  # F.mse_loss, as the reference
                 self.optimizer.zero_grad()
                 loss.backward()
                 if self.max_grad_norm is not None:

@@ -5,25 +5,38 @@ Per iteration, ``epochs`` x ``minibatches`` policy steps. Each minibatch:
 1. importance ratios r_i = pi(a_i|s_i) / pi_old(a_i|s_i), clamped to ``ratio_clip``,
    become the per-sample weights w_i of the :class:`~ratbench.problem.NPGProblem`;
 2. advantages are centred and divided by their RMS (``advantage_norm``);
-3. the solver returns the ascent direction d ~ (F + lambda I)^-1 g; with
-   ``warm_start`` it starts from the previous minibatch's direction
-   (``solvers.WarmStart(direction=...)``, reset at every rollout);
+3. the solver returns the ascent direction d ~ (F + lambda I)^-1 g of this
+   minibatch alone: the corrected variant starts every solve from zero, so
+   nothing survives from one minibatch to the next (a multi-block or
+   multi-sweep Kaczmarz solve still warm-starts its own blocks);
 4. d is clipped to ``max_step_norm`` in the Fisher norm sqrt(d^T F d) =
    ||S d|| / sqrt(N) (one J v product on the captured curvature) or in L2;
-5. the optimiser (SGD, step size ``lr``) gets ``p.grad = -d`` and steps.
+5. the optimiser (SGD with ``momentum``, step size ``lr``) gets ``p.grad = -d`` and steps.
 
-After the epochs, the KL between the rollout policy and the new one sets the
-next step size (``kl_adaptive``: lr / 1.5 above 2 x target, x 1.5 below half
-the target, clamped to [lr_min, lr_max]); then the critic is fitted.
+After the epochs a KL sets the next step size (``kl_adaptive``: lr / 1.5 above
+2 x target, x 1.5 below half the target, clamped to [lr_min, lr_max]); it is the
+approximate KL between the rollout policy and the new one over the whole batch
+(``kl_rule: batch``) or the exact KL of the last minibatch before its step
+(``kl_rule: last_minibatch``, the reference's rule, train_detach.py:504-509).
+Then the critic is fitted.
 
-``rat_variant: original`` reproduces the reference RAT code: Kaczmarz with
-``residual="original"`` warm-started from the previous *clipped* step
-(its optimiser's momentum buffer), carried across rollouts, and clipping in
+Why nothing is carried in the corrected variant: Kaczmarz started from d0 returns
+d* + lambda (F_k + lambda I)^-1 d0, so a carried direction survives unchanged in the
+null space of the minibatch's Fisher (rank <= minibatch size, far below P) and
+piles up over the minibatches of an iteration, unseen by the batch's Fisher-norm
+clip and KL (issue 8: 7x the parameter displacement on Hopper, 3.1x the batch KL
+on an independent batch on InvertedPendulum).
+
+``rat_variant: original`` reproduces the reference RAT code (train_detach.py:262-292):
+Kaczmarz with ``residual="original"``, warm-started from minus the SGD momentum
+buffer (the previous clipped loss gradient; the plain clipped step when
+``momentum`` is 0), carried across minibatches and rollouts, and clipping in
 L2 whatever ``step_norm`` says (DESIGN.md section 6).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any, Mapping, Optional
 
@@ -52,6 +65,12 @@ def solver_for(config: Mapping[str, Any], minibatch_size: int):
     return make_solver(config["solver"], **options)
 
 
+@torch.no_grad()
+def exact_kl(old, new, obs: torch.Tensor) -> float:
+    """Mean exact KL(old(.|s) || new(.|s)) over the rows of ``obs`` (N, ...)."""
+    return float(torch.distributions.kl_divergence(old.distribution(obs), new.distribution(obs)).mean())
+
+
 class NPG:
     def __init__(self, agent: Agent, config: Mapping[str, Any], rng: np.random.Generator):
         self.agent, self.cfg, self.rng = agent, config["npg"], rng
@@ -59,8 +78,8 @@ class NPG:
         batch = config["num_envs"] * config["num_steps"]
         self.solver = solver_for(config, math.ceil(batch / self.cfg["minibatches"]))
         self.params = agent.policy.policy_parameters()
-        self.optimizer = torch.optim.SGD(self.params, lr=self.cfg["lr"])
-        self.previous: Optional[torch.Tensor] = None  # warm start: flat ascent direction
+        self.optimizer = torch.optim.SGD(self.params, lr=self.cfg["lr"], momentum=self.cfg["momentum"])
+        self.previous: Optional[torch.Tensor] = None  # original variant: the carried flat ascent direction
         critic = config["critic"]
         self.critic = CriticTrainer(agent, critic["lr"], critic["epochs"], critic["minibatches"],
                                     critic["max_grad_norm"], rng)
@@ -78,9 +97,10 @@ class NPG:
     def update(self, batch: Batch, progress: float) -> dict[str, float]:
         cfg, policy = self.cfg, self.agent.policy
         low, high = cfg["ratio_clip"]
-        if not self.original:
-            self.previous = None
+        last_kl = cfg["kl_rule"] == "last_minibatch"
+        old_policy = copy.deepcopy(policy) if last_kl else None
         losses, norms, iterations, residuals, passes = [], [], [], [], []
+        minibatch_kl = float("nan")
         for _ in range(cfg["epochs"]):
             for idx in minibatches(batch.n, cfg["minibatches"], self.rng):
                 obs, actions = batch.obs[idx], batch.actions[idx]
@@ -92,28 +112,32 @@ class NPG:
                     adv = normalize_advantages(adv)
                 losses.append(float(-(ratio * adv).mean()))
                 problem = NPGProblem(policy, obs, actions, adv, cfg["damping"], weights=weights, params=self.params)
+                if old_policy is not None:
+                    minibatch_kl = exact_kl(old_policy, policy, obs)
                 curv = capture(problem)
-                warm = WarmStart(direction=self.previous) if cfg["warm_start"] and self.previous is not None else None
+                warm = WarmStart(direction=self.previous) if self.original and self.previous is not None else None
                 result = self.solver.solve(problem, curvature=curv, warm_start=warm)
                 direction = result.direction
                 norm = self._step_norm(direction, curv)
                 step = direction * min(1.0, cfg["max_step_norm"] / norm) if norm > 0 else direction
-                self.previous = step if self.original else direction
                 norms.append(norm)
                 iterations.append(result.stats.iterations)
                 residuals.append(result.stats.residual)
                 passes.append(result.stats.passes)
                 self._apply(step)
+                if self.original:
+                    self.previous = self._carried(step)
         with torch.no_grad():
             dist = policy.distribution(batch.obs)
             kl = approx_kl(dist.log_prob(batch.actions) - batch.log_probs)
             entropy = float(dist.entropy().mean())
         lr = self.lr
         if cfg["kl_adaptive"]:
-            self._adapt_lr(kl)
+            self._adapt_lr(minibatch_kl if last_kl else kl)
         value_loss = self.critic.update(batch.obs, batch.returns)
         return {
             "kl": kl,
+            "kl_last_minibatch": minibatch_kl,
             "entropy": entropy,
             "policy_loss": float(np.mean(losses)),
             "value_loss": value_loss,
@@ -132,6 +156,14 @@ class NPG:
             p.grad = g
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+
+    def _carried(self, step: torch.Tensor) -> torch.Tensor:
+        """The original variant's carried ascent direction: minus the SGD momentum buffer (the
+        reference's g_k, train_detach.py:268-273), or the clipped step when there is no buffer."""
+        buffers = [self.optimizer.state[p].get("momentum_buffer") for p in self.params]
+        if any(b is None for b in buffers):
+            return step.detach().clone()
+        return -torch.cat([b.reshape(-1) for b in buffers]).to(step.dtype)
 
     def _adapt_lr(self, kl: float) -> None:
         cfg, lr = self.cfg, self.lr
