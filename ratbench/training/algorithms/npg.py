@@ -119,7 +119,7 @@ class NPG:
                 result = self.solver.solve(problem, curvature=curv, warm_start=warm)
                 direction = result.direction
                 norm = self._step_norm(direction, curv)
-                step = direction * min(1.0, cfg["max_step_norm"] / norm) if norm > 0 else direction
+                step = direction * self._clip_coefficient(norm)
                 norms.append(norm)
                 iterations.append(result.stats.iterations)
                 residuals.append(result.stats.residual)
@@ -156,6 +156,13 @@ class NPG:
             p.grad = g
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+
+    def _clip_coefficient(self, norm: float) -> float:
+        """min(1, max / norm) for the Fisher norm; in L2, torch.nn.utils.clip_grad_norm_'s
+        min(1, max / (norm + 1e-6)) (what the reference calls, train_detach.py:292)."""
+        if self.cfg["step_norm"] == "fisher" and not self.original:
+            return min(1.0, self.cfg["max_step_norm"] / norm) if norm > 0 else 1.0
+        return min(1.0, self.cfg["max_step_norm"] / (norm + 1e-6))
 
     def _carried(self, step: torch.Tensor) -> torch.Tensor:
         """The original variant's carried ascent direction: minus the SGD momentum buffer (the
