@@ -35,3 +35,17 @@ def test_reaches_the_bar(tmp_path, env, algo, steps, bar):
     evals = [(int(r["env_steps"]), float(r["eval_return"])) for r in read_rows(tmp_path) if r["eval_return"]]
     assert summary["env_steps"] == steps
     assert summary["eval_return"] >= bar, f"evaluation returns (env steps, return): {evals}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [2, 3])
+def test_invertedpendulum_stays_up_once_balanced(tmp_path, seed):
+    """Issue 8: once an evaluation reaches 1,000, every later one of a 100k-step run stays >= 950.
+    Seeds 2 and 3 fell to 347 and 89 with the shipped config's earlier 0.5 step clip (and seed 1 fell
+    with the cross-minibatch warm start); about 35 s each on one thread."""
+    config = resolve_config({"env": "invertedpendulum", "algo": "npg", "steps": 100_000, "seed": seed}, sets=["threads=1"])
+    Trainer.create(config, logdir=tmp_path, progress_bar=False).train()
+    evals = [(int(r["env_steps"]), float(r["eval_return"])) for r in read_rows(tmp_path) if r["eval_return"]]
+    first = next(i for i, (_, value) in enumerate(evals) if value >= 1000.0)
+    assert min(value for _, value in evals[first:]) >= 950.0, f"evaluation returns (env steps, return): {evals}"
+
