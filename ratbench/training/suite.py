@@ -11,6 +11,7 @@ Spec (see suites/training/*.yaml)::
       - {algo: npg, solver: kaczmarz}
       - {algo: npg, solver: kaczmarz, name: original, set: {npg.rat_variant: original}}
       - {algo: ppo}
+      - {algo: npg, name: shared, arch: shared, seeds: [0], steps: 2000000}   # per-run seeds / steps
 
 A run whose directory already holds a checkpoint is resumed (a finished one
 returns at once), so re-running a suite completes it. ``print_commands``
@@ -35,7 +36,7 @@ from ratbench.errors import RatbenchError
 from ratbench.training.config import canonical_env_name, load_yaml_file, resolve_config
 
 SUITE_KEYS = {"name", "description", "logdir", "envs", "seeds", "steps", "set", "runs"}
-RUN_KEYS = {"algo", "solver", "arch", "name", "set"}
+RUN_KEYS = {"algo", "solver", "arch", "name", "set", "seeds", "steps"}
 
 
 @dataclass
@@ -84,12 +85,12 @@ def load_suite(path: str | Path) -> list[SuiteRun]:
             if not isinstance(entry, dict):
                 raise RatbenchError(f"suite {str(path)!r}: each run must be a mapping like {{algo: npg, solver: kaczmarz}}")
             _check_keys(entry, RUN_KEYS, f"a run of suite {str(path)!r}")
-            for seed in spec.get("seeds") or [0]:
+            for seed in entry.get("seeds") or spec.get("seeds") or [0]:
                 algo = entry.get("algo", "npg")
                 solver = entry.get("solver", "kaczmarz" if algo == "npg" else None)
                 label = "-".join(str(p) for p in (env, algo, solver or "none", entry.get("name")) if p is not None)
                 runs.append(SuiteRun(env=env, seed=int(seed), algo=algo, solver=solver, arch=entry.get("arch"),
-                                     steps=spec.get("steps"), sets={**common, **(entry.get("set") or {})},
+                                     steps=entry.get("steps", spec.get("steps")), sets={**common, **(entry.get("set") or {})},
                                      logdir=root / f"{label}-s{seed}"))
     for run in runs:  # validate every config before anything starts
         resolve_config({"env": run.env, "algo": run.algo, "solver": run.solver, "arch": run.arch,

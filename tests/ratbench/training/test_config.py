@@ -89,3 +89,25 @@ def test_every_registered_solver_is_accepted():
 def test_resolved_config_round_trips_through_yaml():
     config = resolve_config({"env": "cartpole", "algo": "pg"})
     assert yaml.safe_load(yaml.safe_dump(config)) == config
+
+
+def test_preset_applies_after_the_task_layers_and_before_user_overrides():
+    config = resolve_config({"env": "invertedpendulum", "preset": "reference"}, sets=["npg.lr=0.01"])
+    assert (config["num_envs"], config["num_steps"], config["gamma"]) == (32, 256, 0.999)  # over task-invertedpendulum
+    assert config["npg"]["max_step_norm"] == 0.5 and config["npg"]["lr"] == 0.01
+    assert resolve_config({"env": "hopper"}, sets=["preset=reference"])["npg"]["rat_variant"] == "original"
+
+
+@pytest.mark.parametrize("explicit,message", [
+    ({"preset": "paper"}, "unknown preset 'paper'"),
+    ({"preset": "reference", "algo": "ppo"}, "reference's RAT"),
+    ({"preset": "reference", "solver": "cg"}, "reference's RAT"),
+])
+def test_bad_presets_are_one_line_errors(explicit, message):
+    with pytest.raises(RatbenchError, match=message):
+        resolve_config({"env": "hopper", **explicit})
+
+
+def test_retired_warm_start_key_says_why():
+    with pytest.raises(RatbenchError, match="npg.warm_start.*never carries a direction across minibatches"):
+        resolve_config({"env": "hopper"}, sets=["npg.warm_start=true"])

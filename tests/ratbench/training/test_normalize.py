@@ -1,6 +1,7 @@
 """Running statistics and PopArt against direct computations."""
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -43,3 +44,17 @@ def test_popart_update_preserves_outputs():
     after = popart.denormalize(head(x).squeeze(-1)).detach()
     torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-4)  # float32 layer rescaled by std ~50
     assert abs(popart.shift - 100) < 15 and 30 < popart.std < 70
+
+
+def test_popart_beta_is_per_batch_and_debiased():
+    """beta close to 1 per batch: after k batches the statistics are the plain average of the k batch
+    means and second moments (debiasing removes the zero start), whatever each batch's size."""
+    head = nn.Linear(3, 1)
+    popart = PopArt(head, beta=0.99999)
+    batches = [torch.full((8192,), 10.0), torch.full((16,), 30.0)]
+    for targets in batches:
+        popart.update(targets)
+    assert popart.shift == pytest.approx(20.0, rel=1e-4)
+    assert popart.std == pytest.approx(10.0, rel=1e-4)  # sqrt((100 + 900) / 2 - 20^2)
+    popart.update(torch.full((8192,), 20.0))  # a uniform batch cannot collapse the std
+    assert popart.std > 8.0
