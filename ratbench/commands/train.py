@@ -22,17 +22,19 @@ ALGO_CHOICES = ("npg", "ppo", "pg")
 @click.option("--logdir", default=None, help="Run directory (default runs/<env>-<algo>-<solver>-s<seed>-<time>).")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None, help="Continue the run in this directory.")
 @click.option("--device", default=None, help="cpu (default) or cuda.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="torch CPU threads (default: this run's share of the cores, minus cores other processes keep busy).")
 @click.option("--suite", "suite_file", type=click.Path(dir_okay=False), default=None, help="Run every run of a training suite YAML.")
 @click.option("--print-commands", is_flag=True, help="With --suite: print one `ratbench train` command per run instead of running.")
 @click.option("--jobs", type=int, default=1, show_default=True, help="With --suite: runs at once (separate processes).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(env, algo, solver, arch, steps, seed, preset, config_file, sets, logdir, resume_dir, device, suite_file,
+def train(env, algo, solver, arch, steps, seed, preset, config_file, sets, logdir, resume_dir, device, threads, suite_file,
           print_commands, jobs, quiet) -> None:
     """Train a policy on a MuJoCo / classic-control task with any solver (default: RAT on Hopper)."""
     from ratbench.training import Trainer, resolve_config
 
     explicit = {"env": env, "algo": algo, "solver": solver, "arch": arch, "steps": steps, "seed": seed, "device": device,
-                "preset": preset}
+                "preset": preset, "threads": threads}
     if suite_file:
         from ratbench.training.suite import run_suite
 
@@ -47,14 +49,14 @@ def train(env, algo, solver, arch, steps, seed, preset, config_file, sets, logdi
 
         raise unknown_name("algorithm", algo, ALGO_CHOICES)
     if resume_dir:
-        given = [k for k, v in explicit.items() if v is not None and k not in ("steps", "device")]
+        given = [k for k, v in explicit.items() if v is not None and k not in ("steps", "device", "threads")]
         if given or config_file or sets or logdir:
-            raise RatbenchError("--resume continues a run with its saved config; only --steps and --device may be given with it")
-        trainer = Trainer.resume(resume_dir, steps=steps, device=device, progress_bar=not quiet)
+            raise RatbenchError("--resume continues a run with its saved config; only --steps, --device and --threads may be given with it")
+        trainer = Trainer.resume(resume_dir, steps=steps, device=device, threads=threads, progress_bar=not quiet)
     else:
         config = resolve_config(explicit, config_file=config_file, sets=sets)
         trainer = Trainer.create(config, logdir=logdir, progress_bar=not quiet)
-    click.echo(f"run directory: {trainer.run_dir}", err=True)
+    click.echo(f"run directory: {trainer.run_dir} ({trainer.threads} torch thread{'s' if trainer.threads > 1 else ''})", err=True)
     summary = trainer.train()
     if summary["interrupted"]:
         click.echo(f"interrupted at iteration {summary['iterations']}; continue with: ratbench train --resume {trainer.run_dir}", err=True)

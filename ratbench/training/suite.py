@@ -21,6 +21,7 @@ runs that many at once as separate processes.
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sys
@@ -33,6 +34,7 @@ import click
 import yaml
 
 from ratbench.errors import RatbenchError
+from ratbench.threads import JOBS_VARIABLE
 from ratbench.training.config import canonical_env_name, load_yaml_file, resolve_config
 
 SUITE_KEYS = {"name", "description", "logdir", "envs", "seeds", "steps", "set", "runs"}
@@ -140,7 +142,8 @@ def _run_parallel(runs: list[SuiteRun], jobs: int) -> None:
             cmd = run.command()
             if (run.logdir / "checkpoint.pt").is_file():
                 cmd = ["ratbench", "train", "--resume", str(run.logdir)] + (["--steps", str(run.steps)] if run.steps else [])
-            proc = subprocess.Popen([sys.executable, "-m", "ratbench", *cmd[1:], "--quiet"], stdout=log, stderr=log)
+            env = {**os.environ, JOBS_VARIABLE: str(jobs)}  # each child's default threads: its share of the cores
+            proc = subprocess.Popen([sys.executable, "-m", "ratbench", *cmd[1:], "--quiet"], stdout=log, stderr=log, env=env)
             click.echo(f"started {run.logdir} (pid {proc.pid})", err=True)
             active.append((run, proc, log))
         time.sleep(1.0)

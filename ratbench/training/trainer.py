@@ -29,6 +29,7 @@ from envs.vector import get_vector_state, make_vector_env, set_vector_state
 from ratbench.errors import RatbenchError
 from ratbench.io import atomic_write_text
 from ratbench.measure import synchronize
+from ratbench.threads import set_torch_threads
 from ratbench.training.agent import Agent
 from ratbench.training.algorithms import make_algorithm
 from ratbench.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -77,8 +78,7 @@ class Trainer:
         self.config, self.run_dir, self.progress_bar = dict(config), Path(run_dir), progress_bar
         cfg = self.config
         self.device = resolve_device(cfg["device"])
-        if cfg["threads"] is not None:
-            torch.set_num_threads(cfg["threads"])
+        self.threads = set_torch_threads(cfg["threads"])
         seed = cfg["seed"]
         random.seed(seed)
         np.random.seed(seed)
@@ -112,8 +112,9 @@ class Trainer:
 
     @classmethod
     def resume(cls, run_dir: str | Path, steps: Optional[int] = None, device: Optional[str] = None,
-               progress_bar: bool = True) -> "Trainer":
-        """Continue the run in ``run_dir`` from its checkpoint; ``steps`` may raise the step budget."""
+               threads: Optional[int] = None, progress_bar: bool = True) -> "Trainer":
+        """Continue the run in ``run_dir`` from its checkpoint; ``steps`` may raise the step budget,
+        ``device`` and ``threads`` replace the saved machine settings."""
         run_dir = Path(run_dir)
         config_path = run_dir / CONFIG_FILE
         if not config_path.is_file():
@@ -121,7 +122,7 @@ class Trainer:
         saved = yaml.safe_load(config_path.read_text()) or {}
         config = copy.deepcopy(schema())
         merge(config, saved, str(config_path))
-        for key, value in (("steps", steps), ("device", device)):
+        for key, value in (("steps", steps), ("device", device), ("threads", threads)):
             if value is not None:
                 merge(config, {key: value}, "the command line")
         validate(config)

@@ -47,7 +47,7 @@ def test_cuda_without_a_gpu_is_a_clear_error(tmp_path):
 
 def test_resume_refuses_a_different_config(tmp_path):
     result = _invoke("--resume", str(tmp_path), "--algo", "ppo")
-    assert result.exit_code == 1 and "only --steps and --device" in result.output
+    assert result.exit_code == 1 and "only --steps, --device and --threads" in result.output
 
 
 def test_suite_prints_one_command_per_run(tmp_path):

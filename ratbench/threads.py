@@ -1,0 +1,58 @@
+"""CPU threads for torch: never more than a run's share of the cores, and waiting threads that sleep.
+
+Two torch processes whose OpenMP pools busy-wait slow each other down about 4x on a 2-core machine
+(issue 9: Hopper at 250-350 steps/s beside one CPU-bound process with torch's 2 threads, about 1,200
+with one). Two rules avoid it:
+
+- ``OMP_WAIT_POLICY=PASSIVE`` (set when :mod:`ratbench` is imported, before torch loads its OpenMP
+  runtime, unless the user set it): idle pool threads sleep instead of spinning.
+- :func:`auto_threads`: a run's default thread count is its share of the cores this process may use,
+  ``cores // jobs`` (``jobs``: runs started together, ``RATBENCH_JOBS`` in the suite runner's
+  children), lowered by the cores other processes already keep busy (the 1-minute load average),
+  and at least 1.
+"""
+
+from __future__ import annotations
+
+import os
+
+JOBS_VARIABLE = "RATBENCH_JOBS"
+
+
+def prefer_passive_waiting() -> None:
+    """Ask OpenMP for sleeping idle threads; only effective before torch is first imported."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def concurrent_jobs() -> int:
+    """Runs started together with this one: ``RATBENCH_JOBS`` (set by ``--suite --jobs N``), else 1."""
+    try:
+        return max(1, int(os.environ.get(JOBS_VARIABLE, "1")))
+    except ValueError:
+        return 1
+
+
+def auto_threads(jobs: int | None = None, load: float | None = None) -> int:
+    """max(1, min(cores // jobs, cores - round(load))): this run's share, minus cores already busy."""
+    cores = available_cores()
+    jobs = concurrent_jobs() if jobs is None else max(1, jobs)
+    if load is None:
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return max(1, min(cores // jobs, cores - int(round(load))))
+
+
+def set_torch_threads(threads: int | None) -> int:
+    """``torch.set_num_threads(threads or auto_threads())``; returns the count in use."""
+    import torch
+
+    count = threads if threads is not None else auto_threads()
+    torch.set_num_threads(count)
+    return count
