@@ -12,8 +12,9 @@ inputs are unfolded patches), so
     J^T u  = sum_i u_i sum_l g_il a_il^T    (one backward's flops)
     diag F, K-FAC factors A = E[sum_l a a^T], G = E[sum_l g g^T] / L
 
-Every other trainable parameter (a log-std vector, LayerNorm, any custom
-module) gets its per-sample gradients from ``torch.func``
+The state-independent log-std of a :class:`~ratbench.policies.GaussianPolicy`
+has closed-form per-sample scores, ``(a - mu)^2 / sigma^2 - 1``. Every other
+trainable parameter (LayerNorm, any custom module) gets its per-sample gradients from ``torch.func``
 (:mod:`ratbench.per_sample`), so every differentiable policy works.
 Modules that mix samples (BatchNorm in training mode) are refused.
 
@@ -35,6 +36,7 @@ from torch import nn
 
 from ratbench.errors import RatbenchError
 from ratbench.per_sample import per_sample_grads, refuse_sample_mixing
+from ratbench.policies import GaussianPolicy
 from ratbench.problem import NPGProblem
 
 Rows = Optional[torch.Tensor]
@@ -74,7 +76,9 @@ class LayerFactors:
         ar, gr = _take(self.a, rows), _take(self.g, rows)
         ac, gc = (ar, gr) if cols is rows else (_take(self.a, cols), _take(self.g, cols))
         if self.positions == 1:
-            return (gr[:, 0] @ gc[:, 0].T) * (ar[:, 0] @ ac[:, 0].T)
+            if cols is rows:
+                return self_gram(gr[:, 0]).mul_(self_gram(ar[:, 0]))
+            return (gr[:, 0] @ gc[:, 0].T).mul_(ar[:, 0] @ ac[:, 0].T)
         nr, nc, L = ar.shape[0], ac.shape[0], self.positions
         cost_positions = nr * nc * L * L * (self.d_in + self.d_out)
         cost_materialise = (nr + nc + nr * nc / L) * L * self.d_in * self.d_out
@@ -107,6 +111,22 @@ class LayerFactors:
         n, L = self.a.shape[0], self.positions
         a, g = self.a.reshape(n * L, -1), self.g.reshape(n * L, -1)
         return a.T @ a / n, g.T @ g / (n * L)
+
+
+def self_gram(x: torch.Tensor, parts: int = 8) -> torch.Tensor:
+    """x x^T for x (n, d), computing only the blocks on and above the diagonal (a symmetric rank-k
+    update; torch exposes no syrk): about (parts + 1) / (2 parts) of the flops. Measured on one CPU
+    thread for n = 1,024: 30% faster at d = 256, no gain below d ~ 64, where one product is used."""
+    n, d = x.shape
+    if d < 64 or n < 2 * parts:
+        return x @ x.T
+    out = torch.empty(n, n, dtype=x.dtype, device=x.device)
+    bounds = [(i * n) // parts for i in range(parts + 1)]
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        block = x[start:stop] @ x[start:].T
+        out[start:stop, start:] = block
+        out[stop:, start:stop] = block[:, stop - start:].T
+    return out
 
 
 def _take(t: torch.Tensor, rows: Rows) -> torch.Tensor:
@@ -305,9 +325,14 @@ def capture(problem: NPGProblem) -> Curvature:
     fast = [m for m in fast if m.bias is None or id(m.bias) in offsets]
     recorder = _Recorder(problem.n)
     handles = [m.register_forward_hook(recorder.hook) for m in fast]
+    gaussian_mean = None
     try:
         with torch.enable_grad():
-            logp = policy.log_prob(problem.obs, problem.actions)
+            if type(policy) is GaussianPolicy:  # its log_prob is distribution(obs).log_prob: keep the mean
+                dist = policy.distribution(problem.obs)
+                logp, gaussian_mean = dist.log_prob(problem.actions), dist.mean
+            else:
+                logp = policy.log_prob(problem.obs, problem.actions)
             if logp.shape != (problem.n,):
                 raise RatbenchError(f"policy.log_prob must return shape ({problem.n},), got {tuple(logp.shape)}")
             outputs = recorder.outputs()
@@ -331,8 +356,20 @@ def capture(problem: NPGProblem) -> Curvature:
     others = [p for p in params if id(p) not in covered]
     other_scores = None
     if others:
-        other_scores = per_sample_grads(policy, others, problem.obs, problem.actions)
-        other_scores = other_scores.to(problem.dtype) * problem.sqrt_weights()[:, None]
+        closed = {}
+        if gaussian_mean is not None and any(p is policy.log_std for p in others):
+            with torch.no_grad():
+                closed[id(policy.log_std)] = policy.log_std_scores(gaussian_mean.detach(), problem.actions)
+        rest = [p for p in others if id(p) not in closed]
+        from_func = per_sample_grads(policy, rest, problem.obs, problem.actions) if rest else None
+        columns, at = [], 0
+        for p in others:
+            if id(p) in closed:
+                columns.append(closed[id(p)].reshape(problem.n, -1))
+            else:
+                columns.append(from_func[:, at:at + p.numel()])
+                at += p.numel()
+        other_scores = torch.cat(columns, dim=1).to(problem.dtype) * problem.sqrt_weights()[:, None]
     return Curvature(
         n=problem.n,
         num_params=start,

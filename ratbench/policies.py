@@ -68,6 +68,10 @@ class GaussianPolicy(Policy):
         mean = self.body(obs)
         return Independent(Normal(mean, self.log_std.exp().expand_as(mean)), 1)
 
+    def log_std_scores(self, mean: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Per-sample d log pi(a_i|s_i) / d log_std in closed form: (a - mu)^2 / sigma^2 - 1, (N, act_dim)."""
+        return ((actions - mean) * torch.exp(-self.log_std)) ** 2 - 1.0
+
 
 class StateGaussianPolicy(Policy):
     """Diagonal Gaussian whose mean and log-std both come from the body.

@@ -43,7 +43,10 @@ class NPGProblem:
     obs: (N, ...) observations; actions: (N, ...) actions;
     advantages: (N,); weights: optional (N,) positive per-sample weights;
     damping: lambda > 0; params: the parameters the Fisher is over
-    (default ``policy.policy_parameters()`` or every trainable parameter).
+    (default ``policy.policy_parameters()`` or every trainable parameter);
+    trusted: skip the policy forward that checks the actions' shape and support
+    (for batches the policy itself sampled, such as the trainer's minibatches;
+    the cheap shape and finiteness checks still run).
     """
 
     policy: nn.Module
@@ -54,6 +57,7 @@ class NPGProblem:
     weights: Optional[torch.Tensor] = None
     params: list = field(default_factory=list)
     name: str = ""
+    trusted: bool = False
 
     def __post_init__(self) -> None:
         if not hasattr(self.policy, "log_prob"):
@@ -91,7 +95,7 @@ class NPGProblem:
         for label, t in (("obs", self.obs), ("actions", self.actions), ("advantages", self.advantages)):
             if t.is_floating_point() and not bool(torch.isfinite(t).all()):
                 raise RatbenchError(f"{label} contain NaN or inf; drop or fix those samples before solving")
-        if isinstance(self.policy, Policy):
+        if isinstance(self.policy, Policy) and not self.trusted:
             self._check_actions()
 
     def _check_actions(self) -> None:

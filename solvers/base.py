@@ -56,12 +56,15 @@ class SolveStats:
 class SolveResult:
     """direction: flat (P,) ascent direction; transformed_advantage: (N,) y with
     d = (1/N) sum_i w_i y_i grad log pi_i, or None for solvers without one;
-    dual: (N,) the sample-space iterate u (scaled rows), or None."""
+    dual: (N,) the sample-space iterate u (scaled rows), or None;
+    scores_direction: (N,) S d when the solver knows it without a J v product
+    (Woodbury, Kaczmarz with whole-batch blocks), else None."""
 
     direction: torch.Tensor
     transformed_advantage: Optional[torch.Tensor]
     stats: SolveStats
     dual: Optional[torch.Tensor] = None
+    scores_direction: Optional[torch.Tensor] = None
 
 
 Callback = Callable[[Progress], None]
@@ -171,7 +174,10 @@ def _as_float(value: Any) -> float:
 
 
 def solve_damped_gram(curv: Curvature, damping: float, rhs: torch.Tensor, rows: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Solve (S_B S_B^T / N + lambda I) x = rhs by Cholesky, B = ``rows`` (all when None)."""
+    """Solve (S_B S_B^T / N + lambda I) x = rhs by Cholesky, B = ``rows`` (all when None).
+
+    Then S_B S_B^T x / N = rhs - lambda x up to the solve's rounding: a caller gets S_B (S_B^T x / N)
+    without a J v product."""
     m = curv.gram(rows, rows) / curv.n
     m.diagonal().add_(damping)
     chol, info = torch.linalg.cholesky_ex(m)

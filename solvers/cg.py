@@ -56,6 +56,8 @@ class ConjugateGradient(Solver):
 
         g = vanilla_gradient(curv, problem)
         g_norm = torch.linalg.vector_norm(g)
+        if g_norm == 0:  # d* = (F + lambda I)^-1 0 = 0 exactly, whatever the warm start says
+            return SolveResult(torch.zeros_like(g), None, SolveStats(iterations=0, residual=0.0))
         if warm_start is not None and warm_start.direction is not None:
             d = warm_start.direction.to(curv.dtype).clone()
             r = g - operator(d)
@@ -63,7 +65,7 @@ class ConjugateGradient(Solver):
             d, r = torch.zeros_like(g), g.clone()
         p, rr = r.clone(), r.dot(r)
         history: list[dict] = []
-        residual = float(torch.sqrt(rr) / g_norm) if g_norm > 0 else 0.0
+        residual = float(torch.sqrt(rr) / g_norm)
         step = 0
         while step < self.iterations and residual > self.tol:
             ap = operator(p)

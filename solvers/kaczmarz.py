@@ -95,20 +95,26 @@ class Kaczmarz(Solver):
         original = self.residual == "original"
         history: list[dict] = []
         step, residual = 0, float("nan")
+        # S d over the whole batch, kept while every block is the whole batch (then S S^T du / N = r - lam du
+        # needs no J v); known zero on a cold start.
+        sd: Optional[torch.Tensor] = torch.zeros_like(b) if warm_start is None or (
+            warm_start.direction is None and warm_start.dual is None) else None
         for _ in range(self.sweeps):
             order = torch.randperm(n, generator=generator).to(curv.device)
             for rows in torch.split(order, self.block_size):
                 # A block of the whole batch is the same block in any order: take the rows as
                 # they are (block=None) and skip gathering every layer's factors.
                 rows, block = (all_rows, None) if rows.numel() == n else (rows, rows)
-                if original:
-                    r = b[rows] + curv.jvp(d, block)
-                else:
-                    r = b[rows] - curv.jvp(d, block) - lam * u[rows]
+                s_d = sd[rows] if sd is not None else curv.jvp(d, block)
+                r = b[rows] + s_d if original else b[rows] - s_d - lam * u[rows]
                 du = solve_damped_gram(curv, lam, r, block)
                 u[rows] += du
                 increment = curv.vjp(du, block) / n
                 d = increment if original else d + increment
+                if block is None and sd is not None:
+                    sd = (r - lam * du) if original else sd + r - lam * du
+                else:
+                    sd = None
                 step += 1
                 record = {"iteration": step, "passes": curv.passes, "seconds": clock.elapsed()}
                 if not original:
@@ -124,7 +130,7 @@ class Kaczmarz(Solver):
             with curv.uncounted():
                 residual = dual_residual(curv, problem, d, u)
         stats = SolveStats(iterations=step, residual=residual, history=history)
-        return SolveResult(d, problem.to_transformed_advantage(u), stats, dual=u)
+        return SolveResult(d, problem.to_transformed_advantage(u), stats, dual=u, scores_direction=sd)
 
     @staticmethod
     def _start(curv: Curvature, warm: Optional[WarmStart]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

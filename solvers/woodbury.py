@@ -30,4 +30,4 @@ class Woodbury(Solver):
         d = curv.vjp(u) / curv.n
         with curv.uncounted():
             stats = SolveStats(iterations=1, residual=dual_residual(curv, problem, d, u))
-        return SolveResult(d, problem.to_transformed_advantage(u), stats, dual=u)
+        return SolveResult(d, problem.to_transformed_advantage(u), stats, dual=u, scores_direction=b - problem.damping * u)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
@@ -250,3 +250,17 @@ def test_log_prob_of_the_wrong_shape_is_refused():
     problem = NPGProblem(PerDimension(), torch.randn(5, 3), torch.randn(5, 2), torch.randn(5), 0.1)
     with pytest.raises(RatbenchError, match=r"policy.log_prob must return shape \(5,\), got \(5, 2\)"):
         capture(problem)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 300), st.integers(1, 200), st.integers(1, 9))
+def test_self_gram_is_x_times_x_transpose(n, d, parts):
+    """The blocked symmetric Gram computes the same dot products as x @ x.T (each entry one dot
+    product of the same two rows), so it agrees to float32 rounding of a length-d sum."""
+    from ratbench.curvature import self_gram
+
+    x = torch.randn(n, d, generator=torch.Generator().manual_seed(n * 1000 + d))
+    expected = x @ x.T
+    got = self_gram(x, parts)
+    assert torch.equal(got, got.T)
+    torch.testing.assert_close(got, expected, rtol=d * 1.2e-7, atol=d * 1.2e-7 * float(expected.abs().max()))

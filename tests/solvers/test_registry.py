@@ -19,6 +19,7 @@ from ratbench import NPGProblem, RatbenchError
 from ratbench.curvature import capture
 from solvers import SOLVERS, make_solver, solver_names, solver_options
 from tests.dense import EPS32, EPS64, dense, rel_err
+from tests.solvers.test_woodbury import exact_rtol
 from tests.strategies import problems, property_settings
 
 NAMES = ["woodbury", "kaczmarz", "cg", "diagonal", "kfac"]
@@ -110,10 +111,14 @@ def test_result_contract_and_pass_accounting(name, problem):
     assert (result.dual is not None) == returns_y
     if returns_y:
         assert result.transformed_advantage.shape == result.dual.shape == (problem.n,)
-    blocks = -(-problem.n // max(1, problem.n // 3))
+    block_size = max(1, problem.n // 3)
+    blocks = -(-problem.n // block_size)
+    # kaczmarz's J v per sweep over every row, except what it knows without one: S d = 0 for the first
+    # block of a cold start, and S d throughout when every block is the whole batch.
+    kaczmarz_jv = 0 if blocks == 1 else 2 - block_size / problem.n
     expected_passes = {
         "woodbury": 1 + 2,  # capture + Gram + J^T u
-        "kaczmarz": 1 + 3 * 2,  # capture + per sweep: J v, block Grams, J^T u over every row
+        "kaczmarz": 1 + 2 * 2 + kaczmarz_jv,  # capture + per sweep: block Grams, J^T u over every row, + J v
         "cg": 1 + 1 + 2 * result.stats.iterations,  # capture + g + one J v and one J^T u per step
         "diagonal": 1 + 1,  # capture + g (diag F comes from the captured factors)
         "kfac": 1 + 1,  # capture + g (factors come from the capture)
@@ -212,3 +217,18 @@ def test_cuda_matches_cpu(problem):
         cpu, gpu = solver.solve(problem).direction, solver.solve(on_gpu).direction
         assert gpu.device.type == "cuda"
         assert rel_err(gpu, cpu) <= 64 * EPS64 * kappa, name
+
+
+@pytest.mark.parametrize("name,options", [("woodbury", {}), ("kaczmarz", {}), ("kaczmarz", {"block_size": 10_000, "sweeps": 3})])
+@property_settings(15)
+@given(problem=problems())
+def test_scores_direction_is_s_times_the_direction(name, options, problem):
+    """S d handed out without a J v product (from S S^T u / N = b - lambda u) equals the J v product
+    of the returned direction: both float64, within an exact solver's 4 (N + P) eps kappa of ||b||."""
+    result = make_solver(name, **options).solve(problem)
+    assert result.scores_direction is not None
+    curv = capture(problem)
+    reference = dense(problem)
+    direct = curv.jvp(result.direction)
+    scale = float(torch.linalg.vector_norm(problem.rhs()))
+    assert float(torch.linalg.vector_norm(result.scores_direction - direct)) <= exact_rtol(problem, reference) * max(scale, 1e-300)

@@ -88,10 +88,15 @@ class NPG:
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
 
-    def _step_norm(self, direction: torch.Tensor, curv) -> float:
+    def _step_norm(self, result, curv) -> float:
+        """Fisher norm ||S d|| / sqrt(N) (S d from the solver when it has it, else one J v) or L2."""
+        direction = result.direction
         if self.cfg["step_norm"] == "fisher" and not self.original:
-            with curv.uncounted():
-                return float(torch.linalg.vector_norm(curv.jvp(direction)) / math.sqrt(curv.n))
+            sd = result.scores_direction
+            if sd is None:
+                with curv.uncounted():
+                    sd = curv.jvp(direction)
+            return float(torch.linalg.vector_norm(sd) / math.sqrt(curv.n))
         return float(torch.linalg.vector_norm(direction))
 
     def update(self, batch: Batch, progress: float) -> dict[str, float]:
@@ -111,14 +116,15 @@ class NPG:
                 if cfg["advantage_norm"]:
                     adv = normalize_advantages(adv)
                 losses.append(float(-(ratio * adv).mean()))
-                problem = NPGProblem(policy, obs, actions, adv, cfg["damping"], weights=weights, params=self.params)
+                problem = NPGProblem(policy, obs, actions, adv, cfg["damping"], weights=weights, params=self.params,
+                                     trusted=True)
                 if old_policy is not None:
                     minibatch_kl = exact_kl(old_policy, policy, obs)
                 curv = capture(problem)
                 warm = WarmStart(direction=self.previous) if self.original and self.previous is not None else None
                 result = self.solver.solve(problem, curvature=curv, warm_start=warm)
                 direction = result.direction
-                norm = self._step_norm(direction, curv)
+                norm = self._step_norm(result, curv)
                 step = direction * self._clip_coefficient(norm)
                 norms.append(norm)
                 iterations.append(result.stats.iterations)
