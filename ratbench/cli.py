@@ -19,6 +19,7 @@ COMMANDS = {
     "speed": ("ratbench.commands.speed", "speed", "Time every solver against a vanilla backward and the per-sample route."),
     "train": ("ratbench.commands.train", "train", "Train a policy on a MuJoCo / classic-control task with any solver."),
     "plot": ("ratbench.commands.plot", "plot", "Draw learning curves from run directories."),
+    "report": ("ratbench.commands.report", "report", "Tables, curves and a verdict per task from run directories (rliable statistics)."),
 }
 
 

@@ -1,0 +1,65 @@
+"""``ratbench report``: the verdict from run directories (tables, figures, a page), with rliable statistics."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from ratbench.errors import RatbenchError
+
+METRICS = ("train_return", "eval_return")
+
+
+def _milestones(spec: str | None, top: float) -> list[int]:
+    if spec:
+        try:
+            values = sorted({int(float(x)) for x in spec.split(",") if x.strip()})
+        except ValueError:
+            raise RatbenchError(f"--milestones takes comma-separated step counts like 1e6,2e6,3e6, got {spec!r}") from None
+        if not values or values[0] <= 0:
+            raise RatbenchError(f"--milestones must be positive step counts, got {spec!r}")
+        return values
+    step = 10 ** max(3, int(len(str(int(max(top, 1)))) - 1))  # the run length's leading power of ten
+    return [k * step for k in range(1, int(top // step) + 1)][-10:] or [int(top)]
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="output directory (default: the single directory given, else ./report): README.md, report.html, curves.png, milestones.csv, final.csv, summary.json.")
+@click.option("--metric", "metrics", multiple=True, type=click.Choice(METRICS),
+              help="train_return (last 100 stochastic training episodes, the reference's metric) and/or eval_return (deterministic evaluation); default both.")
+@click.option("--milestones", default=None, help="env steps for the milestone table, comma-separated (default: every power-of-ten multiple up to the longest run).")
+@click.option("--keep-latest", is_flag=True, help="when a method has two runs with one seed, use the most recent instead of stopping.")
+@click.option("--include-unfinished", is_flag=True, help="count unfinished runs in the statistics (they are always listed).")
+def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], milestones: str | None, keep_latest: bool,
+           include_unfinished: bool) -> None:
+    """Tables, curves and a verdict per task from `ratbench train` run directories."""
+    from ratbench.reporting import figures, pages
+    from ratbench.reporting.methods import group_by_method, last_step
+    from ratbench.reporting.published import load_published
+    from ratbench.reporting.runs import load_runs
+
+    metrics = metrics or METRICS
+    out = out or (paths[0] if len(paths) == 1 and paths[0].is_dir() else Path("report"))
+    runs, warnings = load_runs(paths)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    groups = group_by_method(runs, keep_latest=keep_latest, include_unfinished=include_unfinished)
+    if not any(g.runs for g in groups):
+        raise RatbenchError("every run found is unfinished; wait for one to finish or pass --include-unfinished")
+    steps = _milestones(milestones, max(last_step(r) for g in groups for r in g.runs))
+    published = load_published()
+    milestone_rows = pages.milestone_rows(groups, metrics, steps, published)
+    final_rows = pages.final_rows(groups, metrics)
+    png = figures.curves_png(groups, metrics, published)
+    command = "ratbench report " + " ".join(shlex.quote(str(p)) for p in paths) + f" --out {shlex.quote(str(out))}"
+    notes = [w for w in warnings]
+    md = pages.markdown(groups, milestone_rows, final_rows, metrics, "curves.png", command, notes)
+    written = pages.write_report(out, md, png, milestone_rows, final_rows)
+    click.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
+    if sys.stdout.isatty():
+        click.echo(md)

@@ -1,0 +1,111 @@
+"""Which runs are one method: grouping by everything that defines a method, one run per seed.
+
+A method is defined by the config keys in :data:`METHOD_KEYS` (algorithm, solver, preset, RAT's
+residual rule, architecture, activation, action squashing): two runs that differ in any of them are
+different methods, whatever their names. Within one (task, method) group every seed appears once;
+two runs with the same seed are an error unless ``keep_latest`` (the most recently written one is
+kept). A run whose last logged step is below its config's ``steps`` is *unfinished*; it is reported
+as such and left out of the statistics unless the caller asks for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ratbench.errors import RatbenchError
+from ratbench.reporting.runs import PROGRESS_FILE, Run
+
+METHOD_KEYS = ("algo", "solver", "preset", "npg.rat_variant", "arch", "model.activation", "action_squash")
+SOLVER_NAMES = {"kaczmarz": "RAT", "woodbury": "NPG-Woodbury", "cg": "NPG-CG", "diagonal": "NPG-diag", "kfac": "K-FAC"}
+
+
+def _get(config: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def method_key(config: Mapping[str, Any]) -> tuple:
+    """The values of :data:`METHOD_KEYS` (None where absent): runs with equal keys are one method."""
+    return tuple(str(_get(config, k)) for k in METHOD_KEYS)
+
+
+def method_label(config: Mapping[str, Any]) -> str:
+    """A readable name: ``RAT``, ``RAT (reference preset)``, ``RAT (original rule)``, ``PPO``, ``NPG-CG``,
+    with ``, shared`` for a shared actor-critic and the activation / squashing when they are not the
+    algorithm's default (so that different methods never share a label)."""
+    algo, solver = config.get("algo"), config.get("solver")
+    name = SOLVER_NAMES.get(solver, f"NPG-{solver}") if algo == "npg" else str(algo).upper()
+    notes = []
+    if config.get("preset"):
+        notes.append(f"{config['preset']} preset")
+    elif algo == "npg" and _get(config, "npg.rat_variant") == "original":
+        notes.append("original rule")
+    if config.get("arch") == "shared":
+        notes.append("shared")
+    if not config.get("preset"):
+        if _get(config, "model.activation") not in (None, "tanh"):
+            notes.append(str(_get(config, "model.activation")))
+        if config.get("action_squash") not in (None, "clip"):
+            notes.append(f"{config['action_squash']} actions")
+    return f"{name} ({', '.join(notes)})" if notes else name
+
+
+@dataclass
+class Group:
+    """The runs of one method on one task, one per seed (sorted by seed)."""
+
+    env: str
+    method: str
+    runs: list[Run]
+    unfinished: list[Run] = field(default_factory=list)
+
+    @property
+    def seeds(self) -> list[int]:
+        return [int(r.config["seed"]) for r in self.runs]
+
+
+def last_step(run: Run) -> float:
+    steps = run.columns["env_steps"]
+    return float(np.nanmax(steps)) if steps.size else 0.0
+
+
+def is_finished(run: Run) -> bool:
+    return last_step(run) >= float(run.config.get("steps", 0))
+
+
+def group_by_method(runs: Sequence[Run], keep_latest: bool = False, include_unfinished: bool = False) -> list[Group]:
+    """(env, method) groups, sorted; duplicate seeds raise unless ``keep_latest``."""
+    buckets: dict[tuple[str, tuple], list[Run]] = {}
+    for run in runs:
+        buckets.setdefault((run.env, method_key(run.config)), []).append(run)
+    labels = {key: method_label(members[0].config) for (_, key), members in buckets.items()}
+    for key, label in list(labels.items()):
+        clashing = [k for k, v in labels.items() if v == label and k != key]
+        if clashing:  # two methods one name: spell out where they differ
+            differ = [i for i, value in enumerate(key) if any(value != other[i] for other in clashing)]
+            labels[key] = f"{label} [{', '.join(f'{METHOD_KEYS[i]}={key[i]}' for i in differ)}]"
+    groups = []
+    for (env, key), members in buckets.items():
+        label = labels[key]
+        by_seed: dict[int, list[Run]] = {}
+        for run in members:
+            by_seed.setdefault(int(run.config["seed"]), []).append(run)
+        chosen = []
+        for seed, same in sorted(by_seed.items()):
+            if len(same) > 1 and not keep_latest:
+                paths = ", ".join(str(r.path) for r in same)
+                raise RatbenchError(f"{label} on {env} has {len(same)} runs with seed {seed} ({paths}); "
+                                    "remove the extra ones or pass --keep-latest to use the most recent")
+            chosen.append(max(same, key=lambda r: (r.path / PROGRESS_FILE).stat().st_mtime))
+        finished = [r for r in chosen if is_finished(r)]
+        unfinished = [r for r in chosen if not is_finished(r)]
+        kept = chosen if include_unfinished else finished
+        groups.append(Group(env, label, kept, unfinished))
+    return sorted(groups, key=lambda g: (g.env, g.method))

@@ -1,0 +1,195 @@
+"""The report: tables in words and numbers, written as markdown, HTML, CSV and JSON.
+
+Tables (each per task, method and metric, with the number of seeds behind every entry):
+- milestones: min / median / max over seeds at given env steps, published numbers beside them;
+- final: IQM of the final value over seeds with its 95% stratified-bootstrap CI;
+- verdict: per task, the methods ranked by that IQM, and P(leader > each other method).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ratbench.io import atomic_write_bytes, atomic_write_text, write_csv, write_json
+from ratbench.reporting.methods import Group, last_step
+from ratbench.reporting.published import Published
+from ratbench.reporting.stats import iqm, probability_of_improvement, spread, value_at
+
+
+def _seeds(n: int) -> str:
+    return f"{n} seed{'s' if n != 1 else ''}"
+
+
+def _num(x: float) -> str:
+    return "–" if x is None or not math.isfinite(x) else f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def milestone_rows(groups: Sequence[Group], metrics: Sequence[str], milestones: Sequence[int],
+                   published: Sequence[Published]) -> list[dict[str, Any]]:
+    rows = []
+    for group in groups:
+        for metric in metrics:
+            for step in milestones:
+                s = spread([value_at(r, metric, step) for r in group.runs])
+                rows.append({"env": group.env, "method": group.method, "metric": metric, "step": step,
+                             "min": s.low, "median": s.median, "max": s.high, "seeds": s.n, "source": "ratbench"})
+    for entry in published:
+        if entry.metric not in metrics or not any(entry.same_task(g.env) for g in groups):
+            continue
+        for step, value in sorted(entry.points.items()):
+            env = next(g.env for g in groups if entry.same_task(g.env))
+            rows.append({"env": env, "method": f"{entry.method} [published, {entry.env}]", "metric": entry.metric,
+                         "step": step, "min": value, "median": value, "max": value, "seeds": 1, "source": entry.source})
+    return rows
+
+
+def common_budgets(groups: Sequence[Group]) -> dict[str, float]:
+    """Per task, the env steps every counted run reached: methods are compared there, never at
+    different lengths."""
+    budgets: dict[str, float] = {}
+    for group in groups:
+        for run in group.runs:
+            budgets[group.env] = min(budgets.get(group.env, math.inf), last_step(run))
+    return budgets
+
+
+def final_rows(groups: Sequence[Group], metrics: Sequence[str]) -> list[dict[str, Any]]:
+    """Per task, method and metric: IQM over seeds of the last value logged at or before the task's
+    common budget (:func:`common_budgets`), with its 95% CI."""
+    budgets = common_budgets(groups)
+    rows = []
+    for metric in metrics:
+        for group in groups:
+            values = np.array([value_at(r, metric, budgets[group.env], slack=None) for r in group.runs])
+            values = values[np.isfinite(values)]
+            if not values.size:
+                continue
+            est = iqm({"m": values[:, None]})["m"]
+            rows.append({"env": group.env, "method": group.method, "metric": metric, "iqm": est.value,
+                         "ci_low": est.low, "ci_high": est.high, "seeds": int(values.size),
+                         "steps": int(budgets[group.env]), "values": values.tolist()})
+    return rows
+
+
+def verdict_lines(finals: Sequence[dict[str, Any]], metric: str) -> list[str]:
+    """Per task: the ranking by IQM of the final value, and P(leader > other) with its CI."""
+    lines = []
+    for env in sorted({r["env"] for r in finals if r["metric"] == metric}):
+        ranked = sorted((r for r in finals if r["env"] == env and r["metric"] == metric), key=lambda r: -r["iqm"])
+        if len(ranked) < 2:
+            only = ranked[0]
+            lines.append(f"- **{env}**: only {only['method']} ran ({_seeds(only['seeds'])}, IQM {_num(only['iqm'])} "
+                         f"at {only['steps']:,} steps); nothing to compare.")
+            continue
+        lead = ranked[0]
+        parts = []
+        for other in ranked[1:]:
+            p = probability_of_improvement(np.array(lead["values"])[:, None], np.array(other["values"])[:, None])
+            parts.append(f"{other['method']} ({_num(other['iqm'])}, {_seeds(other['seeds'])}): "
+                         f"ahead by {_num(lead['iqm'] - other['iqm'])}, P(lead > it) = {p.value:.2f} "
+                         f"[{p.low:.2f}, {p.high:.2f}]")
+        few = " With fewer than 5 seeds a side these intervals are rough." if min(r["seeds"] for r in ranked) < 5 else ""
+        lines.append(f"- **{env}**, compared at {lead['steps']:,} steps (the length every counted run reached): "
+                     f"{lead['method']} leads (IQM {_num(lead['iqm'])}, {_seeds(lead['seeds'])}) over "
+                     + "; ".join(parts) + "." + few)
+    return lines
+
+
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+def markdown(groups: Sequence[Group], milestones: Sequence[dict], finals: Sequence[dict], metrics: Sequence[str],
+             figure_name: str, command: str, notes: Sequence[str]) -> str:
+    parts = ["# ratbench report", "", f"Generated by `{command}` from the run directories listed at the end.", ""]
+    for metric in metrics:
+        lines = verdict_lines(finals, metric)
+        if lines:
+            parts += [f"## Verdict by final {metric}", "", *lines, ""]
+    parts += ["## Curves", "", f"![learning curves]({figure_name})", "",
+              "IQM over seeds with 95% stratified-bootstrap bands (rliable); published numbers from other "
+              "harnesses are hollow black markers, labelled with their task version.", ""]
+    for metric in metrics:
+        rows = [r for r in milestones if r["metric"] == metric]
+        if not rows:
+            continue
+        steps = sorted({r["step"] for r in rows if r["source"] == "ratbench"})
+        parts += [f"## {metric} at milestones (min / median / max over seeds)", ""]
+        table = []
+        for env in sorted({r["env"] for r in rows}):
+            for method in sorted({r["method"] for r in rows if r["env"] == env}):
+                mine = [r for r in rows if r["env"] == env and r["method"] == method]
+                if mine[0]["source"] == "ratbench":
+                    cells = []
+                    for step in steps:
+                        r = next((x for x in mine if x["step"] == step), None)
+                        cells.append("–" if r is None or r["seeds"] == 0 else
+                                     f"{_num(r['min'])} / {_num(r['median'])} / {_num(r['max'])} ({r['seeds']})")
+                else:
+                    cells = [", ".join(f"{_num(x['median'])} at {x['step'] / 1e6:.2f}M" for x in mine)] + [""] * (len(steps) - 1)
+                table.append([env, method, *cells])
+        parts += [_md_table(["task", "method", *[f"{s / 1e6:g}M steps (seeds)" for s in steps]], table), ""]
+        parts += ["Published rows list their own logged points (their steps differ from the milestones).", ""]
+    parts += ["## Final values", "", _md_table(
+        ["task", "method", "metric", "IQM [95% CI]", "seeds", "at env steps"],
+        [[r["env"], r["method"], r["metric"], f"{_num(r['iqm'])} [{_num(r['ci_low'])}, {_num(r['ci_high'])}]",
+          str(r["seeds"]), f"{r['steps']:,}"] for r in finals]), "",
+              "Each value is the last one logged at or before the task's common length (every counted run reached it).", ""]
+    unfinished = [(g, r) for g in groups for r in g.unfinished]
+    if unfinished:
+        parts += ["## Unfinished runs (not in the statistics)", ""]
+        parts += [f"- {g.env} {g.method} seed {r.config['seed']}: {last_step(r):,.0f} of {int(r.config['steps']):,} steps ({r.path})"
+                  for g, r in unfinished] + [""]
+    if notes:
+        parts += ["## Notes", "", *[f"- {n}" for n in notes], ""]
+    parts += ["## Runs", ""]
+    parts += [f"- {g.env} {g.method} seed {r.config['seed']}: `{r.path}`" for g in groups for r in g.runs]
+    return "\n".join(parts) + "\n"
+
+
+def render_html(md: str, png: bytes) -> str:
+    """A self-contained page (the figure embedded, no scripts): the markdown's text, tables as tables."""
+    body, table = [], []
+    for line in md.splitlines():
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if not set("".join(cells)) <= set("-"):
+                table.append(cells)
+            continue
+        if table:
+            rows = "".join("<tr>" + "".join(f"<{'th' if i == 0 else 'td'}>{html.escape(c)}</{'th' if i == 0 else 'td'}>"
+                                           for c in row) + "</tr>" for i, row in enumerate(table))
+            body.append(f"<table>{rows}</table>")
+            table = []
+        if line.startswith("!["):
+            body.append(f'<img alt="learning curves" src="data:image/png;base64,{base64.b64encode(png).decode()}">')
+        elif line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            body.append(f"<h{level}>{html.escape(line.lstrip('# '))}</h{level}>")
+        elif line.strip():
+            body.append(f"<p>{html.escape(line)}</p>")
+    style = "body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 6px}img{max-width:100%}"
+    return f"<!doctype html><meta charset='utf-8'><title>ratbench report</title><style>{style}</style>" + "\n".join(body)
+
+
+def write_report(out: Path, md: str, png: bytes, milestones: Sequence[dict], finals: Sequence[dict]) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"README.md": md, "report.html": render_html(md, png)}
+    written = []
+    for name, text in files.items():
+        atomic_write_text(out / name, text)
+        written.append(out / name)
+    atomic_write_bytes(out / "curves.png", png)
+    write_csv(out / "milestones.csv", milestones, list(milestones[0]) if milestones else ["env"])
+    write_csv(out / "final.csv", [{k: v for k, v in r.items() if k != "values"} for r in finals],
+              [k for k in (finals[0] if finals else {"env": 0}) if k != "values"])
+    write_json(out / "summary.json", {"milestones": list(milestones), "final": list(finals)})
+    return written + [out / "curves.png", out / "milestones.csv", out / "final.csv", out / "summary.json"]

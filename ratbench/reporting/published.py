@@ -1,0 +1,37 @@
+"""Numbers published by other harnesses (``published.yaml``), as data with their sources.
+
+Each entry: ``method``, ``harness``, ``env`` (a gymnasium id, version included), ``metric``
+(``train_return`` or ``eval_return``), ``source`` and ``points`` ({env steps: value}). They are
+shown beside ratbench's runs and always labelled as published, never mixed into its statistics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from typing import Mapping
+
+import yaml
+
+from envs.registry import ENV_IDS
+
+
+@dataclass(frozen=True)
+class Published:
+    method: str
+    harness: str
+    env: str
+    metric: str
+    source: str
+    points: Mapping[int, float]
+
+    def same_task(self, env: str) -> bool:
+        """True when ``env`` (a ratbench short name or id) is this entry's task, any version."""
+        full = ENV_IDS.get(env, env)
+        return full.split("-v")[0].lower() == self.env.split("-v")[0].lower()
+
+
+def load_published() -> list[Published]:
+    raw = yaml.safe_load((resources.files("ratbench.reporting") / "published.yaml").read_text())
+    return [Published(e["method"], e["harness"], e["env"], e["metric"], e["source"],
+                      {int(k): float(v) for k, v in e["points"].items()}) for e in raw]

@@ -1,0 +1,125 @@
+"""Run directories written by ``ratbench train``: finding and loading them.
+
+A run directory holds ``config.yaml`` (the resolved config: ``env``, ``algo``, ``solver``, ``seed``,
+...) and ``progress.csv`` (one row per iteration; empty cells where a value does not apply).
+TensorBoard files and checkpoints are ignored.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import yaml
+
+from ratbench.errors import RatbenchError
+
+PROGRESS_FILE = "progress.csv"
+CONFIG_FILE = "config.yaml"
+X_AXES = ("env_steps", "wall_time", "iteration")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run directory: its config and its progress columns (float arrays, NaN for empty cells)."""
+
+    path: Path
+    config: Mapping[str, Any]
+    columns: Mapping[str, np.ndarray]
+
+    @property
+    def env(self) -> str:
+        return str(self.config["env"])
+
+
+def find_run_dirs(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], list[str]]:
+    """Run directories under ``paths`` (run dirs themselves, or parents searched recursively).
+
+    Returns the run directories (sorted, deduplicated) and one warning per
+    directory that holds only one of ``progress.csv`` / ``config.yaml``.
+    Raises when a path does not exist or holds no run directory at all.
+    """
+    found: dict[Path, Path] = {}
+    warnings: list[str] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise RatbenchError(f"{path} does not exist; give a run directory or a directory that contains run directories")
+        if path.is_file():
+            if path.name not in (PROGRESS_FILE, CONFIG_FILE):
+                raise RatbenchError(f"{path} is a file; give a run directory (one holding {PROGRESS_FILE} and {CONFIG_FILE}) or a parent of run directories")
+            path = path.parent
+        candidates = sorted({Path(d) for d, _, files in os.walk(path) if PROGRESS_FILE in files or CONFIG_FILE in files})
+        complete = []
+        for directory in candidates:
+            missing = [name for name in (PROGRESS_FILE, CONFIG_FILE) if not (directory / name).is_file()]
+            if missing:
+                warnings.append(f"skipping {directory}: it has no {missing[0]}")
+            else:
+                complete.append(directory)
+        if not candidates:
+            raise RatbenchError(f"no run directories under {path}: none holds both {PROGRESS_FILE} and {CONFIG_FILE}; run `ratbench train` first or check the path")
+        for directory in complete:
+            found.setdefault(directory.resolve(), directory)
+    return sorted(found.values()), warnings
+
+
+def load_progress(path: Path) -> dict[str, np.ndarray]:
+    """Columns of a ``progress.csv`` as float64 arrays, NaN for empty cells. Shapes (rows,)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        raise RatbenchError(f"{path} is empty; the run has not logged anything yet")
+    header, body = rows[0], [row for row in rows[1:] if row]
+    if not body:
+        raise RatbenchError(f"{path} has a header but no rows yet; wait for the first iteration to finish")
+    missing = [name for name in X_AXES if name not in header]
+    if missing:
+        raise RatbenchError(f"{path} has no {missing[0]!r} column; it is not a ratbench progress file")
+    columns = {name: np.full(len(body), np.nan) for name in header}
+    for i, row in enumerate(body):
+        for name, cell in zip(header, row):
+            if cell.strip():
+                try:
+                    columns[name][i] = float(cell)
+                except ValueError:
+                    raise RatbenchError(f"{path} line {i + 2}: column {name!r} holds {cell!r}, not a number") from None
+    return columns
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    """A run's ``config.yaml``; it must be a mapping with an ``env`` key."""
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise RatbenchError(f"{path} is not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(config, dict) or "env" not in config:
+        raise RatbenchError(f"{path} is not a ratbench run config: it needs a mapping with an 'env' key")
+    return config
+
+
+def load_runs(paths: Sequence[str | os.PathLike]) -> tuple[list[Run], list[str]]:
+    """Load every run under ``paths``; unreadable runs are skipped with a warning.
+
+    Raises when no run is left.
+    """
+    directories, warnings = find_run_dirs(paths)
+    n_candidates = len(directories) + len(warnings)
+    runs = []
+    for directory in directories:
+        try:
+            runs.append(Run(directory, load_config(directory / CONFIG_FILE), load_progress(directory / PROGRESS_FILE)))
+        except RatbenchError as err:
+            warnings.append(f"skipping {directory}: {err}")
+    if not runs:
+        raise RatbenchError(f"no usable runs among {n_candidates} candidate directories under {', '.join(map(str, paths))}; see the warnings above")
+    return runs, warnings
+
+
+def numeric_columns(runs: Iterable[Run]) -> list[str]:
+    """Columns any run logged, in first-seen order."""
+    return list(dict.fromkeys(name for run in runs for name in run.columns))

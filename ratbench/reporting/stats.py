@@ -1,0 +1,117 @@
+"""Statistics over seeds: values at milestones, final scores, IQM with stratified-bootstrap CIs.
+
+Aggregate scores and their confidence intervals come from rliable (Agarwal et al. 2021), the field's
+library for few-seed RL statistics: the interquartile mean (IQM) over runs, with 95% percentile
+intervals from stratified bootstrap resampling of runs within each task, and the probability of
+improvement P(X > Y). With fewer than about 5 seeds any interval is rough; the tables say how many
+seeds stand behind every number.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ratbench.reporting.runs import Run
+
+CONFIDENCE = 0.95
+BOOTSTRAP_REPS = 2_000
+BOOTSTRAP_SEED = 0
+MILESTONE_SLACK = 0.05  # a milestone value is the last logged point within 5% below the milestone
+
+
+def value_at(run: Run, metric: str, step: float, slack: float | None = MILESTONE_SLACK) -> float:
+    """The metric at the last logged point with env_steps <= ``step`` and, unless ``slack`` is None,
+    within ``slack * step`` of it (NaN when the run logged none there: it stopped earlier, or logs that
+    metric more sparsely)."""
+    steps, values = run.columns["env_steps"], run.columns.get(metric)
+    if values is None:
+        return math.nan
+    ok = (steps <= step) & np.isfinite(values)
+    if slack is not None:
+        ok &= steps >= step * (1 - slack)
+    return float(values[ok][-1]) if ok.any() else math.nan
+
+
+@dataclass(frozen=True)
+class Spread:
+    """min, median, max over seeds and how many seeds had a value."""
+
+    low: float
+    median: float
+    high: float
+    n: int
+
+
+def spread(values: Sequence[float]) -> Spread:
+    finite = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
+    if not finite.size:
+        return Spread(math.nan, math.nan, math.nan, 0)
+    return Spread(float(finite.min()), float(np.median(finite)), float(finite.max()), int(finite.size))
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate and its 95% bootstrap confidence interval."""
+
+    value: float
+    low: float
+    high: float
+
+
+def iqm(scores: dict[str, np.ndarray]) -> dict[str, Interval]:
+    """IQM over runs and tasks with stratified-bootstrap CIs; ``scores[method]``: (runs, tasks)."""
+    from rliable import library as rly
+    from rliable import metrics
+
+    np.random.seed(BOOTSTRAP_SEED)  # rliable draws from numpy's global generator: fixed, so a report is reproducible
+    point, ci = rly.get_interval_estimates(
+        scores, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=BOOTSTRAP_REPS, confidence_interval_size=CONFIDENCE)
+    return {k: Interval(float(point[k][0]), float(ci[k][0, 0]), float(ci[k][1, 0])) for k in scores}
+
+
+def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> Interval:
+    """P(X > Y) over runs (ties count half), averaged over tasks; x, y: (runs, tasks)."""
+    from rliable import library as rly
+    from rliable import metrics
+
+    np.random.seed(BOOTSTRAP_SEED)
+    point, ci = rly.get_interval_estimates(
+        {"pair": (x, y)}, lambda a, b: np.array([metrics.probability_of_improvement(a, b)]),
+        reps=BOOTSTRAP_REPS, confidence_interval_size=CONFIDENCE)
+    return Interval(float(point["pair"][0]), float(ci["pair"][0, 0]), float(ci["pair"][1, 0]))
+
+
+def iqm_curve(runs: Sequence[Run], metric: str, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """IQM over seeds of the metric at each grid step (last logged value at or before it), with CIs:
+    (iqm, low, high), each (len(grid),). Grid points some seed has not reached are NaN."""
+    table = np.full((len(runs), len(grid)), np.nan)
+    for i, run in enumerate(runs):
+        steps, values = run.columns["env_steps"], run.columns.get(metric, np.full_like(run.columns["env_steps"], np.nan))
+        ok = np.isfinite(values)
+        steps, values = steps[ok], values[ok]
+        if not steps.size:
+            continue
+        idx = np.searchsorted(steps, grid, side="right") - 1
+        reached = (idx >= 0) & (grid <= steps[-1])
+        table[i, reached] = values[idx[reached]]
+    done = np.isfinite(table).all(axis=0)
+    mid, low, high = (np.full(len(grid), np.nan) for _ in range(3))
+    if not done.any():
+        return mid, low, high
+    if len(runs) == 1:
+        mid[done] = low[done] = high[done] = table[0, done]
+        return mid, low, high
+    from rliable import library as rly
+    from rliable import metrics
+
+    scores = table[:, done][:, None, :]  # (runs, 1 task, points): rliable's sample-efficiency layout
+    np.random.seed(BOOTSTRAP_SEED)
+    point, ci = rly.get_interval_estimates(
+        {"m": scores}, lambda x: np.array([metrics.aggregate_iqm(x[..., j]) for j in range(x.shape[-1])]),
+        reps=BOOTSTRAP_REPS, confidence_interval_size=CONFIDENCE)
+    mid[done], low[done], high[done] = point["m"], ci["m"][0], ci["m"][1]
+    return mid, low, high

@@ -1,0 +1,29 @@
+"""Run directories in the exact format ``ratbench train`` writes, with hand-made curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from ratbench.training.logger import COLUMNS, EXTRA_COLUMNS
+
+
+def write_run(root: Path, name: str, steps: Sequence[int], train: Sequence[float], *, seed: int = 0, budget: int | None = None,
+              evals: dict[int, float] | None = None, env: str = "hopper", **config: Any) -> Path:
+    """config.yaml (env, algo npg + kaczmarz unless overridden, seed, steps) and progress.csv with
+    ``train_return`` per row and ``eval_return`` at the steps given in ``evals``."""
+    run = root / name
+    run.mkdir(parents=True)
+    full = {"env": env, "algo": "npg", "solver": "kaczmarz", "arch": "separate", "seed": seed,
+            "steps": budget if budget is not None else steps[-1], "npg": {"rat_variant": "corrected"}, **config}
+    (run / "config.yaml").write_text(yaml.safe_dump(full, sort_keys=False))
+    header = list(COLUMNS + EXTRA_COLUMNS)
+    lines = [",".join(header)]
+    for i, (step, value) in enumerate(zip(steps, train)):
+        row = {"iteration": i + 1, "env_steps": step, "wall_time": float(step), "train_return": value,
+               "eval_return": (evals or {}).get(step)}
+        lines.append(",".join("" if row.get(c) is None else repr(row[c]) for c in header))
+    (run / "progress.csv").write_text("\n".join(lines) + "\n")
+    return run

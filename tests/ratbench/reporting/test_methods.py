@@ -1,0 +1,56 @@
+"""Grouping runs into methods: identity by config, one run per seed, unfinished runs set apart."""
+
+import os
+import time
+
+import pytest
+
+from ratbench.errors import RatbenchError
+from ratbench.reporting.methods import group_by_method, method_label
+from ratbench.reporting.runs import load_runs
+from tests.ratbench.reporting.helpers import write_run
+
+STEPS = [1000, 2000, 3000]
+
+
+@pytest.mark.parametrize("config,label", [
+    ({"algo": "npg", "solver": "kaczmarz"}, "RAT"),
+    ({"algo": "npg", "solver": "kaczmarz", "preset": "reference", "npg": {"rat_variant": "original"}}, "RAT (reference preset)"),
+    ({"algo": "npg", "solver": "kaczmarz", "npg": {"rat_variant": "original"}}, "RAT (original rule)"),
+    ({"algo": "npg", "solver": "cg", "arch": "shared"}, "NPG-CG (shared)"),
+    ({"algo": "ppo", "solver": None}, "PPO"),
+    ({"algo": "npg", "solver": "kfac", "model": {"activation": "relu"}}, "K-FAC (relu)"),
+])
+def test_labels(config, label):
+    assert method_label(config) == label
+
+
+def test_arch_and_preset_split_methods_and_seeds_line_up(tmp_path):
+    for seed in (0, 1):
+        write_run(tmp_path, f"sep{seed}", STEPS, [1, 2, 3], seed=seed)
+        write_run(tmp_path, f"shared{seed}", STEPS, [1, 2, 3], seed=seed, arch="shared")
+        write_run(tmp_path, f"ref{seed}", STEPS, [1, 2, 3], seed=seed, preset="reference")
+    groups = group_by_method(load_runs([tmp_path])[0])
+    assert [(g.method, g.seeds) for g in groups] == [
+        ("RAT", [0, 1]), ("RAT (reference preset)", [0, 1]), ("RAT (shared)", [0, 1])]
+
+
+def test_same_seed_twice_is_an_error_unless_keep_latest(tmp_path):
+    write_run(tmp_path, "a", STEPS, [1, 2, 3], seed=3)
+    later = write_run(tmp_path, "b", STEPS, [4, 5, 6], seed=3)
+    past = time.time() - 100
+    os.utime(tmp_path / "a" / "progress.csv", (past, past))
+    runs = load_runs([tmp_path])[0]
+    with pytest.raises(RatbenchError, match="2 runs with seed 3.*--keep-latest"):
+        group_by_method(runs)
+    (group,) = group_by_method(runs, keep_latest=True)
+    assert [r.path for r in group.runs] == [later]
+
+
+def test_unfinished_runs_are_listed_apart(tmp_path):
+    write_run(tmp_path, "done", STEPS, [1, 2, 3], seed=0)
+    write_run(tmp_path, "half", STEPS, [1, 2, 3], seed=1, budget=6000)
+    (group,) = group_by_method(load_runs([tmp_path])[0])
+    assert group.seeds == [0] and [int(r.config["seed"]) for r in group.unfinished] == [1]
+    (group,) = group_by_method(load_runs([tmp_path])[0], include_unfinished=True)
+    assert group.seeds == [0, 1]

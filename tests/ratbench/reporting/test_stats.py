@@ -1,0 +1,53 @@
+"""Milestone values, IQM and probability of improvement against hand computations."""
+
+import math
+
+import numpy as np
+import pytest
+
+from ratbench.reporting.runs import load_runs
+from ratbench.reporting.stats import iqm, probability_of_improvement, spread, value_at
+from tests.ratbench.reporting.helpers import write_run
+
+
+def test_value_at_takes_the_last_point_at_or_before_within_the_slack(tmp_path):
+    write_run(tmp_path, "r", [1000, 2000, 2900, 4000], [1.0, 2.0, 3.0, 4.0], evals={2000: 20.0})
+    (run,) = load_runs([tmp_path])[0]
+    assert value_at(run, "train_return", 3000) == 3.0   # 2,900 is within 5% of 3,000
+    assert math.isnan(value_at(run, "train_return", 3500))  # nothing logged in [3,325, 3,500]
+    assert value_at(run, "train_return", 3500, slack=None) == 3.0
+    assert value_at(run, "eval_return", 4000, slack=None) == 20.0  # empty cells skipped
+    assert math.isnan(value_at(run, "train_return", 500))
+
+
+def test_iqm_is_the_mean_of_the_middle_half():
+    scores = np.arange(1.0, 9.0)[:, None]  # 8 runs, 1 task: the middle half is 3, 4, 5, 6
+    est = iqm({"m": scores})["m"]
+    assert est.value == pytest.approx(4.5)
+    assert 1.0 <= est.low <= est.value <= est.high <= 8.0
+
+
+def test_probability_of_improvement_of_separated_sets():
+    high, low = np.array([[10.0], [11.0], [12.0]]), np.array([[1.0], [2.0], [3.0]])
+    assert probability_of_improvement(high, low).value == 1.0
+    assert probability_of_improvement(low, high).value == 0.0
+    tied = probability_of_improvement(high, high)
+    assert tied.value == pytest.approx(0.5)
+
+
+def test_spread_ignores_missing_values():
+    s = spread([3.0, float("nan"), 1.0, 2.0])
+    assert (s.low, s.median, s.high, s.n) == (1.0, 2.0, 3.0, 3)
+    assert spread([float("nan")]).n == 0
+
+
+def test_iqm_curve_follows_the_seeds_and_stops_where_one_stops(tmp_path):
+    from ratbench.reporting.stats import iqm_curve
+
+    write_run(tmp_path, "a", [100, 200, 300], [1.0, 2.0, 3.0], seed=0)
+    write_run(tmp_path, "b", [100, 200], [3.0, 4.0], seed=1)
+    runs = load_runs([tmp_path])[0]
+    mid, low, high = iqm_curve(runs, "train_return", np.array([100.0, 200.0, 300.0]))
+    np.testing.assert_allclose(mid[:2], [2.0, 3.0])  # two seeds: the IQM is their mean
+    assert math.isnan(mid[2])  # seed b never reached 300
+    assert (low[:2] <= mid[:2]).all() and (mid[:2] <= high[:2]).all()
