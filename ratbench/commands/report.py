@@ -35,15 +35,28 @@ def _milestones(spec: str | None, top: float) -> list[int]:
 @click.option("--milestones", default=None, help="env steps for the milestone table, comma-separated (default: every power-of-ten multiple up to the longest run).")
 @click.option("--keep-latest", is_flag=True, help="when a method has two runs with one seed, use the most recent instead of stopping.")
 @click.option("--include-unfinished", is_flag=True, help="count unfinished runs in the statistics (they are always listed).")
+@click.option("--collect", "collect_into", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="first copy every run's compact outputs (config.yaml, progress.csv, summary.json; no checkpoints) into this folder, then report from the copies there.")
 def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], milestones: str | None, keep_latest: bool,
-           include_unfinished: bool) -> None:
-    """Tables, curves and a verdict per task from `ratbench train` run directories."""
+           include_unfinished: bool, collect_into: Path | None) -> None:
+    """Tables, curves and a verdict per task from `ratbench train` run directories.
+
+    \b
+    ratbench report runs/suites/mujoco                     # report into runs/suites/mujoco/
+    ratbench report runs/suites/humanoid --collect results/humanoid   # commit-ready copies + report there"""
     from ratbench.reporting import figures, pages
     from ratbench.reporting.methods import group_by_method, last_step
     from ratbench.reporting.published import load_published
     from ratbench.reporting.runs import load_runs
 
     metrics = metrics or METRICS
+    if collect_into is not None:
+        from ratbench.reporting.collect import collect
+
+        runs, warnings = load_runs(paths)
+        collect(runs, collect_into)
+        click.echo(f"collected {len(runs)} runs into {collect_into}", err=True)
+        paths = (collect_into,)
     out = out or (paths[0] if len(paths) == 1 and paths[0].is_dir() else Path("report"))
     runs, warnings = load_runs(paths)
     for warning in warnings:
@@ -58,7 +71,7 @@ def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
     png = figures.curves_png(groups, metrics, published)
     command = "ratbench report " + " ".join(shlex.quote(str(p)) for p in paths) + f" --out {shlex.quote(str(out))}"
     notes = [w for w in warnings]
-    md = pages.markdown(groups, milestone_rows, final_rows, metrics, "curves.png", command, notes)
+    md = pages.markdown(groups, milestone_rows, final_rows, metrics, "curves.png", command, notes, base=out)
     written = pages.write_report(out, md, png, milestone_rows, final_rows)
     click.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
     if sys.stdout.isatty():

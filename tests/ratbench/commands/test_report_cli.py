@@ -40,3 +40,17 @@ def test_report_errors_are_one_line(tmp_path):
     result = CliRunner().invoke(cli, ["report", str(tmp_path / "runs"), "--out", str(tmp_path / "o")])
     assert result.exit_code == 1 and "--keep-latest" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_collect_copies_compact_outputs_and_reports_from_them(tmp_path):
+    import json
+
+    _runs(tmp_path / "runs")
+    (tmp_path / "runs" / "rat-s0" / "checkpoint.pt").write_bytes(b"not copied")
+    results = tmp_path / "results"
+    result = CliRunner().invoke(cli, ["report", str(tmp_path / "runs"), "--collect", str(results)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (results / "rat-s0").iterdir()) == ["config.yaml", "progress.csv", "summary.json"]
+    summary = json.loads((results / "rat-s3" / "summary.json").read_text())
+    assert summary["finished"] is False and summary["env_steps"] == 500_000 and summary["method"] == "RAT"
+    assert "seed 0: `rat-s0`" in (results / "README.md").read_text()  # paths relative to the page
