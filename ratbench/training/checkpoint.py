@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +52,35 @@ def save_checkpoint(run_dir: Path, state: dict[str, Any], keep: int) -> Path:
     return path
 
 
-def load_checkpoint(run_dir: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    path = Path(run_dir) / LATEST
-    if not path.is_file():
+def _read(path: Path, map_location: str | torch.device) -> dict[str, Any] | None:
+    """The checkpoint in ``path``, or None when it is empty, truncated or not a ratbench checkpoint."""
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception:  # torch raises many kinds for a damaged file (EOFError, RuntimeError, UnpicklingError)
+        return None
+    return state if isinstance(state, dict) and "iteration" in state else None
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def load_checkpoint(run_dir: Path, map_location: str | torch.device = "cpu", warn=_warn) -> dict[str, Any]:
+    """The resume point: ``checkpoint.pt``, or, when that file is damaged (a run killed while the disk
+    was full, a copy cut short), the newest intact ``checkpoints/iter_*.pt``, saying so via ``warn``."""
+    run_dir = Path(run_dir)
+    path = run_dir / LATEST
+    periodic = sorted((run_dir / "checkpoints").glob("iter_*.pt"), reverse=True)
+    if not path.is_file() and not periodic:
         raise RatbenchError(f"{str(run_dir)!r} has no {LATEST}; pass a run directory written by `ratbench train`")
-    return torch.load(path, map_location=map_location, weights_only=False)
+    if path.is_file():
+        state = _read(path, map_location)
+        if state is not None:
+            return state
+    for candidate in periodic:
+        state = _read(candidate, map_location)
+        if state is not None:
+            warn(f"{path} is missing or damaged; resuming from {candidate} (iteration {state['iteration']})")
+            return state
+    raise RatbenchError(f"{path} is damaged (empty or truncated) and no intact checkpoints/iter_*.pt is left; "
+                        "start the run again in a new directory")

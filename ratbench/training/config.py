@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -44,6 +45,24 @@ RETIRED = {
     "npg.warm_start": "it was removed: the corrected variant never carries a direction across minibatches "
                       "(a carried direction survives in the minibatch Fisher's null space); drop the key",
 }
+# Numeric keys and the ranges they must lie in: (low, high, low inclusive, high inclusive); None: unbounded.
+# Every float anywhere in a config must also be finite (NaN and inf are refused before anything runs).
+RANGES = {
+    "npg.damping": (0, None, False, False), "npg.lr": (0, None, False, False), "npg.target_kl": (0, None, False, False),
+    "npg.lr_min": (0, None, False, False), "npg.lr_max": (0, None, False, False),
+    "npg.max_step_norm": (0, None, False, False), "npg.momentum": (0, 1, True, False),
+    "ppo.lr": (0, None, False, False), "ppo.clip": (0, None, False, False), "ppo.vf_coef": (0, None, True, False),
+    "ppo.ent_coef": (0, None, True, False), "ppo.max_grad_norm": (0, None, False, False), "ppo.target_kl": (0, None, False, False),
+    "pg.lr": (0, None, False, False), "pg.max_grad_norm": (0, None, False, False),
+    "critic.lr": (0, None, False, False), "critic.max_grad_norm": (0, None, False, False),
+    "gamma": (0, 1, False, True), "gae_lambda": (0, 1, True, True), "popart_beta": (0, 1, False, False),
+    "obs_clip": (0, None, False, False), "obs_eps": (0, None, False, False), "reward_clip": (0, None, False, False),
+    "seed": (0, 2**32 - 1, True, True), "eval.every": (0, None, True, False), "checkpoint.keep": (0, None, True, False),
+    # sizes past these exhaust memory or time on any machine ratbench targets: refused up front
+    "num_envs": (1, 4096, True, True), "num_steps": (1, 1_000_000, True, True), "eval.episodes": (1, 10_000, True, True),
+    "steps": (1, 10**12, True, True), "threads": (1, 4096, True, True),
+}
+MAX_BATCH = 10_000_000  # num_envs * num_steps samples held in memory at once
 POSITIVE_INTS = (
     "steps", "num_envs", "num_steps", "npg.epochs", "npg.minibatches", "ppo.epochs", "ppo.minibatches",
     "pg.epochs", "pg.minibatches", "critic.epochs", "critic.minibatches", "eval.episodes", "checkpoint.every",
@@ -68,7 +87,9 @@ def load_yaml_file(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise RatbenchError(f"config file {str(path)!r} does not exist; pass an existing YAML file to --config")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise RatbenchError(f"config file {str(path)!r} is not UTF-8 text (a binary file?); pass a YAML file") from None
     except yaml.YAMLError as err:
         raise RatbenchError(f"config file {str(path)!r} is not valid YAML ({err.__class__.__name__}); fix its syntax") from None
     if data is None:
@@ -276,17 +297,16 @@ def validate(config: Mapping[str, Any], solver_given: bool = False) -> None:
             raise RatbenchError(f"{key} must be a positive integer, got {value}")
     if config["threads"] is not None and (not isinstance(config["threads"], int) or config["threads"] < 1):
         raise RatbenchError(f"threads must be a positive integer or null, got {config['threads']!r}")
-    if not 0.0 < config["gamma"] <= 1.0 or not 0.0 <= config["gae_lambda"] <= 1.0:
-        raise RatbenchError("gamma must lie in (0, 1] and gae_lambda in [0, 1]")
-    if not 0.0 < config["popart_beta"] < 1.0:
-        raise RatbenchError(f"popart_beta must lie in (0, 1), got {config['popart_beta']}")
-    if not (config["obs_eps"] > 0.0 and config["obs_clip"] > 0.0):
-        raise RatbenchError("obs_eps and obs_clip must be positive")
+    _check_numbers(config)
     hidden = config["model"]["hidden"]
     if not hidden or not all(isinstance(h, int) and h > 0 for h in hidden):
         raise RatbenchError(f"model.hidden must be a non-empty list of positive layer widths, got {hidden!r}")
     algo = config["algo"]
     batch = config["num_envs"] * config["num_steps"]
+    if batch > MAX_BATCH:
+        raise RatbenchError(f"num_envs x num_steps = {batch:,} samples per iteration exceeds {MAX_BATCH:,}; lower either")
+    if any(h > 65_536 for h in config["model"]["hidden"]):
+        raise RatbenchError(f"model.hidden widths above 65,536 would not fit in memory, got {config['model']['hidden']!r}")
     section = config.get(algo, {})
     if section.get("minibatches", 1) > batch:
         raise RatbenchError(f"{algo}.minibatches ({section['minibatches']}) exceeds the batch of {batch} samples; lower it")
@@ -301,12 +321,38 @@ def validate(config: Mapping[str, Any], solver_given: bool = False) -> None:
             raise RatbenchError("npg.rat_variant=original is the reference's Kaczmarz rule; use it with --solver kaczmarz")
         if config["npg"]["damping"] <= 0:
             raise RatbenchError(f"npg.damping must be positive, got {config['npg']['damping']}")
-        if not 0.0 <= config["npg"]["momentum"] < 1.0:
-            raise RatbenchError(f"npg.momentum must lie in [0, 1), got {config['npg']['momentum']}")
+        if config["npg"]["lr_min"] > config["npg"]["lr_max"]:
+            raise RatbenchError(f"npg.lr_min ({config['npg']['lr_min']}) exceeds npg.lr_max ({config['npg']['lr_max']}); swap them")
     elif config["solver"] is not None:
         if solver_given:
             raise RatbenchError(f"{algo} uses no natural-gradient solver; drop --solver or use --algo npg")
         raise RatbenchError(f"{algo} uses no natural-gradient solver; set solver to null")
+
+
+def _interval(low, high, low_in, high_in) -> str:
+    left = "[" if low_in else "("
+    right = "]" if high_in else ")"
+    if high is None:
+        return {"(0": "positive", "[0": "non-negative"}.get(f"{left}{low}", f"in {left}{low}, inf)")
+    return f"in {left}{low}, {high}{right}"
+
+
+def _check_numbers(config: Mapping[str, Any], prefix: str = "") -> None:
+    """Every float is finite; every key of :data:`RANGES` present lies in its range."""
+    for key, value in config.items():
+        full = prefix + key
+        if isinstance(value, dict) and full not in FREE_FORM:
+            _check_numbers(value, full + ".")
+            continue
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise RatbenchError(f"{full} must be a finite number, got {value!r}")
+        if full in RANGES and value is not None and not isinstance(value, bool):
+            low, high, low_in, high_in = RANGES[full]
+            ok = (value >= low if low_in else value > low) and (high is None or (value <= high if high_in else value < high))
+            if not ok:
+                raise RatbenchError(f"{full} must be {_interval(low, high, low_in, high_in)}, got {value!r}")
 
 
 def to_yaml(config: Mapping[str, Any]) -> str:

@@ -111,3 +111,31 @@ def test_bad_presets_are_one_line_errors(explicit, message):
 def test_retired_warm_start_key_says_why():
     with pytest.raises(RatbenchError, match="npg.warm_start.*never carries a direction across minibatches"):
         resolve_config({"env": "hopper"}, sets=["npg.warm_start=true"])
+
+
+@pytest.mark.parametrize("item,message", [
+    ("npg.lr=nan", "npg.lr must be a finite number"),
+    ("npg.damping=.inf", "npg.damping must be a finite number"),
+    ("npg.max_step_norm=nan", "npg.max_step_norm must be a finite number"),
+    ("npg.ratio_clip=[0.1, .nan]", "npg.ratio_clip must be a finite number"),
+    ("npg.lr=0", "npg.lr must be positive"),
+    ("critic.max_grad_norm=-1", "critic.max_grad_norm must be positive"),
+    ("ppo.ent_coef=-0.1", "ppo.ent_coef must be non-negative"),
+    ("gamma=1.5", r"gamma must be in \(0, 1\]"),
+    ("popart_beta=1", r"popart_beta must be in \(0, 1\)"),
+    ("npg.momentum=1", r"npg.momentum must be in \[0, 1\)"),
+    ("num_envs=100000", r"num_envs must be in \[1, 4096\]"),
+    ("num_steps=100000", "exceeds 10,000,000"),
+    ("npg.lr_min=0.5", "npg.lr_min .* exceeds npg.lr_max"),
+])
+def test_numbers_are_checked_before_anything_runs(item, message):
+    algo = "ppo" if item.startswith("ppo.") else "npg"
+    with pytest.raises(RatbenchError, match=message):
+        resolve_config({"env": "hopper", "algo": algo}, sets=[item])
+
+
+def test_binary_config_file_is_a_one_line_error(tmp_path):
+    path = tmp_path / "weights.bin"
+    path.write_bytes(bytes(range(256)))
+    with pytest.raises(RatbenchError, match="not UTF-8 text"):
+        resolve_config({"env": "hopper"}, config_file=path)

@@ -87,3 +87,37 @@ def test_ctrl_c_leaves_a_resumable_run(tmp_path, stop):
     sets = ["num_envs=2", "num_steps=128", "eval.every=5", "eval.episodes=1", "checkpoint.every=100"]
     Trainer.create(small_config("cartpole", "npg", steps, sets), logdir=full, progress_bar=False).train()
     _assert_same_run(full, stopped)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "missing"])
+def test_damaged_checkpoint_falls_back_to_the_newest_intact_copy(tmp_path, capsys, damage):
+    """A killed or cut-short checkpoint.pt: resume says so in one line and continues from the newest
+    intact checkpoints/iter_*.pt (rows past it are dropped and redone)."""
+    config = small_config("cartpole", steps=3 * 1024)
+    Trainer.create(config, logdir=tmp_path, progress_bar=False).train()
+    latest = tmp_path / "checkpoint.pt"
+    if damage == "truncated":
+        latest.write_bytes(latest.read_bytes()[:1000])
+    elif damage == "empty":
+        latest.write_bytes(b"")
+    else:
+        latest.unlink()
+    (tmp_path / "checkpoints" / "iter_000003.pt").write_bytes(b"\x80\x02garbage")  # the newest copy is damaged too
+    trainer = Trainer.resume(tmp_path, steps=4 * 1024, progress_bar=False)
+    assert trainer.iteration == 2
+    err = capsys.readouterr().err
+    assert "resuming from" in err and "iter_000002.pt" in err
+    trainer.train()
+    assert [int(r["iteration"]) for r in read_rows(tmp_path)] == [1, 2, 3, 4]
+
+
+def test_no_intact_checkpoint_is_a_one_line_error(tmp_path):
+    from ratbench.errors import RatbenchError
+
+    config = small_config("cartpole", steps=1024)
+    Trainer.create(config, logdir=tmp_path, progress_bar=False).train()
+    (tmp_path / "checkpoint.pt").write_bytes(b"")
+    for copy in (tmp_path / "checkpoints").glob("iter_*.pt"):
+        copy.write_bytes(b"")
+    with pytest.raises(RatbenchError, match="damaged .* no intact checkpoints"):
+        Trainer.resume(tmp_path, progress_bar=False)
