@@ -125,7 +125,7 @@ def test_retired_warm_start_key_says_why():
     ("popart_beta=1", r"popart_beta must be in \(0, 1\)"),
     ("npg.momentum=1", r"npg.momentum must be in \[0, 1\)"),
     ("num_envs=100000", r"num_envs must be in \[1, 4096\]"),
-    ("num_steps=100000", "exceeds 10,000,000"),
+    ("num_steps=400000", "exceeds 10,000,000"),
     ("npg.lr_min=0.5", "npg.lr_min .* exceeds npg.lr_max"),
 ])
 def test_numbers_are_checked_before_anything_runs(item, message):
