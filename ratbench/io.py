@@ -34,6 +34,27 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
+def check_writable(path: str | os.PathLike, what: str) -> Path:
+    """Raise a one-line RatbenchError unless a file or directory could be created at ``path``: its
+    nearest existing ancestor must be a writable directory (and ``path`` itself, if it exists, must
+    not be a directory when a file is meant, nor a file when a directory is). Creates nothing, so a
+    command can check every output before it starts its work."""
+    from ratbench.errors import RatbenchError
+
+    path = Path(path)
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe != path and not probe.is_dir():
+        raise RatbenchError(f"cannot write {what} {str(path)!r}: {str(probe)!r} is a file, not a directory")
+    target = probe if probe.is_dir() else probe.parent
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise RatbenchError(f"cannot write {what} {str(path)!r}: {str(target)!r} is not writable; pick another location")
+    return path
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

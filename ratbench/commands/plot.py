@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ratbench import learning_curves as lc
-from ratbench.io import atomic_write_bytes, atomic_write_text, write_csv
+from ratbench.io import atomic_write_bytes, atomic_write_text, check_writable, write_csv
 
 DEFAULT_NAME = "learning_curves"
 OUTPUT_SUFFIXES = (".png", ".html", ".csv")
@@ -58,6 +58,8 @@ def plot(paths: tuple[Path, ...], metrics: tuple[str, ...], x_axes: tuple[str, .
     seeds are interpolated onto the x range all of them cover and drawn as the
     mean with a confidence band, one row of panels per environment and metric.
     """
+    prefix = output_prefix(out, paths)
+    check_writable(prefix.with_name(prefix.name + ".png"), "the plot")
     runs, warnings = lc.load_runs(paths)
     for warning in warnings:
         click.echo(f"Warning: {warning}", err=True)
@@ -70,7 +72,6 @@ def plot(paths: tuple[Path, ...], metrics: tuple[str, ...], x_axes: tuple[str, .
     for note in notes:
         click.echo(f"Note: {note}", err=True)
 
-    prefix = output_prefix(out, paths)
     written = [
         atomic_write_bytes(prefix.with_name(prefix.name + ".png"), png),
         atomic_write_text(prefix.with_name(prefix.name + ".html"), page),

@@ -50,6 +50,11 @@ def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
     from ratbench.reporting.runs import load_runs
 
     metrics = metrics or METRICS
+    from ratbench.io import check_writable
+
+    for target, what in ((collect_into, "the collected runs"), (out, "the report")):
+        if target is not None:
+            check_writable(target, what)
     if collect_into is not None:
         from ratbench.reporting.collect import collect
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -13,7 +14,7 @@ from tqdm import tqdm
 
 from ratbench import speed as sp
 from ratbench.errors import RatbenchError, unknown_name
-from ratbench.io import write_json
+from ratbench.io import check_writable, write_json
 
 
 def _check_names(kind: str, names: tuple[str, ...], valid: tuple[str, ...] | dict) -> None:
@@ -102,6 +103,8 @@ def speed(
     the spread, and repeat more on a busy machine.
     """
     _check_names("solver method", solvers, sp.SOLVER_METHODS)
+    if json_path is not None:
+        check_writable(json_path, "the JSON file")
     if size not in sp.SIZES:
         raise unknown_name("size", size, sp.SIZES)
     if policy not in sp.POLICIES:
@@ -121,7 +124,7 @@ def speed(
             f"for J (limit {sp.PER_SAMPLE_MAX_BYTES / 2**30:.0f} GiB)"
         )
     measured = [m for m in methods if m not in skipped]
-    with tqdm(total=(warmup + repeat) * len(measured), desc="measuring", unit="run", file=click.get_text_stream("stderr"), leave=False) as bar:
+    with tqdm(total=(warmup + repeat) * len(measured), desc="measuring", unit="run", file=sys.stderr, leave=False, disable=None) as bar:
         try:
             measured_timings = sp.measure_methods(
                 measured, problem, repeat, warmup, on_run=lambda method: (bar.set_postfix_str(method), bar.update(1))

@@ -60,7 +60,7 @@ class RunLogger:
         self.rows = rows
         self.writer = SummaryWriter(str(run_dir), purge_step=purge_step)
         self.bar = tqdm(total=total_steps, initial=start_steps, unit="step", unit_scale=True, dynamic_ncols=True,
-                        file=sys.stderr, disable=not progress_bar, mininterval=1.0)
+                        file=sys.stderr, disable=None if progress_bar else True, mininterval=1.0)  # None: off when not a terminal
         self.rewrite()
 
     def rewrite(self) -> None:

@@ -63,7 +63,7 @@ class SuiteRun:
                 cmd += [flag, str(value)]
         for item in self.set_args():
             cmd += ["--set", item]
-        return cmd + ["--logdir", str(self.logdir)]
+        return cmd + ["--run-dir", str(self.logdir)]
 
 
 def _check_keys(found: dict, allowed: set[str], where: str) -> None:

@@ -173,6 +173,9 @@ class Trainer:
         """Train until ``steps`` env steps; returns a summary (last eval return, totals)."""
         cfg = self.config
         self._start = time.perf_counter()
+        if self.env_steps >= cfg["steps"]:  # a finished run resumed without a larger budget: touch nothing
+            self.close()
+            return self._summary()
         logger = RunLogger(self.run_dir, self.rows, purge_step=self.env_steps + 1 if self.env_steps else None,
                            total_steps=cfg["steps"], start_steps=self.env_steps, progress_bar=self.progress_bar)
         boundary = self.state()
@@ -195,7 +198,10 @@ class Trainer:
                 signal.signal(signal.SIGTERM, previous_handler)
             logger.close()
             self.close()
-        evals = [float(r["eval_return"]) for r in self.rows if r["eval_return"] != ""]
+        return self._summary()
+
+    def _summary(self) -> dict[str, Any]:
+        evals = [float(r["eval_return"]) for r in self.rows if r.get("eval_return") not in ("", None)]
         return {
             "run_dir": str(self.run_dir),
             "iterations": self.iteration,

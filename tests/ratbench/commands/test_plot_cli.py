@@ -150,7 +150,7 @@ def test_plot_real_cartpole_training_runs(tmp_path):
     for seed in (0, 1):
         result = runner.invoke(cli, [
             "train", "--env", "cartpole", "--steps", "2048", "--seed", str(seed), "--quiet",
-            "--logdir", str(tmp_path / "runs" / f"cartpole-s{seed}"),
+            "--run-dir", str(tmp_path / "runs" / f"cartpole-s{seed}"),
             "--set", "threads=1", "--set", "num_envs=2", "--set", "num_steps=128", "--set", "model.hidden=[16]",
             "--set", "eval.every=2", "--set", "eval.episodes=1",
         ])

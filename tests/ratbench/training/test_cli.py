@@ -13,7 +13,7 @@ def _invoke(*args):
 
 
 def test_train_cartpole_from_the_command_line(tmp_path):
-    result = _invoke("--env", "cartpole", "--steps", "512", "--quiet", "--logdir", str(tmp_path / "run"),
+    result = _invoke("--env", "cartpole", "--steps", "512", "--quiet", "--run-dir", str(tmp_path / "run"),
                      "--set", "threads=1", "--set", "num_envs=2", "--set", "num_steps=128",
                      "--set", "model.hidden=[16]", "--set", "eval.episodes=1")
     assert result.exit_code == 0, result.output
@@ -41,7 +41,7 @@ def test_errors_are_one_line_without_traceback(args, message):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown when CUDA is missing")
 def test_cuda_without_a_gpu_is_a_clear_error(tmp_path):
-    result = _invoke("--env", "cartpole", "--device", "cuda", "--logdir", str(tmp_path / "run"))
+    result = _invoke("--env", "cartpole", "--device", "cuda", "--run-dir", str(tmp_path / "run"))
     assert result.exit_code == 1 and "no CUDA device" in result.output
 
 
@@ -83,3 +83,38 @@ def test_bad_suite_keys_are_clear(tmp_path):
     suite.write_text("envs: [cartpole]\nrunz: []\n")
     result = _invoke("--suite", str(suite))
     assert result.exit_code == 1 and "unknown key(s) runz" in result.output
+
+
+def test_logdir_is_a_parent_and_run_dir_is_exact(tmp_path):
+    common = ("--env", "cartpole", "--steps", "1000", "--quiet", "--set", "num_envs=2", "--set", "num_steps=256")
+    result = _invoke(*common, "--logdir", str(tmp_path / "runs"))
+    assert result.exit_code == 0, result.output
+    (run,) = (tmp_path / "runs").iterdir()
+    assert run.name.startswith("cartpole-npg-kaczmarz-s0-") and (run / "progress.csv").is_file()
+    assert "steps round up to whole iterations of 512 samples: 1,000 -> 1,024" in result.output
+    result = _invoke(*common, "--logdir", str(tmp_path / "runs"), "--run-dir", str(tmp_path / "x"))
+    assert result.exit_code == 1 and "not both" in result.output
+
+
+def test_unwritable_output_fails_before_any_work(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = _invoke("--env", "cartpole", "--run-dir", str(blocker / "run"))
+    assert result.exit_code == 1 and "is a file, not a directory" in result.output and "Traceback" not in result.output
+
+
+def test_resuming_a_finished_run_touches_nothing(tmp_path):
+    run = tmp_path / "run"
+    assert _invoke("--env", "cartpole", "--steps", "512", "--quiet", "--set", "num_envs=2", "--set", "num_steps=256",
+                   "--run-dir", str(run)).exit_code == 0
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in run.iterdir())
+    result = _invoke("--resume", str(run), "--quiet")
+    assert result.exit_code == 0 and "done: 512 steps" in result.output
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in run.iterdir() if p.name != "config.yaml") == [
+        b for b in before if b[0] != "config.yaml"]
+
+
+def test_help_lists_the_valid_values():
+    text = " ".join(_invoke("--help").output.split())  # click wraps lines
+    for name in ("hopper", "humanoid", "cartpole", "npg, ppo, pg", "woodbury, kaczmarz, cg", "separate, shared", "cpu, cuda", "reference"):
+        assert name in text, name

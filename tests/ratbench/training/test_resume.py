@@ -51,7 +51,7 @@ def test_resume_matches_uninterrupted_run(tmp_path, env, algo, explicit, extra):
 
 def _train_command(logdir, steps):
     return [sys.executable, "-m", "ratbench", "train", "--env", "cartpole", "--steps", str(steps), "--quiet",
-            "--logdir", str(logdir), "--set", "threads=1", "--set", "num_envs=2", "--set", "num_steps=128",
+            "--run-dir", str(logdir), "--set", "threads=1", "--set", "num_envs=2", "--set", "num_steps=128",
             "--set", "model.hidden=[32, 32]", "--set", "eval.every=5", "--set", "eval.episodes=1",
             "--set", "checkpoint.every=100"]
 
