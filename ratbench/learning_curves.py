@@ -40,6 +40,7 @@ import numpy as np
 import yaml
 
 from ratbench.errors import RatbenchError, unknown_name
+from ratbench.reporting.methods import method_label
 from ratbench.reporting.runs import (  # noqa: F401  (re-exported: ratbench plot's loading API)
     CONFIG_FILE,
     PROGRESS_FILE,
@@ -55,7 +56,7 @@ from ratbench.reporting.runs import (  # noqa: F401  (re-exported: ratbench plot
 DEFAULT_X_AXES = ("env_steps", "wall_time")
 DEFAULT_METRIC = "return_mean"
 EVAL_METRIC = "eval_return"
-METHOD_KEY = "method"  # pseudo config key: "algo-solver", or "algo" when solver is null
+METHOD_KEY = "method"  # pseudo config key: ratbench.reporting.methods.method_label (RAT, RAT (reference preset), PPO, ...)
 PLAIN_KEYS = {METHOD_KEY, "algo", "solver", "env"}  # group labels show these keys' values bare
 RUN_ONLY_KEYS = {"seed", "steps", "device", "threads", "vector", "checkpoint.every"}  # may differ between the seeds of one method
 BANDS = ("bootstrap", "sem")
@@ -73,10 +74,9 @@ _MISSING = object()
 def config_value(config: Mapping[str, Any], key: str) -> Any:
     """``config[key]``; a dotted key (``model.hidden``) walks nested mappings; missing -> ``_MISSING``."""
     if key == METHOD_KEY:
-        algo, solver = config.get("algo", _MISSING), config.get("solver")
-        if algo is _MISSING:
+        if "algo" not in config:
             return _MISSING
-        return f"{algo}-{solver}" if solver is not None else str(algo)
+        return method_label(config)  # one label per method: algo, solver, preset, variant, arch, ...
     if key in config:
         return config[key]
     node: Any = config
@@ -138,6 +138,18 @@ def group_runs(runs: Sequence[Run], group_by: Sequence[str]) -> dict[tuple[str, 
     for run in runs:
         groups.setdefault((run.env, group_label(run.config, group_by)), []).append(run)
     return dict(sorted(groups.items()))
+
+
+def check_one_run_per_seed(groups: Mapping[tuple[str, str], Sequence[Run]]) -> None:
+    """Two runs of one group with the same seed would count as two seeds: refuse, naming them."""
+    for (env, group), members in groups.items():
+        seen: dict[Any, Run] = {}
+        for run in members:
+            seed = run.config.get("seed")
+            if seed in seen:
+                raise RatbenchError(f"{group} on {env} has two runs with seed {seed} ({seen[seed].path}, {run.path}); "
+                                    "remove one, or split them with --group-by")
+            seen[seed] = run
 
 
 def mixed_config_note(env: str, group: str, members: Sequence[Run], group_by: Sequence[str]) -> str | None:

@@ -64,6 +64,7 @@ def plot(paths: tuple[Path, ...], metrics: tuple[str, ...], x_axes: tuple[str, .
     for warning in warnings:
         click.echo(f"Warning: {warning}", err=True)
     keys = lc.parse_group_by(group_by, runs)
+    lc.check_one_run_per_seed(lc.group_runs(runs, keys))
     metrics = list(dict.fromkeys(metrics)) or lc.default_metrics(runs)
     lc.check_metrics(runs, metrics)
     curves, notes = lc.aggregate(runs, metrics, list(dict.fromkeys(x_axes)), keys, smooth, band)

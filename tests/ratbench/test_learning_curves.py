@@ -148,12 +148,12 @@ def _run(config: Mapping[str, Any]) -> lc.Run:
 def test_group_labels_follow_method_and_config_keys():
     kaczmarz = _run({"env": "cartpole", "algo": "npg", "solver": "kaczmarz", "seed": 0, "lr": 0.05, "model": {"hidden": [64, 64]}})
     ppo = _run({"env": "hopper", "algo": "ppo", "solver": None, "seed": 1})
-    assert lc.group_label(kaczmarz.config, ["method"]) == "npg-kaczmarz"
-    assert lc.group_label(ppo.config, ["method"]) == "ppo"
+    assert lc.group_label(kaczmarz.config, ["method"]) == "RAT"
+    assert lc.group_label(ppo.config, ["method"]) == "PPO"
     assert lc.group_label(kaczmarz.config, ["solver"]) == "kaczmarz"
     assert lc.group_label(ppo.config, ["solver"]) == "null"
     assert lc.group_label(kaczmarz.config, ["env"]) == "cartpole"
-    assert lc.group_label(kaczmarz.config, ["method", "lr"]) == "npg-kaczmarz, lr=0.05"
+    assert lc.group_label(kaczmarz.config, ["method", "lr"]) == "RAT, lr=0.05"
     assert lc.group_label(kaczmarz.config, ["model.hidden"]) == "model.hidden=[64, 64]"
     assert lc.group_label(ppo.config, ["lr"]) == "lr=n/a"  # key logged by some runs only
 
@@ -283,28 +283,28 @@ def _find(curves, env, metric, x_axis, group) -> lc.Curve:
 def test_aggregate_means_seeds_on_the_common_range_with_empty_cells_dropped(tmp_path):
     runs = _sweep(tmp_path)
     curves, notes = lc.aggregate(runs, ["return_mean", "eval_return"], ["env_steps", "wall_time"], ["method"], band="sem")
-    kacz = _find(curves, "cartpole", "return_mean", "env_steps", "npg-kaczmarz")
+    kacz = _find(curves, "cartpole", "return_mean", "env_steps", "RAT")
     assert kacz.n_seeds == 3
     np.testing.assert_array_equal(kacz.x, [2000, 3000, 4000])  # first row's return_mean is empty in every seed
     np.testing.assert_allclose(kacz.mean, [3.0, 4.0, 5.0])
     np.testing.assert_allclose(kacz.high - kacz.mean, 2.0 / np.sqrt(3))
     np.testing.assert_allclose(kacz.mean - kacz.low, 2.0 / np.sqrt(3))
-    on_time = _find(curves, "cartpole", "return_mean", "wall_time", "npg-kaczmarz")
+    on_time = _find(curves, "cartpole", "return_mean", "wall_time", "RAT")
     np.testing.assert_allclose(on_time.x, [2.0, 3.0, 4.0])
     np.testing.assert_allclose(on_time.mean, kacz.mean)
 
-    evals = _find(curves, "cartpole", "eval_return", "env_steps", "npg-kaczmarz")
+    evals = _find(curves, "cartpole", "eval_return", "env_steps", "RAT")
     np.testing.assert_array_equal(evals.x, [2000, 4000])
     np.testing.assert_allclose(evals.mean, [11.0, 21.0])
 
-    cg = _find(curves, "cartpole", "return_mean", "env_steps", "npg-cg")
+    cg = _find(curves, "cartpole", "return_mean", "env_steps", "NPG-CG")
     np.testing.assert_array_equal(cg.x, [1000, 2000, 3000])  # cut where the shorter seed stops
     np.testing.assert_allclose(cg.mean, [1.0, 2.0, 3.0])
-    assert notes == [f"npg-cg on cartpole: curves stop at env_steps = 3k, where its shortest seed ({tmp_path / 'cg1'}) ends; the longest reaches 4k"]
+    assert notes == [f"NPG-CG on cartpole: curves stop at env_steps = 3k, where its shortest seed ({tmp_path / 'cg1'}) ends; the longest reaches 4k"]
 
-    ppo = _find(curves, "hopper", "return_mean", "env_steps", "ppo")
+    ppo = _find(curves, "hopper", "return_mean", "env_steps", "PPO")
     assert ppo.n_seeds == 1 and np.isnan(ppo.low).all()
-    assert not [c for c in curves if c.group in ("npg-cg", "ppo") and c.metric == "eval_return"]  # never evaluated
+    assert not [c for c in curves if c.group in ("NPG-CG", "PPO") and c.metric == "eval_return"]  # never evaluated
 
 
 def test_aggregate_groups_by_any_key_and_smooths_each_seed(tmp_path):
@@ -323,8 +323,8 @@ def test_mixed_config_note_ignores_per_run_keys_and_names_the_others(tmp_path):
     write_run(tmp_path, "a", rows, seed=0, steps=4000, device="cpu", npg={"lr": 0.05, "rat_variant": "corrected"})
     write_run(tmp_path, "b", rows, seed=1, steps=8000, device="cuda", npg={"lr": 0.05, "rat_variant": "original"})
     runs = lc.load_runs([tmp_path])[0]
-    assert lc.mixed_config_note("cartpole", "npg-kaczmarz", runs, ["method"]) == (
-        "npg-kaczmarz on cartpole averages runs whose configs differ in npg.rat_variant; "
+    assert lc.mixed_config_note("cartpole", "RAT", runs, ["method"]) == (
+        "RAT on cartpole averages runs whose configs differ in npg.rat_variant; "
         "to split them use --group-by method,npg.rat_variant"
     )
     assert lc.mixed_config_note("cartpole", "x", runs, ["method", "npg.rat_variant"]) is None
@@ -363,17 +363,17 @@ def test_outputs_hold_the_aggregates(tmp_path):
     curves, _ = lc.aggregate(runs, ["return_mean"], ["env_steps", "wall_time"], ["method"], band="sem")
     finals = lc.final_rows(curves)
     assert [(r["env"], r["group"], r["seeds"], r["env_steps"]) for r in finals] == [
-        ("cartpole", "npg-cg", 2, 3000.0), ("cartpole", "npg-kaczmarz", 3, 4000.0), ("hopper", "ppo", 1, 4000.0)
+        ("cartpole", "NPG-CG", 2, 3000.0), ("cartpole", "RAT", 3, 4000.0), ("hopper", "PPO", 1, 4000.0)
     ]
     assert finals[1]["mean"] == pytest.approx(5.0) and finals[1]["ci_high"] == pytest.approx(5.0 + 2 / np.sqrt(3))
 
     rows = lc.curve_rows(curves)
     assert len(rows) == sum(len(c.x) for c in curves)
     assert rows[0].keys() == {"env", "metric", "x_axis", "group", "seeds", "x", "mean", "band_low", "band_high"}
-    assert [r["band_low"] for r in rows if r["group"] == "ppo"] == [""] * 8
+    assert [r["band_low"] for r in rows if r["group"] == "PPO"] == [""] * 8
 
     png = lc.draw_png(curves, "sem", 1, dpi=60)
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     page = lc.render_html(png, curves, "sem", 1, ["method"])
-    assert '<table id="final-values">' in page and "npg-kaczmarz" in page and "mean ± SE" in page
+    assert '<table id="final-values">' in page and "RAT" in page and "mean ± SE" in page
     assert "<script" not in page and "http" not in page  # self-contained: nothing loaded from the network
