@@ -155,7 +155,7 @@ def _coerce(key: str, default: Any, value: Any, source: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad("a number")
         if isinstance(default, int):
-            if float(value) != int(value):
+            if not math.isfinite(float(value)) or float(value) != int(value):
                 raise bad("an integer")
             return int(value)
         return float(value)
@@ -185,7 +185,11 @@ def merge(config: dict[str, Any], layer: Mapping[str, Any], source: str, base: M
         if not isinstance(key, str) or key not in base:
             valid = _all_keys(schema())
             close = difflib.get_close_matches(full, valid, n=3, cutoff=0.6)
-            hint = f"did you mean {', '.join(close)}?" if close else f"valid keys: {', '.join(valid)}"
+            if close:
+                hint = f"did you mean {', '.join(close)}?"
+            else:  # the keys of the section it was looked up in: one short line, not the whole schema
+                hint = (f"valid keys under {prefix.rstrip('.')}: " if prefix else "valid top-level keys: ") + ", ".join(
+                    prefix + str(k) for k in base)
             raise RatbenchError(f"unknown config key {full!r} (from {source}); {hint}")
         default = base[key]
         if isinstance(default, dict) and full not in FREE_FORM:
