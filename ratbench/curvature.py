@@ -27,6 +27,7 @@ Products never divide by N: ``gram`` is ``S S^T``, ``jvp`` is ``S v``,
 from __future__ import annotations
 
 import contextlib
+import warnings
 from dataclasses import dataclass, field
 from typing import Iterator, Optional
 
@@ -35,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ratbench.errors import RatbenchError
-from ratbench.per_sample import per_sample_grads, refuse_sample_mixing
+from ratbench.per_sample import RatbenchWarning, per_sample_grads, refuse_sample_mixing
 from ratbench.policies import GaussianPolicy
 from ratbench.problem import NPGProblem
 
@@ -313,7 +314,24 @@ def _layer_output_grads(module: nn.Module, grad: torch.Tensor) -> torch.Tensor:
 
 
 def capture(problem: NPGProblem) -> Curvature:
-    """One forward and one backward over the batch: the implicit S of ``problem``."""
+    """One forward and one backward over the batch: the implicit S of ``problem``.
+
+    If that backward fails because the policy modified a hooked layer's output in place (``relu_``
+    after a Linear), the capture is redone without the layer fast path: every parameter's scores
+    then come from :func:`~ratbench.per_sample.per_sample_grads`, with a warning naming the cost."""
+    try:
+        return _capture(problem, fast_layers=True)
+    except RuntimeError as err:
+        if "inplace operation" not in str(err):
+            raise
+        warnings.warn(
+            "a Linear/Conv2d output of the policy is modified in place, which the layer fast path cannot "
+            f"follow ({str(err).splitlines()[0][:120]}); capturing every parameter's per-sample scores "
+            "directly instead (slower, same result)", RatbenchWarning, stacklevel=2)
+        return _capture(problem, fast_layers=False)
+
+
+def _capture(problem: NPGProblem, fast_layers: bool) -> Curvature:
     policy, params = problem.policy, problem.params
     refuse_sample_mixing(policy)
     offsets, start = {}, 0
@@ -321,7 +339,7 @@ def capture(problem: NPGProblem) -> Curvature:
         offsets[id(p)] = start
         start += p.numel()
 
-    fast = [m for m in policy.modules() if _fast_path_supported(m) and id(m.weight) in offsets]
+    fast = [m for m in policy.modules() if fast_layers and _fast_path_supported(m) and id(m.weight) in offsets]
     fast = [m for m in fast if m.bias is None or id(m.bias) in offsets]
     recorder = _Recorder(problem.n)
     handles = [m.register_forward_hook(recorder.hook) for m in fast]

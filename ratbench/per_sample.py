@@ -9,6 +9,7 @@ use it for every parameter, independently of the fast path.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from typing import Iterator, Sequence
 
 import torch
@@ -63,6 +64,20 @@ def param_names(policy: nn.Module, params: Sequence[torch.Tensor]) -> list[str]:
     return names
 
 
+class RatbenchWarning(UserWarning):
+    """A slower route was taken so that the result stays correct (the message says which and why)."""
+
+
+def owners(policy: nn.Module, params: Sequence[torch.Tensor]) -> list[str]:
+    """'name (Type)' of the modules that directly hold ``params``, for messages."""
+    wanted = {id(p) for p in params}
+    found = []
+    for name, module in policy.named_modules():
+        if any(id(p) in wanted for p in module.parameters(recurse=False)):
+            found.append(f"{name or 'the policy'} ({type(module).__name__})")
+    return found
+
+
 def per_sample_grads(
     policy: nn.Module,
     params: Sequence[torch.Tensor],
@@ -74,8 +89,31 @@ def per_sample_grads(
 
     Parameters outside ``params`` are held fixed. Columns follow the order
     of ``params`` and each tensor's row-major layout.
+
+    vmap of grad first; modules torch.func cannot transform (recurrent layers such as nn.GRU, custom
+    autograd.Functions without ``setup_context``, some in-place patterns) fall back to one autograd
+    backward per sample, which is correct for any module that treats samples independently, with one
+    :class:`RatbenchWarning` naming the modules and the cost. If that fails too, a one-line
+    RatbenchError names them.
     """
     refuse_sample_mixing(policy)
+    try:
+        return _vmapped(policy, params, obs, actions, chunk_size)
+    except (RuntimeError, NotImplementedError, ValueError, TypeError) as err:
+        reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+    where = ", ".join(owners(policy, params)) or "the policy"
+    warnings.warn(
+        f"torch.func cannot vectorise the per-sample scores of {where} ({reason}); using one autograd backward "
+        f"per sample instead: {obs.shape[0]} backward passes per capture, slow for large batches",
+        RatbenchWarning, stacklevel=2)
+    try:
+        return _looped(policy, params, obs, actions)
+    except (RuntimeError, NotImplementedError, ValueError, TypeError) as err:
+        raise RatbenchError(f"per-sample scores of {where} cannot be computed, neither vectorised nor one sample "
+                            f"at a time ({str(err).strip().splitlines()[0][:160]}); such a policy is not supported") from None
+
+
+def _vmapped(policy, params, obs, actions, chunk_size):
     wrapper = _LogProb(policy)
     names = ["policy." + n for n in param_names(policy, params)]
     wanted = set(names)
@@ -90,3 +128,16 @@ def per_sample_grads(
     with no_distribution_validation():
         grads = per_sample(free, obs, actions)
     return torch.cat([grads[n].reshape(obs.shape[0], -1) for n in names], dim=1)
+
+
+def _looped(policy, params, obs, actions):
+    """One backward per sample on a batch of one: slow, and correct for any per-sample policy."""
+    param_names(policy, params)  # same refusal as the vmapped route for foreign tensors
+    rows = []
+    with torch.enable_grad(), no_distribution_validation():
+        for i in range(obs.shape[0]):
+            logp = policy.log_prob(obs[i:i + 1], actions[i:i + 1]).sum()
+            grads = torch.autograd.grad(logp, list(params), allow_unused=True)
+            rows.append(torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1)
+                                   for g, p in zip(grads, params)]))
+    return torch.stack(rows).detach()

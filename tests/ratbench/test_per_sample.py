@@ -8,6 +8,7 @@ while a wrong column, order or sample is O(1).
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given
@@ -90,3 +91,138 @@ def test_leaves_parameters_and_gradients_untouched():
     per_sample_grads(policy, list(policy.parameters()), obs, policy.act(obs).detach())
     assert all(torch.equal(p, q) for p, q in zip(policy.parameters(), before))
     assert all(p.grad is None for p in policy.parameters())
+
+
+# ----------------------------------------------------------------------------- modules torch.func cannot transform
+
+
+class _GRUBody(nn.Module):
+    """A recurrent body over a short observation sequence (N, T, 3) -> logits (N, 2)."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(3, 6, batch_first=True)
+        self.head = nn.Linear(6, 2)
+
+    def forward(self, x):
+        out, _ = self.gru(x)
+        return self.head(out[:, -1])
+
+
+class _InPlaceBody(nn.Module):
+    """A Linear whose output is rectified in place, then another in-place op on a fresh tensor."""
+
+    def __init__(self):
+        super().__init__()
+        self.first, self.second = nn.Linear(3, 6), nn.Linear(6, 2)
+
+    def forward(self, x):
+        y = self.first(x)
+        y.relu_()
+        z = y * 1.5
+        z.add_(0.25)
+        return self.second(z)
+
+
+class _Square(torch.autograd.Function):
+    """An old-style custom autograd.Function (no setup_context): torch.func refuses it."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 2 * x * g
+
+
+class _CustomFunctionBody(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first, self.scale, self.second = nn.Linear(3, 6), nn.Parameter(torch.linspace(0.5, 1.5, 6)), nn.Linear(6, 2)
+
+    def forward(self, x):
+        return self.second(_Square.apply(self.first(x)) * self.scale)
+
+
+def _explicit_scores(policy, obs, actions):
+    """Rows of J by one plain autograd call per sample, written here independently of ratbench."""
+    params = [p for p in policy.parameters() if p.requires_grad]
+    rows = []
+    for i in range(obs.shape[0]):
+        grads = torch.autograd.grad(policy.log_prob(obs[i:i + 1], actions[i:i + 1]).sum(), params)
+        rows.append(torch.cat([g.reshape(-1) for g in grads]))
+    return torch.stack(rows).detach().numpy()
+
+
+@pytest.mark.parametrize("body,obs_shape", [(_GRUBody, (24, 4, 3)), (_InPlaceBody, (24, 3)), (_CustomFunctionBody, (24, 3))],
+                         ids=["gru", "in-place", "custom-function"])
+@pytest.mark.parametrize("solver", ["woodbury", "kaczmarz", "cg"])
+def test_policies_torch_func_cannot_transform_still_get_d_star(body, obs_shape, solver):
+    """Every solver returns d* for these policies (float64, against an explicit dense solve of
+    (J^T J / N + lambda I) d = J^T A / N), taking the slower route with a warning where it must."""
+    import warnings
+
+    import scipy.linalg
+
+    from ratbench.policies import CategoricalPolicy
+    from solvers import make_solver
+
+    torch.manual_seed(0)
+    policy = CategoricalPolicy(body()).double()
+    obs = torch.randn(*obs_shape, dtype=torch.float64)
+    actions = policy.act(obs).detach()
+    advantages = torch.randn(obs_shape[0], dtype=torch.float64)
+    problem = NPGProblem(policy, obs, actions, advantages, 0.1)
+    options = {"kaczmarz": {"block_size": 8, "sweeps": 400, "tol": 1e-13}, "cg": {"iterations": 500, "tol": 1e-13}}.get(solver, {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        direction = make_solver(solver, **options).solve(problem).direction.numpy()
+    J = _explicit_scores(policy, obs, actions)
+    n = J.shape[0]
+    fisher = J.T @ J / n + 0.1 * np.eye(J.shape[1])
+    expected = scipy.linalg.solve(fisher, J.T @ advantages.numpy() / n, assume_a="pos")
+    kappa = np.linalg.cond(fisher)
+    assert np.linalg.norm(direction - expected) <= 1e-9 * max(kappa, 1.0) * np.linalg.norm(expected)
+
+
+def test_the_slower_route_says_so_once_per_capture():
+    from ratbench.curvature import capture
+    from ratbench.per_sample import RatbenchWarning
+    from ratbench.policies import CategoricalPolicy
+
+    torch.manual_seed(0)
+    policy = CategoricalPolicy(_GRUBody()).double()
+    obs = torch.randn(8, 4, 3, dtype=torch.float64)
+    problem = NPGProblem(policy, obs, policy.act(obs).detach(), torch.randn(8, dtype=torch.float64), 0.1)
+    with pytest.warns(RatbenchWarning, match=r"body\.gru \(GRU\).*8 backward passes"):
+        capture(problem)
+
+
+def test_a_policy_autograd_cannot_differentiate_is_one_clear_error():
+    """relu_ then an in-place multiply of the same tensor breaks autograd itself: refused, named."""
+    import warnings
+
+    from ratbench.policies import CategoricalPolicy
+    from solvers import make_solver
+
+    class Broken(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.first, self.second = nn.Linear(3, 6), nn.Linear(6, 2)
+
+        def forward(self, x):
+            y = self.first(x)
+            y.relu_()
+            y.mul_(2.0)
+            return self.second(y)
+
+    policy = CategoricalPolicy(Broken()).double()
+    obs = torch.randn(8, 3, dtype=torch.float64)
+    problem = NPGProblem(policy, obs, policy.act(obs).detach(), torch.randn(8, dtype=torch.float64), 0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(RatbenchError, match=r"body\.first \(Linear\).*not supported"):
+            make_solver("woodbury").solve(problem)
