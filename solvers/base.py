@@ -23,6 +23,7 @@ import torch
 
 from ratbench.curvature import Curvature, capture
 from ratbench.errors import RatbenchError
+from ratbench.phases import PHASES
 from ratbench.problem import NPGProblem
 
 
@@ -178,15 +179,18 @@ def solve_damped_gram(curv: Curvature, damping: float, rhs: torch.Tensor, rows: 
 
     Then S_B S_B^T x / N = rhs - lambda x up to the solve's rounding: a caller gets S_B (S_B^T x / N)
     without a J v product."""
-    m = curv.gram(rows, rows) / curv.n
+    with PHASES("gram"):
+        m = curv.gram(rows, rows) / curv.n
     m.diagonal().add_(damping)
-    chol, info = torch.linalg.cholesky_ex(m)
+    with PHASES("cholesky"):
+        chol, info = torch.linalg.cholesky_ex(m)
     if int(info) != 0:
         raise RatbenchError(
             f"the damped Gram system is not numerically positive definite in {curv.dtype}; "
             "increase the damping or solve in float64"
         )
-    return torch.cholesky_solve(rhs[:, None], chol)[:, 0]
+    with PHASES("cholesky"):
+        return torch.cholesky_solve(rhs[:, None], chol)[:, 0]
 
 
 def dual_residual(curv: Curvature, problem: NPGProblem, direction: torch.Tensor, dual: torch.Tensor) -> float:

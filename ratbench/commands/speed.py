@@ -81,6 +81,11 @@ def format_table(rows: list[sp.SpeedRow]) -> str:
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the synthetic minibatch and policy.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="also write every measurement to this JSON file.")
+@click.option("--training", "training_env", default=None, metavar="ENV",
+              help="instead: the training speed report for this task (time per phase of real iterations, and training "
+              "steps/s against random-action steps/s of the same vector env); --solver picks the solver (or ppo / pg).")
+@click.option("--iterations", type=click.IntRange(min=1), default=3, show_default=True, help="with --training: timed iterations.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="with --training: config overrides, as for `ratbench train`.")
 def speed(
     solvers: tuple[str, ...],
     size: str,
@@ -91,6 +96,9 @@ def speed(
     threads: Optional[int],
     seed: int,
     json_path: Optional[Path],
+    training_env: Optional[str],
+    iterations: int,
+    sets: tuple[str, ...],
 ) -> None:
     """Time every solver's direction on one minibatch, with a vanilla backward and the per-sample route.
 
@@ -102,9 +110,12 @@ def speed(
     extra memory of the runs. Other processes on the machine add noise: read
     the spread, and repeat more on a busy machine.
     """
-    _check_names("solver method", solvers, sp.SOLVER_METHODS)
     if json_path is not None:
         check_writable(json_path, "the JSON file")
+    if training_env is not None:
+        _training_report(training_env, solvers, sets, iterations, threads, device, seed, json_path)
+        return
+    _check_names("solver method", solvers, sp.SOLVER_METHODS)
     if size not in sp.SIZES:
         raise unknown_name("size", size, sp.SIZES)
     if policy not in sp.POLICIES:
@@ -167,3 +178,21 @@ def speed(
             },
         )
         click.echo(f"Wrote {json_path}")
+
+
+def _training_report(env: str, solvers: tuple[str, ...], sets: tuple[str, ...], iterations: int,
+                     threads: Optional[int], device: str, seed: int, json_path: Optional[Path]) -> None:
+    """``ratbench speed --training ENV``: see :mod:`ratbench.training.speed_report`."""
+    from ratbench.training.speed_report import as_dict, format_report, measure_training
+
+    if len(solvers) > 1:
+        raise RatbenchError("--training times one training setup; give at most one --solver")
+    name = solvers[0] if solvers else "kaczmarz"
+    algo, solver = (name, None) if name in ("ppo", "pg") else ("npg", name)
+    overrides = [*sets, f"device={device}"] + ([f"threads={threads}"] if threads is not None else [])
+    report = measure_training(env, solver=solver, algo=algo, sets=overrides, iterations=iterations, seed=seed)
+    click.echo(format_report(report))
+    if json_path is not None:
+        write_json(json_path, as_dict(report))
+        click.echo(f"Wrote {json_path}")
+

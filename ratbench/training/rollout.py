@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from gymnasium.vector import VectorEnv
 
+from ratbench.phases import PHASES
 from ratbench.training.agent import Agent
 from ratbench.training.gae import gae
 from ratbench.training.normalize import ObsNormalizer, RewardScaler
@@ -133,16 +134,18 @@ class Collector:
         bootstrap = np.zeros((T, E))  # V(final_obs) where truncated
         episodes: list[tuple[float, int]] = []
         for t in range(T):
-            obs = self._tensor(self.raw_obs)
-            dist = policy.distribution(obs)
-            actions = dist.sample()
+            with PHASES("policy_forward"):
+                obs = self._tensor(self.raw_obs)
+                dist = policy.distribution(obs)
+                actions = dist.sample()
+                logp_buf.append(dist.log_prob(actions))
+                val_buf.append(self.agent.values(obs))
+                to_env = env_actions(actions.cpu().numpy(), self.envs.single_action_space, self.action_squash)
             obs_buf.append(obs)
             raw_buf.append(self.raw_obs)
             act_buf.append(actions)
-            logp_buf.append(dist.log_prob(actions))
-            val_buf.append(self.agent.values(obs))
-            to_env = env_actions(actions.cpu().numpy(), self.envs.single_action_space, self.action_squash)
-            next_obs, reward, term, trunc, info = self.envs.step(to_env)
+            with PHASES("env_step"):
+                next_obs, reward, term, trunc, info = self.envs.step(to_env)
             done = term | trunc
             episodes.extend(self.tracker.step(reward, done))
             rewards[t] = self.reward_scaler(reward, done)

@@ -29,6 +29,7 @@ from envs.vector import get_vector_state, make_vector_env, set_vector_state
 from ratbench.errors import RatbenchError
 from ratbench.io import atomic_write_text
 from ratbench.measure import synchronize
+from ratbench.phases import PHASES
 from ratbench.threads import set_torch_threads
 from ratbench.training.agent import Agent
 from ratbench.training.algorithms import make_algorithm
@@ -240,8 +241,9 @@ class Trainer:
         every = cfg["eval"]["every"]
         if self.env_steps >= cfg["steps"] or (every > 0 and self.iteration % every == 0):
             seed = cfg["seed"] + EVAL_SEED_OFFSET + self.iteration * cfg["eval"]["episodes"]
-            eval_returns = evaluate(self.eval_envs, self.agent.policy, self.obs_norm, seed, self.device,
-                                    cfg["action_squash"])
+            with PHASES("evaluation"):
+                eval_returns = evaluate(self.eval_envs, self.agent.policy, self.obs_norm, seed, self.device,
+                                        cfg["action_squash"])
             row["eval_return"] = float(np.mean(eval_returns))
             row["eval_return_std"] = float(np.std(eval_returns))
         row["wall_time"] = self.wall_time()

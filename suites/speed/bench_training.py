@@ -53,3 +53,27 @@ class TrainingIteration:
     def time_iteration(self, solver):
         batch = self.trainer.collector.collect()
         self.trainer.algo.update(batch, 0.0)
+
+
+class TrainingSpeedReport:
+    """`ratbench speed --training hopper` (RAT defaults) as tracked numbers: the ratio of training
+    steps/s to random-action steps/s of the same vector env, and the update time per 8,192 samples.
+    Light mode (CI) shrinks the rollout to 8 x 128 and times one iteration."""
+
+    timeout = 900
+
+    def setup_cache(self):
+        from ratbench.training.speed_report import as_dict, measure_training
+
+        sets = ["threads=1"] + (["num_envs=8", "num_steps=128"] if light_mode() else [])
+        return as_dict(measure_training("hopper", solver="kaczmarz", sets=sets, iterations=1 if light_mode() else 3))
+
+    def track_training_to_random_ratio(self, report):
+        return report["ratio"]
+
+    track_training_to_random_ratio.unit = "ratio"
+
+    def track_update_seconds_per_8192(self, report):
+        return report["update_s_per_8192"]
+
+    track_update_seconds_per_8192.unit = "seconds"

@@ -73,10 +73,24 @@ def test_discovery_finds_the_suite():
     } <= names
 
 
+_CACHES: dict = {}
+
+
+def _setup_cache(owner, monkeypatch):
+    """asv's setup_cache, run once per class (in light mode: its smallest size) and passed to every body."""
+    if owner not in _CACHES:
+        monkeypatch.setenv(common.LIGHT_ENV, "1")
+        _CACHES[owner] = owner().setup_cache()
+        monkeypatch.delenv(common.LIGHT_ENV, raising=False)
+    return _CACHES[owner]
+
+
 @pytest.mark.parametrize("owner, name, params, obj", CASES)
 def test_benchmark_runs_once(owner, name, params, obj, monkeypatch):
     monkeypatch.delenv(common.LIGHT_ENV, raising=False)
     args = list(params.values())
+    if owner is not None and hasattr(owner, "setup_cache"):
+        args = [_setup_cache(owner, monkeypatch), *args]
     cuda_case = params.get("device") == "cuda" or "cuda" in name
     instance = owner() if owner else None
     try:

@@ -45,6 +45,7 @@ import torch
 from torch.nn.utils import vector_to_parameters
 
 from ratbench.curvature import capture
+from ratbench.phases import PHASES
 from ratbench.problem import NPGProblem
 from ratbench.training.agent import Agent
 from ratbench.training.algorithms.critic import CriticTrainer
@@ -109,7 +110,7 @@ class NPG:
         for _ in range(cfg["epochs"]):
             for idx in minibatches(batch.n, cfg["minibatches"], self.rng):
                 obs, actions = batch.obs[idx], batch.actions[idx]
-                with torch.no_grad():
+                with torch.no_grad(), PHASES("ratios"):
                     ratio = (policy.log_prob(obs, actions) - batch.log_probs[idx]).exp()
                 weights = ratio.clamp(low, high)
                 adv = batch.advantages[idx]
@@ -120,9 +121,11 @@ class NPG:
                                      trusted=True)
                 if old_policy is not None:
                     minibatch_kl = exact_kl(old_policy, policy, obs)
-                curv = capture(problem)
+                with PHASES("capture"):
+                    curv = capture(problem)
                 warm = WarmStart(direction=self.previous) if self.original and self.previous is not None else None
-                result = self.solver.solve(problem, curvature=curv, warm_start=warm)
+                with PHASES("solve"):
+                    result = self.solver.solve(problem, curvature=curv, warm_start=warm)
                 direction = result.direction
                 norm = self._step_norm(result, curv)
                 step = direction * self._clip_coefficient(norm)
@@ -140,7 +143,8 @@ class NPG:
         lr = self.lr
         if cfg["kl_adaptive"]:
             self._adapt_lr(minibatch_kl if last_kl else kl)
-        value_loss = self.critic.update(batch.obs, batch.returns)
+        with PHASES("critic"):
+            value_loss = self.critic.update(batch.obs, batch.returns)
         return {
             "kl": kl,
             "kl_last_minibatch": minibatch_kl,
