@@ -112,6 +112,7 @@ def make_vector_env(
     name: str,
     num_envs: int,
     mode: str = "auto",
+    backend: str = "gymnasium",
     **env_kwargs: Any,
 ) -> VectorEnv:
     """``num_envs`` copies of ``name`` (short name or gymnasium id), same-step autoreset.
@@ -119,7 +120,17 @@ def make_vector_env(
     mode:
     ``sync`` (one process), ``async`` (one worker process per env) or
     ``auto`` (:func:`choose_vector_mode`). Call ``reset(seed=...)`` before stepping.
+    backend: ``gymnasium`` or ``envpool`` (:mod:`envs.envpool_backend`, same contract; ``mode`` and
+    ``env_kwargs`` do not apply).
     """
+    if backend not in BACKENDS:
+        raise RatbenchError(f"unknown env backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
+    if backend == "envpool":
+        from envs.envpool_backend import EnvPoolVectorEnv
+
+        if int(num_envs) < 1:
+            raise RatbenchError(f"num_envs must be a positive integer, got {num_envs!r}")
+        return EnvPoolVectorEnv(resolve_env_id(name), int(num_envs))
     if mode not in VECTOR_MODES:
         raise RatbenchError(f"unknown vector mode {mode!r}; valid modes: {', '.join(VECTOR_MODES)}")
     if int(num_envs) < 1:
@@ -133,16 +144,27 @@ def make_vector_env(
     return cls(fns, autoreset_mode=AutoresetMode.SAME_STEP)
 
 
-def get_vector_state(envs: VectorEnv) -> list[dict[str, Any]]:
-    """Every sub-env's state, in order (picklable)."""
+BACKENDS = ("gymnasium", "envpool")
+
+
+def get_vector_state(envs: VectorEnv) -> list[dict[str, Any]] | None:
+    """Every sub-env's state, in order (picklable); None for EnvPool, which exposes no simulator state."""
+    from envs.envpool_backend import EnvPoolVectorEnv
+
+    if isinstance(envs, EnvPoolVectorEnv):
+        return None
     return list(envs.call("get_state"))
 
 
-def set_vector_state(envs: VectorEnv, states: list[dict[str, Any]]) -> None:
-    """Restore states from :func:`get_vector_state` (one per sub-env)."""
+def set_vector_state(envs: VectorEnv, states: list[dict[str, Any]] | None) -> bool:
+    """Restore states from :func:`get_vector_state` (one per sub-env); False when there are none to
+    restore (an EnvPool run: the caller starts fresh episodes)."""
+    if states is None:
+        return False
     if len(states) != envs.num_envs:
         raise RatbenchError(
             f"the checkpoint holds {len(states)} environment states but the run has {envs.num_envs} envs; "
             "resume with the run's own config"
         )
     envs.set_attr("ratbench_state", list(states))
+    return True

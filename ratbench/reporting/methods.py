@@ -18,7 +18,7 @@ import numpy as np
 from ratbench.errors import RatbenchError
 from ratbench.reporting.runs import PROGRESS_FILE, Run
 
-METHOD_KEYS = ("algo", "solver", "preset", "npg.rat_variant", "arch", "model.activation", "action_squash")
+METHOD_KEYS = ("algo", "solver", "preset", "npg.rat_variant", "arch", "model.activation", "action_squash", "envs.backend")
 SOLVER_NAMES = {"kaczmarz": "RAT", "woodbury": "NPG-Woodbury", "cg": "NPG-CG", "diagonal": "NPG-diag", "kfac": "K-FAC"}
 
 
@@ -54,6 +54,8 @@ def method_label(config: Mapping[str, Any]) -> str:
             notes.append(str(_get(config, "model.activation")))
         if config.get("action_squash") not in (None, "clip"):
             notes.append(f"{config['action_squash']} actions")
+    if _get(config, "envs.backend") not in (None, "gymnasium"):
+        notes.append(str(_get(config, "envs.backend")))
     return f"{name} ({', '.join(notes)})" if notes else name
 
 

@@ -32,6 +32,7 @@ PRESETS = ("reference",)
 CHOICES = {
     "vector": ("auto", "sync", "async"),
     "obs_norm_update": ("step", "iteration"),
+    "envs.backend": ("gymnasium", "envpool"),
     "action_squash": ("clip", "tanh"),
     "npg.kl_rule": ("batch", "last_minibatch"),
     "value_norm": ("popart", "none"),

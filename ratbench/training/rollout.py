@@ -181,6 +181,13 @@ class Collector:
             episodes=episodes,
         )
 
+    def restart_episodes(self, seed: int) -> None:
+        """Start fresh episodes in every sub-env (for a backend whose state cannot be restored); the
+        unfinished episodes' partial returns are dropped, the finished ones' statistics kept."""
+        self.reset(seed)
+        self.tracker.returns[:] = 0.0
+        self.tracker.lengths[:] = 0
+
     def state_dict(self) -> dict[str, Any]:
         return {"raw_obs": None if self.raw_obs is None else self.raw_obs.copy(), "tracker": self.tracker.state_dict()}
 

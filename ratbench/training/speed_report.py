@@ -41,6 +41,7 @@ class TrainingSpeed:
     load_average: float
     seconds: dict[str, float] = field(default_factory=dict)  # per iteration, per phase (and the rest)
     training_steps_per_s: float = float("nan")
+    backend: str = "gymnasium"
     random_steps_per_s: float = float("nan")
 
     @property
@@ -52,9 +53,9 @@ class TrainingSpeed:
         return self.seconds["update"] * 8192 / self.batch
 
 
-def random_action_rate(env: str, num_envs: int, mode: str, steps: int, seed: int) -> float:
+def random_action_rate(env: str, num_envs: int, mode: str, steps: int, seed: int, backend: str = "gymnasium") -> float:
     """Env steps/s of ``num_envs`` copies stepped ``steps`` times with random actions (same vector env kind)."""
-    envs = make_vector_env(env, num_envs, mode=mode)
+    envs = make_vector_env(env, num_envs, mode=mode, backend=backend)
     try:
         envs.reset(seed=seed)
         envs.action_space.seed(seed)
@@ -95,7 +96,7 @@ def measure_training(env: str, solver: str | None = "kaczmarz", algo: str = "npg
                 evaluation = time.perf_counter() - start
             threads = trainer.threads
             batch = config["num_envs"] * config["num_steps"]
-            mode = config["vector"]
+            mode, backend = config["vector"], config["envs"]["backend"]
         finally:
             trainer.close()
     report = TrainingSpeed(env=config["env"], solver=config["solver"], algo=algo, batch=batch, iterations=iterations,
@@ -109,7 +110,8 @@ def measure_training(env: str, solver: str | None = "kaczmarz", algo: str = "npg
     total = per["rollout"] + per["update"] + per["evaluation (amortised)"]
     report.training_steps_per_s = batch / total
     report.random_steps_per_s = random_action_rate(config["env"], config["num_envs"], mode,
-                                                   config["num_steps"] * iterations, seed)
+                                                   config["num_steps"] * iterations, seed, backend)
+    report.backend = backend
     return report
 
 
@@ -117,7 +119,7 @@ def format_report(report: TrainingSpeed) -> str:
     total = report.seconds["rollout"] + report.seconds["update"] + report.seconds["evaluation (amortised)"]
     lines = [f"ratbench speed --training {report.env}: {report.algo}"
              + (f" + {report.solver}" if report.solver else "")
-             + f", {report.batch:,} samples per iteration, {report.iterations} timed iterations after 1 warm-up, "
+             + f" on {report.backend}, {report.batch:,} samples per iteration, {report.iterations} timed iterations after 1 warm-up, "
              f"{report.threads} torch thread{'s' if report.threads != 1 else ''}, load average {report.load_average:.1f}",
              "", f"{'phase':<24}{'s / iteration':>14}{'share':>8}"]
     order = [*ROLLOUT_PHASES, "rollout (rest)", *UPDATE_PHASES, "update (rest)", "evaluation (amortised)"]
@@ -135,7 +137,7 @@ def as_dict(report: TrainingSpeed) -> dict:
             "iterations": report.iterations, "threads": report.threads, "load_average": report.load_average,
             "seconds_per_iteration": dict(report.seconds), "training_steps_per_s": report.training_steps_per_s,
             "random_steps_per_s": report.random_steps_per_s, "ratio": report.ratio,
-            "update_s_per_8192": report.update_per_8192, "backend": "gymnasium"}
+            "update_s_per_8192": report.update_per_8192, "backend": report.backend}
 
 
 __all__ = ["TrainingSpeed", "as_dict", "format_report", "measure_training", "random_action_rate"]

@@ -85,8 +85,9 @@ class Trainer:
         np.random.seed(seed)
         torch.manual_seed(seed)
         self.rng = np.random.default_rng(seed)
-        self.envs = make_vector_env(cfg["env"], cfg["num_envs"], mode=cfg["vector"])
-        self.eval_envs = make_vector_env(cfg["env"], cfg["eval"]["episodes"], mode="sync")
+        backend = cfg["envs"]["backend"]
+        self.envs = make_vector_env(cfg["env"], cfg["num_envs"], mode=cfg["vector"], backend=backend)
+        self.eval_envs = make_vector_env(cfg["env"], cfg["eval"]["episodes"], mode="sync", backend=backend)
         obs_space, act_space = self.envs.single_observation_space, self.envs.single_action_space
         self.agent = Agent(cfg, obs_space, act_space).to(self.device)
         self.obs_norm = ObsNormalizer(obs_space.shape, cfg["obs_clip"], cfg["obs_norm"], cfg["obs_eps"])
@@ -160,7 +161,8 @@ class Trainer:
         self.obs_norm.load_state_dict(state["obs_norm"])
         self.reward_scaler.load_state_dict(state["reward_scaler"])
         self.collector.load_state_dict(state["collector"])
-        set_vector_state(self.envs, state["envs"])
+        if not set_vector_state(self.envs, state["envs"]):  # EnvPool: no simulator state to put back
+            self.collector.restart_episodes(self.config["seed"] + self.iteration)
         self.rng.bit_generator.state = state["trainer_rng"]
         set_rng_state(state["rng"])
         self.rows = read_progress(self.run_dir / "progress.csv", self.iteration)
