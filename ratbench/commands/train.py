@@ -31,9 +31,12 @@ from solvers import solver_names
 @click.option("--suite", "suite_file", type=click.Path(dir_okay=False), default=None, help="Run every run of a training suite YAML.")
 @click.option("--print-commands", is_flag=True, help="With --suite: print one `ratbench train` command per run instead of running.")
 @click.option("--jobs", type=int, default=1, show_default=True, help="With --suite: runs at once (separate processes).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="With --suite: local processes, or one Ray task per run (extra [ray]; run directories come back to the suite's logdir).")
+@click.option("--address", default=None, help="With --executor ray: the cluster to join (e.g. auto); default a local Ray instance.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(env, algo, solver, arch, steps, seed, preset, config_file, sets, logdir, run_dir, resume_dir, device, threads, suite_file,
-          print_commands, jobs, quiet) -> None:
+          print_commands, jobs, executor, address, quiet) -> None:
     """Train a policy on a MuJoCo / classic-control task with any solver (default: RAT on Hopper)."""
     from ratbench.training import Trainer, resolve_config
 
@@ -44,10 +47,13 @@ def train(env, algo, solver, arch, steps, seed, preset, config_file, sets, logdi
 
         if resume_dir or any(v is not None for v in explicit.values()) or config_file or sets or logdir or run_dir:
             raise RatbenchError("--suite takes no other run options; put them in the suite file")
-        run_suite(suite_file, print_commands=print_commands, jobs=jobs, progress_bar=not quiet)
+        run_suite(suite_file, print_commands=print_commands, jobs=jobs, progress_bar=not quiet, executor=executor,
+                  address=address)
         return
     if print_commands:
         raise RatbenchError("--print-commands needs --suite FILE")
+    if executor != "local" or address:
+        raise RatbenchError("--executor and --address apply to --suite runs only")
     if algo is not None and algo not in ALGOS:
         from ratbench.errors import unknown_name
 

@@ -113,11 +113,22 @@ def run_one(run: SuiteRun, progress_bar: bool = True) -> dict[str, Any]:
     return trainer.train()
 
 
-def run_suite(path: str | Path, print_commands: bool = False, jobs: int = 1, progress_bar: bool = True) -> None:
+EXECUTORS = ("local", "ray")
+
+
+def run_suite(path: str | Path, print_commands: bool = False, jobs: int = 1, progress_bar: bool = True,
+              executor: str = "local", address: str | None = None) -> None:
+    if executor not in EXECUTORS:
+        raise RatbenchError(f"unknown executor {executor!r}; valid executors: {', '.join(EXECUTORS)}")
     runs = load_suite(path)
     if print_commands:
         for run in runs:
             click.echo(shlex.join(run.command()))
+        return
+    if executor == "ray":
+        from ratbench.training.ray_executor import run_on_ray
+
+        run_on_ray(runs, address)
         return
     if jobs < 1:
         raise RatbenchError(f"--jobs must be a positive integer, got {jobs}")
