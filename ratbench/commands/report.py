@@ -74,9 +74,16 @@ def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
     milestone_rows = pages.milestone_rows(groups, metrics, steps, published)
     final_rows = pages.final_rows(groups, metrics)
     png = figures.curves_png(groups, metrics, published)
-    command = "ratbench report " + " ".join(shlex.quote(str(p)) for p in paths) + f" --out {shlex.quote(str(out))}"
-    notes = [w for w in warnings]
-    md = pages.markdown(groups, milestone_rows, final_rows, metrics, "curves.png", command, notes, base=out)
+    inside = all(out.resolve() in r.path.resolve().parents for g in groups for r in (*g.runs, *g.unfinished))
+    command = ("ratbench report " + shlex.quote(str(out)) if inside  # the page regenerates from its own folder
+               else "ratbench report " + " ".join(shlex.quote(str(p)) for p in paths) + f" --out {shlex.quote(str(out))}")
+    if metrics != METRICS:
+        command += "".join(f" --metric {m}" for m in metrics)
+    if milestones:
+        command += f" --milestones {milestones}"
+    analysis = out / pages.ANALYSIS_FILE
+    md = pages.markdown(groups, milestone_rows, final_rows, metrics, "curves.png", command, list(warnings), base=out,
+                        analysis=analysis.read_text(encoding="utf-8") if analysis.is_file() else None)
     written = pages.write_report(out, md, png, milestone_rows, final_rows)
     click.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
     if sys.stdout.isatty():
