@@ -22,13 +22,31 @@ METHOD_KEYS = ("algo", "solver", "preset", "npg.rat_variant", "arch", "model.act
 SOLVER_NAMES = {"kaczmarz": "RAT", "woodbury": "NPG-Woodbury", "cg": "NPG-CG", "diagonal": "NPG-diag", "kfac": "K-FAC"}
 
 
-def _get(config: Mapping[str, Any], dotted: str) -> Any:
+def _lookup(config: Mapping[str, Any], dotted: str) -> Any:
     node: Any = config
     for part in dotted.split("."):
         if not isinstance(node, Mapping) or part not in node:
-            return None
+            return _ABSENT
         node = node[part]
     return node
+
+
+_ABSENT = object()
+
+
+def _get(config: Mapping[str, Any], dotted: str) -> Any:
+    """``config[dotted]``; a key the run's config predates takes today's default (keys are only
+    added with defaults that keep the old behaviour: no preset, clipped actions, gymnasium), and
+    a key foreign to the schema (a ppo-only run's npg section) is None."""
+    value = _lookup(config, dotted)
+    if value is not _ABSENT:
+        return value
+    from ratbench.training.config import schema
+
+    default = _lookup(schema(), dotted)
+    if default is _ABSENT or (dotted.startswith("npg.") and config.get("algo") != "npg"):
+        return None
+    return default
 
 
 def method_key(config: Mapping[str, Any]) -> tuple:
