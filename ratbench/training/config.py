@@ -94,7 +94,7 @@ def load_yaml_file(path: str | Path) -> dict[str, Any]:
     except yaml.YAMLError as err:
         raise RatbenchError(f"config file {str(path)!r} is not valid YAML ({err.__class__.__name__}); fix its syntax") from None
     if data is None:
-        return {}
+        raise RatbenchError(f"config file {str(path)!r} is empty (no keys); put overrides in it or drop --config")
     if not isinstance(data, dict):
         raise RatbenchError(f"config file {str(path)!r} must hold a mapping of keys to values, not {type(data).__name__}")
     return data

@@ -31,6 +31,8 @@ bad_override = st.one_of(
 )
 
 bad_config_file = st.sampled_from([
+    b"",                                  # empty
+    b"# only a comment\n",                # empty of keys
     bytes(range(256)),                    # binary
     b"npg:\n  lr: [0.1,\n",               # truncated YAML
     b"- just\n- a list\n",                # not a mapping
