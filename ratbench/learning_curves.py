@@ -42,6 +42,7 @@ import yaml
 from ratbench.errors import RatbenchError, unknown_name
 from ratbench.reporting.methods import method_label
 from ratbench.reporting.runs import (  # noqa: F401  (re-exported: ratbench plot's loading API)
+    MISSING,
     CONFIG_FILE,
     PROGRESS_FILE,
     X_AXES,
@@ -50,6 +51,7 @@ from ratbench.reporting.runs import (  # noqa: F401  (re-exported: ratbench plot
     load_config,
     load_progress,
     load_runs,
+    lookup,
     numeric_columns,
 )
 
@@ -65,7 +67,7 @@ BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 0
 MAX_GRID_POINTS = 500
 
-_MISSING = object()
+_MISSING = MISSING
 
 
 # ----------------------------------------------------------------------------- grouping
@@ -77,14 +79,7 @@ def config_value(config: Mapping[str, Any], key: str) -> Any:
         if "algo" not in config:
             return _MISSING
         return method_label(config)  # one label per method: algo, solver, preset, variant, arch, ...
-    if key in config:
-        return config[key]
-    node: Any = config
-    for part in key.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return _MISSING
-        node = node[part]
-    return node
+    return lookup(config, key)
 
 
 def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -16,35 +16,23 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ratbench.errors import RatbenchError
-from ratbench.reporting.runs import PROGRESS_FILE, Run
+from ratbench.reporting.runs import MISSING, PROGRESS_FILE, Run, lookup
 
 METHOD_KEYS = ("algo", "solver", "preset", "npg.rat_variant", "arch", "model.activation", "action_squash", "envs.backend")
 SOLVER_NAMES = {"kaczmarz": "RAT", "woodbury": "NPG-Woodbury", "cg": "NPG-CG", "diagonal": "NPG-diag", "kfac": "K-FAC"}
-
-
-def _lookup(config: Mapping[str, Any], dotted: str) -> Any:
-    node: Any = config
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return _ABSENT
-        node = node[part]
-    return node
-
-
-_ABSENT = object()
 
 
 def _get(config: Mapping[str, Any], dotted: str) -> Any:
     """``config[dotted]``; a key the run's config predates takes today's default (keys are only
     added with defaults that keep the old behaviour: no preset, clipped actions, gymnasium), and
     a key foreign to the schema (a ppo-only run's npg section) is None."""
-    value = _lookup(config, dotted)
-    if value is not _ABSENT:
+    value = lookup(config, dotted)
+    if value is not MISSING:
         return value
     from ratbench.training.config import schema
 
-    default = _lookup(schema(), dotted)
-    if default is _ABSENT or (dotted.startswith("npg.") and config.get("algo") != "npg"):
+    default = lookup(schema(), dotted)
+    if default is MISSING or (dotted.startswith("npg.") and config.get("algo") != "npg"):
         return None
     return default
 

@@ -18,6 +18,21 @@ import yaml
 
 from ratbench.errors import RatbenchError
 
+MISSING = object()  # what lookup returns for a key the config does not hold
+
+
+def lookup(config: Mapping[str, Any], dotted: str) -> Any:
+    """``config[dotted]``, walking nested mappings for a dotted key (``model.hidden``); ``MISSING`` when absent."""
+    if dotted in config:
+        return config[dotted]
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return MISSING
+        node = node[part]
+    return node
+
+
 PROGRESS_FILE = "progress.csv"
 CONFIG_FILE = "config.yaml"
 X_AXES = ("env_steps", "wall_time", "iteration")

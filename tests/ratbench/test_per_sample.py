@@ -208,11 +208,7 @@ def test_a_policy_autograd_cannot_differentiate_is_one_clear_error():
     from ratbench.policies import CategoricalPolicy
     from solvers import make_solver
 
-    class Broken(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.first, self.second = nn.Linear(3, 6), nn.Linear(6, 2)
-
+    class Broken(_InPlaceBody):
         def forward(self, x):
             y = self.first(x)
             y.relu_()
