@@ -107,8 +107,9 @@ class NPG:
         old_policy = copy.deepcopy(policy) if last_kl else None
         losses, norms, iterations, residuals, passes = [], [], [], [], []
         minibatch_kl = float("nan")
-        for _ in range(cfg["epochs"]):
-            for idx in minibatches(batch.n, cfg["minibatches"], self.rng):
+        last_step = (cfg["epochs"] - 1, cfg["minibatches"] - 1)
+        for epoch in range(cfg["epochs"]):
+            for index, idx in enumerate(minibatches(batch.n, cfg["minibatches"], self.rng)):
                 obs, actions = batch.obs[idx], batch.actions[idx]
                 with torch.no_grad(), PHASES("ratios"):
                     ratio = (policy.log_prob(obs, actions) - batch.log_probs[idx]).exp()
@@ -119,7 +120,7 @@ class NPG:
                 losses.append(float(-(ratio * adv).mean()))
                 problem = NPGProblem(policy, obs, actions, adv, cfg["damping"], weights=weights, params=self.params,
                                      trusted=True)
-                if old_policy is not None:
+                if old_policy is not None and (epoch, index) == last_step:  # the rule reads the last one only
                     minibatch_kl = exact_kl(old_policy, policy, obs)
                 with PHASES("capture"):
                     curv = capture(problem)
