@@ -44,7 +44,9 @@ def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
     \b
     ratbench report runs/suites/mujoco                     # report into runs/suites/mujoco/
     ratbench report runs/suites/humanoid --collect results/humanoid   # commit-ready copies + report there"""
-    from ratbench.reporting import figures, pages
+    import numpy as np
+
+    from ratbench.reporting import figures, pages, stats
     from ratbench.reporting.methods import group_by_method, last_step
     from ratbench.reporting.published import load_published
     from ratbench.reporting.runs import load_runs
@@ -74,6 +76,13 @@ def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
     milestone_rows = pages.milestone_rows(groups, metrics, steps, published)
     final_rows = pages.final_rows(groups, metrics)
     png = figures.curves_png(groups, metrics, published)
+    profile_metric = "eval_return" if "eval_return" in metrics else metrics[0]
+    scores, tasks = stats.normalized_score_matrix(final_rows, profile_metric)
+    profile = None
+    if len(scores) >= 2:
+        taus = np.linspace(0.0, 1.5, 61)
+        profiles, cis = stats.performance_profiles(scores, taus)
+        profile = figures.profile_png(profiles, cis, taus, profile_metric)
     inside = all(out.resolve() in r.path.resolve().parents for g in groups for r in (*g.runs, *g.unfinished))
     command = ("ratbench report " + shlex.quote(str(out)) if inside  # the page regenerates from its own folder
                else "ratbench report " + " ".join(shlex.quote(str(p)) for p in paths) + f" --out {shlex.quote(str(out))}")
@@ -83,8 +92,9 @@ def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
         command += f" --milestones {milestones}"
     analysis = out / pages.ANALYSIS_FILE
     md = pages.markdown(groups, milestone_rows, final_rows, metrics, "curves.png", command, list(warnings), base=out,
-                        analysis=analysis.read_text(encoding="utf-8") if analysis.is_file() else None)
-    written = pages.write_report(out, md, png, milestone_rows, final_rows)
+                        analysis=analysis.read_text(encoding="utf-8") if analysis.is_file() else None,
+                        profile=(profile_metric, tasks) if profile is not None else None)
+    written = pages.write_report(out, md, png, milestone_rows, final_rows, profile)
     click.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
     if sys.stdout.isatty():
         click.echo(md)

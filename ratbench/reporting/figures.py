@@ -57,3 +57,24 @@ def curves_png(groups: Sequence[Group], metrics: Sequence[str], published: Seque
     fig.savefig(buffer, format="png", dpi=dpi)
     plt.close(fig)
     return buffer.getvalue()
+
+
+def profile_png(profiles: dict, cis: dict, taus: np.ndarray, metric: str, dpi: int = 120) -> bytes:
+    """The performance profiles of :func:`ratbench.reporting.stats.performance_profiles` as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from rliable import plot_utils
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(sorted(profiles))}
+    plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=cis, colors=colours, ax=ax,
+                                         xlabel=f"final {metric} / best method's IQM on the task (τ)",
+                                         ylabel="fraction of runs with score > τ")
+    ax.legend(handles=[matplotlib.lines.Line2D([], [], color=c, label=m) for m, c in colours.items()], fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    plt.close(fig)
+    return buffer.getvalue()

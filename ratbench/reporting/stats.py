@@ -115,3 +115,31 @@ def iqm_curve(runs: Sequence[Run], metric: str, grid: np.ndarray) -> tuple[np.nd
         reps=BOOTSTRAP_REPS, confidence_interval_size=CONFIDENCE)
     mid[done], low[done], high[done] = point["m"], ci["m"][0], ci["m"][1]
     return mid, low, high
+
+
+def normalized_score_matrix(finals: Sequence[dict], metric: str) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Per method, a (runs, tasks) matrix of final values divided by the best method's IQM on each task
+    (so 1.0 is the leading method's IQM there), over the tasks *every* method ran, with each method's
+    run count trimmed to its smallest count over those tasks (rliable needs rectangular matrices).
+    Returns the matrices and the tasks used."""
+    rows = [r for r in finals if r["metric"] == metric]
+    methods = sorted({r["method"] for r in rows})
+    tasks = sorted(env for env in {r["env"] for r in rows} if all(
+        any(r["env"] == env and r["method"] == m for r in rows) for m in methods))
+    scores: dict[str, np.ndarray] = {}
+    for method in methods:
+        per_task = [np.asarray(next(r for r in rows if r["env"] == env and r["method"] == method)["values"]) for env in tasks]
+        if not per_task:
+            continue
+        n = min(len(v) for v in per_task)
+        best = [max(r["iqm"] for r in rows if r["env"] == env) for env in tasks]
+        scores[method] = np.stack([v[:n] / b if b else v[:n] for v, b in zip(per_task, best)], axis=1)
+    return scores, tasks
+
+
+def performance_profiles(scores: dict[str, np.ndarray], taus: np.ndarray) -> tuple[dict, dict]:
+    """rliable's performance profiles (fraction of runs above each tau) with stratified-bootstrap CIs."""
+    from rliable import library as rly
+
+    np.random.seed(BOOTSTRAP_SEED)
+    return rly.create_performance_profile(scores, taus, reps=BOOTSTRAP_REPS, confidence_interval_size=CONFIDENCE)

@@ -51,3 +51,21 @@ def test_iqm_curve_follows_the_seeds_and_stops_where_one_stops(tmp_path):
     np.testing.assert_allclose(mid[:2], [2.0, 3.0])  # two seeds: the IQM is their mean
     assert math.isnan(mid[2])  # seed b never reached 300
     assert (low[:2] <= mid[:2]).all() and (mid[:2] <= high[:2]).all()
+
+
+def test_normalized_scores_and_profiles():
+    from ratbench.reporting.stats import normalized_score_matrix, performance_profiles
+
+    finals = [
+        {"env": "a", "method": "X", "metric": "eval_return", "iqm": 10.0, "values": [9.0, 10.0, 11.0]},
+        {"env": "a", "method": "Y", "metric": "eval_return", "iqm": 5.0, "values": [5.0, 5.0]},
+        {"env": "b", "method": "X", "metric": "eval_return", "iqm": 2.0, "values": [2.0, 2.0]},
+        {"env": "b", "method": "Y", "metric": "eval_return", "iqm": 4.0, "values": [4.0, 4.0]},
+        {"env": "c", "method": "X", "metric": "eval_return", "iqm": 1.0, "values": [1.0]},  # Y never ran c: left out
+    ]
+    scores, tasks = normalized_score_matrix(finals, "eval_return")
+    assert tasks == ["a", "b"]
+    np.testing.assert_allclose(scores["X"], [[0.9, 0.5], [1.0, 0.5]])  # trimmed to 2 runs, / best IQM per task
+    np.testing.assert_allclose(scores["Y"], [[0.5, 1.0], [0.5, 1.0]])
+    profiles, cis = performance_profiles(scores, np.array([0.0, 0.7, 1.0]))
+    np.testing.assert_allclose(profiles["Y"], [1.0, 0.5, 0.0])  # fraction of (run, task) scores above tau
