@@ -155,6 +155,15 @@ class Curvature:
     def passes(self) -> float:
         return self.rows_touched / self.n
 
+    def scale_rows(self, scale: torch.Tensor) -> None:
+        """Multiply every row of S by ``scale`` (N,) in place: a capture of unweighted scores becomes the
+        capture of weights ``scale ** 2`` (each sample's output gradients scale alone; no pass counted)."""
+        scale = scale.to(self.dtype)
+        for layer in self.layers:
+            layer.g = layer.g * scale[:, None, None]
+        if self.other_scores is not None:
+            self.other_scores = self.other_scores * scale[:, None]
+
     @contextlib.contextmanager
     def uncounted(self) -> Iterator[None]:
         """Products inside this block are diagnostics: they do not count as passes."""
@@ -314,7 +323,13 @@ def _layer_output_grads(module: nn.Module, grad: torch.Tensor) -> torch.Tensor:
 
 
 def capture(problem: NPGProblem) -> Curvature:
-    """One forward and one backward over the batch: the implicit S of ``problem``.
+    """One forward and one backward over the batch: the implicit S of ``problem`` (see
+    :func:`capture_with_log_probs`)."""
+    return capture_with_log_probs(problem)[0]
+
+
+def capture_with_log_probs(problem: NPGProblem) -> tuple[Curvature, torch.Tensor]:
+    """The implicit S of ``problem`` and the log-probabilities (N,) its forward computed.
 
     If that backward fails because the policy modified a hooked layer's output in place (``relu_``
     after a Linear), the capture is redone without the layer fast path: every parameter's scores
@@ -331,7 +346,7 @@ def capture(problem: NPGProblem) -> Curvature:
         return _capture(problem, fast_layers=False)
 
 
-def _capture(problem: NPGProblem, fast_layers: bool) -> Curvature:
+def _capture(problem: NPGProblem, fast_layers: bool) -> tuple[Curvature, torch.Tensor]:
     policy, params = problem.policy, problem.params
     refuse_sample_mixing(policy)
     offsets, start = {}, 0
@@ -388,7 +403,7 @@ def _capture(problem: NPGProblem, fast_layers: bool) -> Curvature:
                 columns.append(from_func[:, at:at + p.numel()])
                 at += p.numel()
         other_scores = torch.cat(columns, dim=1).to(problem.dtype) * problem.sqrt_weights()[:, None]
-    return Curvature(
+    curvature = Curvature(
         n=problem.n,
         num_params=start,
         dtype=problem.dtype,
@@ -397,3 +412,5 @@ def _capture(problem: NPGProblem, fast_layers: bool) -> Curvature:
         other_offsets=[(offsets[id(p)], p.numel()) for p in others],
         other_scores=other_scores,
     )
+    return curvature, logp.detach()
+

@@ -2,7 +2,7 @@
 to the speed of its own environments.
 
 A few iterations of a real run (default config of the task, any overrides) are timed phase by
-phase (:mod:`ratbench.phases`): env steps and policy forwards of the rollout; ratios, capture,
+phase (:mod:`ratbench.phases`): env steps and policy forwards of the rollout; capture (which also gives the ratios),
 Gram, Cholesky (the rest of the solve), critic and the rest of the update; evaluation, measured
 once and amortised over ``eval.every`` iterations. In the same process and with the same torch
 threads, the same vector env is stepped with random actions for the same number of steps: the
@@ -26,7 +26,7 @@ from ratbench.training.config import resolve_config
 from ratbench.training.trainer import EVAL_SEED_OFFSET, Trainer
 
 ROLLOUT_PHASES = ("env_step", "policy_forward")
-UPDATE_PHASES = ("ratios", "capture", "gram", "cholesky", "critic")  # gram and cholesky run inside "solve"
+UPDATE_PHASES = ("capture", "gram", "cholesky", "critic")  # gram and cholesky run inside "solve"
 TARGET_RATIO = 0.6  # issue 9: training steps/s >= 0.6 of the random-action rate
 
 

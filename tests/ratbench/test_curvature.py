@@ -263,3 +263,21 @@ def test_self_gram_is_x_times_x_transpose(n, d, parts):
     expected = x @ x.T
     got = self_gram(x, parts)
     torch.testing.assert_close(got, expected, rtol=d * 1.2e-7, atol=d * 1.2e-7 * float(expected.abs().max()))
+
+
+@property_settings(20)
+@given(problems())
+def test_scaling_an_unweighted_capture_equals_the_weighted_capture(problem):
+    """S of weights w = diag(sqrt(w)) S of unit weights: the trainer captures once without weights (that
+    forward also gives the ratios) and scales the rows. Same float64 products up to rounding."""
+    import dataclasses
+
+    from ratbench.curvature import capture, capture_with_log_probs
+
+    weighted = capture(problem)
+    unweighted, log_probs = capture_with_log_probs(dataclasses.replace(problem, weights=None))
+    torch.testing.assert_close(log_probs, problem.policy.log_prob(problem.obs, problem.actions).detach())
+    unweighted.scale_rows(problem.sqrt_weights())
+    v = torch.randn(problem.num_params, dtype=problem.dtype, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(unweighted.gram(), weighted.gram(), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(unweighted.jvp(v), weighted.jvp(v), rtol=1e-10, atol=1e-12)

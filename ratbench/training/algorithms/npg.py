@@ -3,7 +3,8 @@
 Per iteration, ``epochs`` x ``minibatches`` policy steps. Each minibatch:
 
 1. importance ratios r_i = pi(a_i|s_i) / pi_old(a_i|s_i), clamped to ``ratio_clip``,
-   become the per-sample weights w_i of the :class:`~ratbench.problem.NPGProblem`;
+   become the per-sample weights w_i of the :class:`~ratbench.problem.NPGProblem` (log pi comes
+   from the curvature capture's own forward, whose rows are then scaled by sqrt(w_i));
 2. advantages are centred and divided by their RMS (``advantage_norm``);
 3. the solver returns the ascent direction d ~ (F + lambda I)^-1 g of this
    minibatch alone: the corrected variant starts every solve from zero, so
@@ -37,6 +38,7 @@ L2 whatever ``step_norm`` says (DESIGN.md section 6).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from typing import Any, Mapping, Optional
 
@@ -44,7 +46,7 @@ import numpy as np
 import torch
 from torch.nn.utils import vector_to_parameters
 
-from ratbench.curvature import capture
+from ratbench.curvature import capture_with_log_probs
 from ratbench.phases import PHASES
 from ratbench.problem import NPGProblem
 from ratbench.training.agent import Agent
@@ -111,19 +113,21 @@ class NPG:
         for epoch in range(cfg["epochs"]):
             for index, idx in enumerate(minibatches(batch.n, cfg["minibatches"], self.rng)):
                 obs, actions = batch.obs[idx], batch.actions[idx]
-                with torch.no_grad(), PHASES("ratios"):
-                    ratio = (policy.log_prob(obs, actions) - batch.log_probs[idx]).exp()
-                weights = ratio.clamp(low, high)
                 adv = batch.advantages[idx]
                 if cfg["advantage_norm"]:
                     adv = normalize_advantages(adv)
-                losses.append(float(-(ratio * adv).mean()))
-                problem = NPGProblem(policy, obs, actions, adv, cfg["damping"], weights=weights, params=self.params,
-                                     trusted=True)
+                unweighted = NPGProblem(policy, obs, actions, adv, cfg["damping"], params=self.params, trusted=True)
                 if old_policy is not None and (epoch, index) == last_step:  # the rule reads the last one only
                     minibatch_kl = exact_kl(old_policy, policy, obs)
                 with PHASES("capture"):
-                    curv = capture(problem)
+                    # One forward gives both the scores and log pi for the ratios; the weights then scale
+                    # the captured rows (sqrt(w_i) per sample), exactly what a weighted capture computes.
+                    curv, log_probs = capture_with_log_probs(unweighted)
+                ratio = (log_probs - batch.log_probs[idx]).exp()
+                weights = ratio.clamp(low, high)
+                curv.scale_rows(weights.sqrt())
+                problem = dataclasses.replace(unweighted, weights=weights)
+                losses.append(float(-(ratio * adv).mean()))
                 warm = WarmStart(direction=self.previous) if self.original and self.previous is not None else None
                 with PHASES("solve"):
                     result = self.solver.solve(problem, curvature=curv, warm_start=warm)
