@@ -18,7 +18,8 @@ import numpy as np
 from ratbench.errors import RatbenchError
 from ratbench.reporting.runs import MISSING, PROGRESS_FILE, Run, lookup
 
-METHOD_KEYS = ("algo", "solver", "preset", "npg.rat_variant", "arch", "model.activation", "action_squash", "envs.backend")
+METHOD_KEYS = ("algo", "solver", "preset", "npg.rat_variant", "arch", "model.activation", "action_squash", "envs.backend",
+               "label")
 SOLVER_NAMES = {"kaczmarz": "RAT", "woodbury": "NPG-Woodbury", "cg": "NPG-CG", "diagonal": "NPG-diag", "kfac": "K-FAC"}
 
 
@@ -62,6 +63,8 @@ def method_label(config: Mapping[str, Any]) -> str:
             notes.append(f"{config['action_squash']} actions")
     if _get(config, "envs.backend") not in (None, "gymnasium"):
         notes.append(str(_get(config, "envs.backend")))
+    if config.get("label"):
+        notes.append(str(config["label"]))
     return f"{name} ({', '.join(notes)})" if notes else name
 
 

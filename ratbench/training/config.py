@@ -42,6 +42,7 @@ CHOICES = {
 }
 FREE_FORM = {"npg.solver_options"}  # dicts whose keys the schema does not fix
 NULLABLE = {"solver"}  # keys with a non-null default that may still be set to null
+STRING_OR_NULL = {"label"}  # null defaults that only take strings
 RETIRED = {
     "npg.warm_start": "it was removed: the corrected variant never carries a direction across minibatches "
                       "(a carried direction survives in the minibatch Fisher's null space); drop the key",
@@ -286,6 +287,9 @@ def validate(config: Mapping[str, Any], solver_given: bool = False) -> None:
             continue
         if value not in valid:
             raise unknown_name(f"{key} value", str(value), valid)
+    for key in STRING_OR_NULL:
+        if config.get(key) is not None and not isinstance(config[key], str):
+            raise RatbenchError(f"{key} must be a string or null, got {config[key]!r}")
     if config.get("preset") is not None:
         if config["preset"] not in PRESETS:
             raise unknown_name("preset", str(config["preset"]), PRESETS)

@@ -54,3 +54,10 @@ def test_unfinished_runs_are_listed_apart(tmp_path):
     assert group.seeds == [0] and [int(r.config["seed"]) for r in group.unfinished] == [1]
     (group,) = group_by_method(load_runs([tmp_path])[0], include_unfinished=True)
     assert group.seeds == [0, 1]
+
+
+def test_a_label_keeps_an_ablation_its_own_method(tmp_path):
+    write_run(tmp_path, "plain", STEPS, [1, 2, 3], seed=0)
+    write_run(tmp_path, "l2", STEPS, [1, 2, 3], seed=0, label="l2-clip")
+    groups = group_by_method(load_runs([tmp_path])[0])
+    assert [g.method for g in groups] == ["RAT", "RAT (l2-clip)"]
