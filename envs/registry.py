@@ -24,9 +24,32 @@ ENV_IDS: dict[str, str] = {
     "invertedpendulum": "InvertedPendulum-v5",
     "inverteddoublependulum": "InvertedDoublePendulum-v5",
     "cartpole": "CartPole-v1",
+    # MinAtar (pixel tasks: 10x10xC binary images, Discrete actions; extra [minatar])
+    "minatar-asterix": "MinAtar/Asterix-v1",
+    "minatar-breakout": "MinAtar/Breakout-v1",
+    "minatar-freeway": "MinAtar/Freeway-v1",
+    "minatar-seaquest": "MinAtar/Seaquest-v1",
+    "minatar-space-invaders": "MinAtar/SpaceInvaders-v1",
 }
 
-MUJOCO_IDS = {v for k, v in ENV_IDS.items() if k != "cartpole"}
+MUJOCO_IDS = {v for k, v in ENV_IDS.items() if k != "cartpole" and not k.startswith("minatar-")}
+MINATAR_PREFIX = "MinAtar/"
+
+
+def _normal(name: str) -> str:
+    return name.strip().lower().replace("-", "").replace("_", "")
+
+
+def register_minatar() -> None:
+    """Register MinAtar's gymnasium ids (the package does not do it on import); clear error without it."""
+    if any(k.startswith(MINATAR_PREFIX) for k in gym.registry):
+        return
+    try:
+        import minatar.gym
+    except ImportError:
+        raise RatbenchError("MinAtar tasks need the minatar package, which is not installed; "
+                            "run: pip install 'ratbench[minatar]' (or pip install minatar)") from None
+    minatar.gym.register_envs()
 
 
 def env_names() -> list[str]:
@@ -35,9 +58,15 @@ def env_names() -> list[str]:
 
 def resolve_env_id(name: str) -> str:
     """Short name or full gymnasium id -> gymnasium id."""
-    key = name.strip().lower().replace("-", "").replace("_", "")
-    if key in ENV_IDS:
-        return ENV_IDS[key]
+    by_key = {_normal(short): full for short, full in ENV_IDS.items()}
+    key = _normal(name)
+    if key in by_key:
+        env_id = by_key[key]
+        if env_id.startswith(MINATAR_PREFIX):
+            register_minatar()
+        return env_id
+    if name.startswith(MINATAR_PREFIX):
+        register_minatar()
     if name in gym.registry:
         return name
     raise unknown_name("environment", name, list(ENV_IDS) + sorted(ENV_IDS.values()))
@@ -57,9 +86,11 @@ def check_mujoco(env_id: str) -> None:
 
 def make_env(name: str, seed: int | None = None, **kwargs) -> gym.Env:
     """One gymnasium env by short name or id, reset with ``seed`` when given."""
+    from envs.pixels import wrap_observations
+
     env_id = resolve_env_id(name)
     check_mujoco(env_id)
-    env = gym.make(env_id, **kwargs)
+    env = wrap_observations(env_id, gym.make(env_id, **kwargs))
     if seed is not None:
         env.reset(seed=seed)
         env.action_space.seed(seed)

@@ -23,6 +23,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 
+from envs.pixels import wrap_observations
 from envs.registry import check_mujoco, resolve_env_id
 from ratbench.errors import RatbenchError
 
@@ -55,6 +56,8 @@ class StatefulEnv(gym.Wrapper):
             state["attrs"] = {
                 k: copy.deepcopy(v) for k, v in vars(base).items() if isinstance(v, _PLAIN_TYPES) and "np_random" not in k
             }
+            if hasattr(base, "game"):  # MinAtar: the whole game (board, counters, its own RNG) is one Python object
+                state["game"] = copy.deepcopy(base.game)
         state["wrappers"] = [
             {k: getattr(w, k) for k in _WRAPPER_STATE if k in vars(w)} for w in _wrapper_chain(self.env)
         ]
@@ -76,6 +79,8 @@ class StatefulEnv(gym.Wrapper):
         else:
             for k, v in state["attrs"].items():
                 setattr(base, k, copy.deepcopy(v))
+            if "game" in state:
+                base.game = copy.deepcopy(state["game"])
         for wrapper, attrs in zip(_wrapper_chain(self.env), state["wrappers"]):
             for k, v in attrs.items():
                 setattr(wrapper, k, v)
@@ -103,7 +108,7 @@ def choose_vector_mode(env_id: str, num_envs: int, cpu_count: int | None = None)
 
 def _env_factory(env_id: str, kwargs: dict[str, Any]) -> Callable[[], gym.Env]:
     def make() -> gym.Env:
-        return StatefulEnv(gym.make(env_id, **kwargs))
+        return StatefulEnv(wrap_observations(env_id, gym.make(env_id, **kwargs)))
 
     return make
 

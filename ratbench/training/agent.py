@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import gymnasium as gym
+import numpy as np
 import torch
 from torch import nn
 
@@ -22,13 +23,15 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
 
 def space_sizes(obs_space: gym.Space, act_space: gym.Space) -> tuple[int, int, bool]:
-    """(obs_dim, act_dim or number of actions, discrete) for flat Box observations."""
-    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
-        raise RatbenchError(f"only flat Box observations are supported, this env has {obs_space}; pick a MuJoCo or classic-control task")
+    """(obs_dim, act_dim or number of actions, discrete) for flat Box observations or (C, H, W) images
+    (obs_dim is then C * H * W)."""
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) not in (1, 3):
+        raise RatbenchError(f"only flat Box or (C, H, W) image observations are supported, this env has {obs_space}; "
+                            "pick a MuJoCo, classic-control or MinAtar task")
     if isinstance(act_space, gym.spaces.Discrete):
-        return obs_space.shape[0], int(act_space.n), True
+        return int(np.prod(obs_space.shape)), int(act_space.n), True
     if isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1:
-        return obs_space.shape[0], act_space.shape[0], False
+        return int(np.prod(obs_space.shape)), act_space.shape[0], False
     raise RatbenchError(f"only Discrete or flat Box actions are supported, this env has {act_space}")
 
 
@@ -45,6 +48,8 @@ class Agent(nn.Module):
             shared=config["arch"] == "shared",
             log_std_init=model_cfg["log_std_init"],
             activation=ACTIVATIONS[model_cfg["activation"]],
+            image_shape=obs_space.shape if len(obs_space.shape) == 3 else None,
+            image_scale=1.0 / float(np.max(obs_space.high)) if len(obs_space.shape) == 3 else 1.0,
         )
         self.discrete = discrete
         self.popart = PopArt(self.model.critic[-1], enabled=config["value_norm"] == "popart", beta=config["popart_beta"])

@@ -247,7 +247,10 @@ def resolve_config(
     env = canonical_env_name(str(choice("env")))
 
     config = copy.deepcopy(base)
-    stems = [f"algo-{algo}", f"arch-{arch}", f"task-{env.lower()}", f"task-{env.lower()}-{algo}"]
+    stems = [f"algo-{algo}", f"arch-{arch}"]
+    if env.startswith("minatar-"):
+        stems.append("task-minatar")  # the family's layer, then the game's own (when shipped)
+    stems += [f"task-{env.lower()}", f"task-{env.lower()}-{algo}"]
     if preset is not None:
         stems.append(f"preset-{preset}")
     for stem in stems:

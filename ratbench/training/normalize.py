@@ -50,9 +50,10 @@ class ObsNormalizer:
             self.rms.update(obs)
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
+        if not self.enabled:  # frames (uint8) pass through unchanged: the network scales them
+            obs = np.asarray(obs)
+            return obs if obs.dtype == np.uint8 else obs.astype(np.float32)
         obs = np.asarray(obs, dtype=np.float64)
-        if not self.enabled:
-            return obs.astype(np.float32)
         out = (obs - self.rms.mean) / np.sqrt(self.rms.var + self.epsilon)
         return np.clip(out, -self.clip, self.clip).astype(np.float32)
 

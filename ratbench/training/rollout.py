@@ -163,7 +163,7 @@ class Collector:
         truncated = ended & ~terminated
         next_values = np.where(truncated, bootstrap, next_values)
         advantages, returns = gae(rewards, values, next_values, terminated, ended, self.gamma, self.gae_lambda)
-        dtype = obs_buf[0].dtype
+        dtype = next(self.agent.parameters()).dtype  # values and advantages in the networks' dtype (frames are uint8)
         flat = lambda a: torch.as_tensor(a.reshape(T * E), dtype=dtype, device=self.device)  # noqa: E731
         obs, actions, log_probs = torch.cat(obs_buf), torch.cat(act_buf), torch.cat(logp_buf)
         if not self.per_step:
