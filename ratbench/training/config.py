@@ -43,6 +43,7 @@ CHOICES = {
 FREE_FORM = {"npg.solver_options"}  # dicts whose keys the schema does not fix
 NULLABLE = {"solver"}  # keys with a non-null default that may still be set to null
 STRING_OR_NULL = {"label"}  # null defaults that only take strings
+NULL_DEFAULT_NUMBERS = {"threads": 1, "critic.max_grad_norm": 1.0, "ppo.target_kl": 1.0}  # null defaults that take numbers (type shown by the value)
 RETIRED = {
     "npg.warm_start": "it was removed: the corrected variant never carries a direction across minibatches "
                       "(a carried direction survives in the minibatch Fisher's null space); drop the key",
@@ -143,6 +144,8 @@ def _coerce(key: str, default: Any, value: Any, source: str) -> Any:
             return None
         raise bad(f"a value like {default!r}, not null")
     if default is None:
+        if key in NULL_DEFAULT_NUMBERS:  # null by default, a number when set: check it as one
+            return _coerce(key, NULL_DEFAULT_NUMBERS[key], value, source)
         return value
     if isinstance(default, bool):
         if not isinstance(value, bool):
