@@ -28,6 +28,7 @@ from envs.registry import check_mujoco, resolve_env_id
 from ratbench.errors import RatbenchError
 
 VECTOR_MODES = ("auto", "sync", "async")
+BACKENDS = ("gymnasium", "envpool")
 
 # Wrapper attributes that change while stepping (TimeLimit, OrderEnforcing).
 _WRAPPER_STATE = ("_elapsed_steps", "_has_reset")
@@ -130,26 +131,21 @@ def make_vector_env(
     """
     if backend not in BACKENDS:
         raise RatbenchError(f"unknown env backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
-    if backend == "envpool":
-        from envs.envpool_backend import EnvPoolVectorEnv
-
-        if int(num_envs) < 1:
-            raise RatbenchError(f"num_envs must be a positive integer, got {num_envs!r}")
-        return EnvPoolVectorEnv(resolve_env_id(name), int(num_envs))
-    if mode not in VECTOR_MODES:
-        raise RatbenchError(f"unknown vector mode {mode!r}; valid modes: {', '.join(VECTOR_MODES)}")
     if int(num_envs) < 1:
         raise RatbenchError(f"num_envs must be a positive integer, got {num_envs!r}")
     env_id = resolve_env_id(name)
+    if backend == "envpool":
+        from envs.envpool_backend import EnvPoolVectorEnv
+
+        return EnvPoolVectorEnv(env_id, int(num_envs))
+    if mode not in VECTOR_MODES:
+        raise RatbenchError(f"unknown vector mode {mode!r}; valid modes: {', '.join(VECTOR_MODES)}")
     check_mujoco(env_id)
     if mode == "auto":
         mode = choose_vector_mode(env_id, num_envs)
     fns = [_env_factory(env_id, env_kwargs) for _ in range(int(num_envs))]
     cls = AsyncVectorEnv if mode == "async" else SyncVectorEnv
     return cls(fns, autoreset_mode=AutoresetMode.SAME_STEP)
-
-
-BACKENDS = ("gymnasium", "envpool")
 
 
 def get_vector_state(envs: VectorEnv) -> list[dict[str, Any]] | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ratbench.errors import RatbenchError
+from ratbench.io import check_writable
 
 METRICS = ("train_return", "eval_return")
 
@@ -52,8 +53,6 @@ def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
     from ratbench.reporting.runs import load_runs
 
     metrics = metrics or METRICS
-    from ratbench.io import check_writable
-
     for target, what in ((collect_into, "the collected runs"), (out, "the report")):
         if target is not None:
             check_writable(target, what)

@@ -245,8 +245,6 @@ def resolve_config(
         raise unknown_name("algorithm", str(algo), ALGOS)
     if arch not in ARCHS:
         raise unknown_name("architecture", str(arch), ARCHS)
-    if preset is not None and preset not in PRESETS:
-        raise unknown_name("preset", str(preset), PRESETS)
     env = canonical_env_name(str(choice("env")))
 
     config = copy.deepcopy(base)
@@ -254,7 +252,7 @@ def resolve_config(
     if env.startswith("minatar-"):
         stems.append("task-minatar")  # the family's layer, then the game's own (when shipped)
     stems += [f"task-{env.lower()}", f"task-{env.lower()}-{algo}"]
-    if preset is not None:
+    if preset in PRESETS:  # an unknown preset is refused by validate, naming the valid ones
         stems.append(f"preset-{preset}")
     for stem in stems:
         layer = shipped_config(stem)
@@ -310,8 +308,6 @@ def validate(config: Mapping[str, Any], solver_given: bool = False) -> None:
             continue
         if value < 1:
             raise RatbenchError(f"{key} must be a positive integer, got {value}")
-    if config["threads"] is not None and (not isinstance(config["threads"], int) or config["threads"] < 1):
-        raise RatbenchError(f"threads must be a positive integer or null, got {config['threads']!r}")
     _check_numbers(config)
     hidden = config["model"]["hidden"]
     if not hidden or not all(isinstance(h, int) and h > 0 for h in hidden):
@@ -334,8 +330,6 @@ def validate(config: Mapping[str, Any], solver_given: bool = False) -> None:
             raise RatbenchError(f"npg.ratio_clip must be [low, high] with 0 < low <= 1 <= high, got {[low, high]}")
         if config["npg"]["rat_variant"] == "original" and config["solver"] != "kaczmarz":
             raise RatbenchError("npg.rat_variant=original is the reference's Kaczmarz rule; use it with --solver kaczmarz")
-        if config["npg"]["damping"] <= 0:
-            raise RatbenchError(f"npg.damping must be positive, got {config['npg']['damping']}")
         if config["npg"]["lr_min"] > config["npg"]["lr_max"]:
             raise RatbenchError(f"npg.lr_min ({config['npg']['lr_min']}) exceeds npg.lr_max ({config['npg']['lr_max']}); swap them")
     elif config["solver"] is not None:

@@ -142,7 +142,8 @@ class Collector:
                 val_buf.append(self.agent.values(obs))
                 to_env = env_actions(actions.cpu().numpy(), self.envs.single_action_space, self.action_squash)
             obs_buf.append(obs)
-            raw_buf.append(self.raw_obs)
+            if not self.per_step:  # renormalised after the rollout
+                raw_buf.append(self.raw_obs)
             act_buf.append(actions)
             with PHASES("env_step"):
                 next_obs, reward, term, trunc, info = self.envs.step(to_env)

@@ -23,6 +23,7 @@ from envs.vector import make_vector_env
 from ratbench.measure import synchronize
 from ratbench.phases import PHASES
 from ratbench.training.config import resolve_config
+from ratbench.training.evaluate import evaluate
 from ratbench.training.trainer import EVAL_SEED_OFFSET, Trainer
 
 ROLLOUT_PHASES = ("env_step", "policy_forward")
@@ -89,8 +90,6 @@ def measure_training(env: str, solver: str | None = "kaczmarz", algo: str = "npg
                     update += row["time_update"]
                 start = time.perf_counter()
                 with PHASES("evaluation"):
-                    from ratbench.training.evaluate import evaluate
-
                     evaluate(trainer.eval_envs, trainer.agent.policy, trainer.obs_norm, seed + EVAL_SEED_OFFSET,
                              trainer.device, config["action_squash"])
                 evaluation = time.perf_counter() - start

@@ -11,14 +11,15 @@ Per iteration, ``epochs`` x ``minibatches`` policy steps. Each minibatch:
    nothing survives from one minibatch to the next (a multi-block or
    multi-sweep Kaczmarz solve still warm-starts its own blocks);
 4. d is clipped to ``max_step_norm`` in the Fisher norm sqrt(d^T F d) =
-   ||S d|| / sqrt(N) (one J v product on the captured curvature) or in L2;
+   ||S d|| / sqrt(N) (S d from the solver when it knows it, else one J v product
+   on the captured curvature) or in L2;
 5. the optimiser (SGD with ``momentum``, step size ``lr``) gets ``p.grad = -d`` and steps.
 
 After the epochs a KL sets the next step size (``kl_adaptive``: lr / 1.5 above
 2 x target, x 1.5 below half the target, clamped to [lr_min, lr_max]); it is the
 approximate KL between the rollout policy and the new one over the whole batch
 (``kl_rule: batch``) or the exact KL of the last minibatch before its step
-(``kl_rule: last_minibatch``, the reference's rule, train_detach.py:504-509).
+(``kl_rule: last_minibatch``, the reference's rule, train_detach.py:225 and 537-542).
 Then the critic is fitted.
 
 Why nothing is carried in the corrected variant: Kaczmarz started from d0 returns
@@ -28,7 +29,7 @@ piles up over the minibatches of an iteration, unseen by the batch's Fisher-norm
 clip and KL (issue 8: 7x the parameter displacement on Hopper, 3.1x the batch KL
 on an independent batch on InvertedPendulum).
 
-``rat_variant: original`` reproduces the reference RAT code (train_detach.py:262-292):
+``rat_variant: original`` reproduces the reference RAT code (train_detach.py:260-293):
 Kaczmarz with ``residual="original"``, warm-started from minus the SGD momentum
 buffer (the previous clipped loss gradient; the plain clipped step when
 ``momentum`` is 0), carried across minibatches and rollouts, and clipping in
@@ -78,6 +79,7 @@ class NPG:
     def __init__(self, agent: Agent, config: Mapping[str, Any], rng: np.random.Generator):
         self.agent, self.cfg, self.rng = agent, config["npg"], rng
         self.original = self.cfg["rat_variant"] == "original" and config["solver"] == "kaczmarz"
+        self.fisher_clip = self.cfg["step_norm"] == "fisher" and not self.original  # else L2, as the reference
         batch = config["num_envs"] * config["num_steps"]
         self.solver = solver_for(config, math.ceil(batch / self.cfg["minibatches"]))
         self.params = agent.policy.policy_parameters()
@@ -94,7 +96,7 @@ class NPG:
     def _step_norm(self, result, curv) -> float:
         """Fisher norm ||S d|| / sqrt(N) (S d from the solver when it has it, else one J v) or L2."""
         direction = result.direction
-        if self.cfg["step_norm"] == "fisher" and not self.original:
+        if self.fisher_clip:
             sd = result.scores_direction
             if sd is None:
                 with curv.uncounted():
@@ -175,7 +177,7 @@ class NPG:
     def _clip_coefficient(self, norm: float) -> float:
         """min(1, max / norm) for the Fisher norm; in L2, torch.nn.utils.clip_grad_norm_'s
         min(1, max / (norm + 1e-6)) (what the reference calls, train_detach.py:292)."""
-        if self.cfg["step_norm"] == "fisher" and not self.original:
+        if self.fisher_clip:
             return min(1.0, self.cfg["max_step_norm"] / norm) if norm > 0 else 1.0
         return min(1.0, self.cfg["max_step_norm"] / (norm + 1e-6))
 
