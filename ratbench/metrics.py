@@ -48,10 +48,11 @@ def relative_error(d: torch.Tensor, d_star: torch.Tensor) -> float:
 
 
 def cosine(d: torch.Tensor, d_star: torch.Tensor) -> float:
-    """Cosine of the angle between d and d*; NaN when either is zero."""
+    """Cosine of the angle between d and d*, clamped to [-1, 1] (rounding can step a few ulps past
+    it for parallel vectors); NaN when either is zero."""
     d, d_star = _f64(d), _f64(d_star)
     norms = float(torch.linalg.vector_norm(d)) * float(torch.linalg.vector_norm(d_star))
-    return float(d.dot(d_star)) / norms if norms > 0 else math.nan
+    return min(1.0, max(-1.0, float(d.dot(d_star)) / norms)) if norms > 0 else math.nan
 
 
 def damped_relative_error(d: torch.Tensor, d_star: torch.Tensor, apply_damped: Operator) -> float:

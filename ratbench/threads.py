@@ -10,6 +10,8 @@ with one). Two rules avoid it:
   ``cores // jobs`` (``jobs``: runs started together, ``RATBENCH_JOBS`` in the suite runner's
   children), lowered by the cores other processes already keep busy (the 1-minute load average),
   and at least 1.
+
+:func:`set_compute_threads` applies the count to torch and to SciPy's OpenBLAS alike.
 """
 
 from __future__ import annotations
@@ -49,10 +51,15 @@ def auto_threads(jobs: int | None = None, load: float | None = None) -> int:
     return max(1, min(cores // jobs, cores - int(round(load))))
 
 
-def set_torch_threads(threads: int | None) -> int:
-    """``torch.set_num_threads(threads or auto_threads())``; returns the count in use."""
+def set_compute_threads(threads: int | None) -> int:
+    """Use ``threads or auto_threads()`` threads in torch and in the BLAS that SciPy ships (OpenBLAS,
+    which :mod:`ratbench.symmetric` calls on CPU and which keeps its own pool); returns the count."""
     import torch
+    from threadpoolctl import threadpool_limits
+
+    import ratbench.symmetric  # noqa: F401  (loads SciPy's BLAS, so that the limit reaches it)
 
     count = threads if threads is not None else auto_threads()
     torch.set_num_threads(count)
+    threadpool_limits(limits=count, user_api="blas")
     return count

@@ -25,6 +25,7 @@ from ratbench.curvature import Curvature, capture
 from ratbench.errors import RatbenchError
 from ratbench.phases import PHASES
 from ratbench.problem import NPGProblem
+from ratbench.symmetric import cholesky_lower
 
 
 @dataclass
@@ -180,17 +181,17 @@ def solve_damped_gram(curv: Curvature, damping: float, rhs: torch.Tensor, rows: 
     Then S_B S_B^T x / N = rhs - lambda x up to the solve's rounding: a caller gets S_B (S_B^T x / N)
     without a J v product."""
     with PHASES("gram"):
-        m = curv.gram(rows, rows) / curv.n
+        m = curv.gram(rows, rows, lower_only=True).div_(curv.n)
     m.diagonal().add_(damping)
     with PHASES("cholesky"):
-        chol, info = torch.linalg.cholesky_ex(m)
-    if int(info) != 0:
+        factor, ok = cholesky_lower(m)
+    if not ok:
         raise RatbenchError(
             f"the damped Gram system is not numerically positive definite in {curv.dtype}; "
             "increase the damping or solve in float64"
         )
     with PHASES("cholesky"):
-        return torch.cholesky_solve(rhs[:, None], chol)[:, 0]
+        return factor.solve(rhs)
 
 
 def dual_residual(curv: Curvature, problem: NPGProblem, direction: torch.Tensor, dual: torch.Tensor) -> float:

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from ratbench import speed as sp
 from ratbench.errors import RatbenchError, unknown_name
 from ratbench.io import check_writable, write_json
+from ratbench.threads import set_compute_threads
 
 
 def _check_names(kind: str, names: tuple[str, ...], valid: tuple[str, ...] | dict) -> None:
@@ -122,7 +123,7 @@ def speed(
         raise unknown_name("policy name", policy, sp.POLICIES)
     torch_device = sp.check_device(device)
     if threads is not None:
-        torch.set_num_threads(threads)
+        set_compute_threads(threads)
     chosen = list(dict.fromkeys(solvers)) or list(sp.SOLVER_METHODS)
     n, width = sp.SIZES[size].n, sp.SIZES[size].width
     problem = sp.build_problem(n, width, policy, torch_device, seed)

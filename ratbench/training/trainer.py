@@ -30,7 +30,7 @@ from ratbench.errors import RatbenchError
 from ratbench.io import atomic_write_text
 from ratbench.measure import synchronize
 from ratbench.phases import PHASES
-from ratbench.threads import set_torch_threads
+from ratbench.threads import set_compute_threads
 from ratbench.training.agent import Agent
 from ratbench.training.algorithms import make_algorithm
 from ratbench.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -79,7 +79,7 @@ class Trainer:
         self.config, self.run_dir, self.progress_bar = dict(config), Path(run_dir), progress_bar
         cfg = self.config
         self.device = resolve_device(cfg["device"])
-        self.threads = set_torch_threads(cfg["threads"])
+        self.threads = set_compute_threads(cfg["threads"])
         seed = cfg["seed"]
         random.seed(seed)
         np.random.seed(seed)

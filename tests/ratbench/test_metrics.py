@@ -35,6 +35,13 @@ def test_cosine_by_hand():
     assert math.isnan(cosine(t(0, 0), t(1, 1)))
 
 
+@given(st.lists(st.floats(-1e3, 1e3, allow_nan=False, allow_subnormal=False), min_size=1, max_size=50), st.floats(0.1, 10))
+def test_cosine_of_parallel_vectors_never_leaves_the_unit_interval(values, scale):
+    v = torch.tensor(values, dtype=torch.float64)
+    c = cosine(v, scale * v)
+    assert math.isnan(c) or -1.0 <= c <= 1.0
+
+
 def test_damped_relative_error_by_hand():
     """A = diag(1, 4): ||(1, 1)||_A = sqrt(5), ||(0, 1)||_A = 2."""
     diag = t(1, 4)

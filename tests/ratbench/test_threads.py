@@ -32,3 +32,19 @@ def test_importing_ratbench_asks_for_passive_waiting_unless_the_user_chose():
     assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip() == "PASSIVE"
     env["OMP_WAIT_POLICY"] = "ACTIVE"
     assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip() == "ACTIVE"
+
+
+def test_compute_threads_size_torch_and_scipys_blas_alike():
+    """ratbench.symmetric runs on SciPy's OpenBLAS, whose own pool would otherwise take every core."""
+    import torch
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    before = torch.get_num_threads()
+    with threadpool_limits(limits=None):  # restores the BLAS pools on exit
+        try:
+            assert threads.set_compute_threads(1) == 1
+            assert torch.get_num_threads() == 1
+            blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+            assert blas and all(pool["num_threads"] == 1 for pool in blas)
+        finally:
+            torch.set_num_threads(before)
