@@ -16,7 +16,9 @@ with one). Two rules avoid it:
 
 from __future__ import annotations
 
+import contextlib
 import os
+from typing import Iterator
 
 JOBS_VARIABLE = "RATBENCH_JOBS"
 
@@ -63,3 +65,18 @@ def set_compute_threads(threads: int | None) -> int:
     torch.set_num_threads(count)
     threadpool_limits(limits=count, user_api="blas")
     return count
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with ``count`` torch threads, then restore the previous count. The rollout uses 1:
+    its forwards are 32-row products, where a second thread costs more in synchronisation than it saves
+    (Hopper, 256 steps of 32 envs, quiet machine: 0.22 s of policy forwards with 2 threads, 0.11 s with 1)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -30,7 +30,7 @@ from ratbench.errors import RatbenchError
 from ratbench.io import atomic_write_text
 from ratbench.measure import synchronize
 from ratbench.phases import PHASES
-from ratbench.threads import set_compute_threads
+from ratbench.threads import set_compute_threads, torch_threads
 from ratbench.training.agent import Agent
 from ratbench.training.algorithms import make_algorithm
 from ratbench.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -217,7 +217,8 @@ class Trainer:
         cfg = self.config
         progress = self.env_steps / cfg["steps"]
         t0 = time.perf_counter()
-        batch = self.collector.collect()
+        with torch_threads(1):
+            batch = self.collector.collect()
         synchronize(self.device)
         t1 = time.perf_counter()
         stats = self.algo.update(batch, progress)

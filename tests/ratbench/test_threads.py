@@ -48,3 +48,14 @@ def test_compute_threads_size_torch_and_scipys_blas_alike():
             assert blas and all(pool["num_threads"] == 1 for pool in blas)
         finally:
             torch.set_num_threads(before)
+
+
+def test_torch_threads_restores_the_count_even_after_an_error():
+    import torch
+
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError):
+        with threads.torch_threads(1):
+            assert torch.get_num_threads() == 1
+            raise RuntimeError("inside")
+    assert torch.get_num_threads() == before
