@@ -31,6 +31,7 @@ from ratbench.io import atomic_write_text
 from ratbench.measure import synchronize
 from ratbench.phases import PHASES
 from ratbench.threads import set_compute_threads, torch_threads
+from ratbench.training import provenance
 from ratbench.training.agent import Agent
 from ratbench.training.algorithms import make_algorithm
 from ratbench.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -179,6 +180,7 @@ class Trainer:
         if self.env_steps >= cfg["steps"]:  # a finished run resumed without a larger budget: touch nothing
             self.close()
             return self._summary()
+        provenance.append(self.run_dir, provenance.entry(self.iteration, self.threads))
         logger = RunLogger(self.run_dir, self.rows, purge_step=self.env_steps + 1 if self.env_steps else None,
                            total_steps=cfg["steps"], start_steps=self.env_steps, progress_bar=self.progress_bar)
         boundary = self.state()

@@ -51,6 +51,7 @@ def test_collect_copies_compact_outputs_and_reports_from_them(tmp_path):
     result = CliRunner().invoke(cli, ["report", str(tmp_path / "runs"), "--collect", str(results)])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (results / "rat-s0").iterdir()) == ["config.yaml", "progress.csv", "summary.json"]
+    assert json.loads((results / "rat-s0" / "summary.json").read_text())["commits"] == []  # no provenance.json
     summary = json.loads((results / "rat-s3" / "summary.json").read_text())
     assert summary["finished"] is False and summary["env_steps"] == 500_000 and summary["method"] == "RAT"
     assert "seed 0: `rat-s0`" in (results / "README.md").read_text()  # paths relative to the page
