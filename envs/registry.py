@@ -30,10 +30,14 @@ ENV_IDS: dict[str, str] = {
     "minatar-freeway": "MinAtar/Freeway-v1",
     "minatar-seaquest": "MinAtar/Seaquest-v1",
     "minatar-space-invaders": "MinAtar/SpaceInvaders-v1",
+    # Atari through EnvPool only (envs.backend=envpool; extra [envpool]): its standard preprocessing
+    "atari-pong": "Pong-v5",
+    "atari-breakout": "Breakout-v5",
 }
 
-MUJOCO_IDS = {v for k, v in ENV_IDS.items() if k != "cartpole" and not k.startswith("minatar-")}
+MUJOCO_IDS = {v for k, v in ENV_IDS.items() if k != "cartpole" and not k.startswith(("minatar-", "atari-"))}
 MINATAR_PREFIX = "MinAtar/"
+ENVPOOL_ONLY_IDS = {v for k, v in ENV_IDS.items() if k.startswith("atari-")}
 
 
 def _normal(name: str) -> str:
@@ -67,7 +71,7 @@ def resolve_env_id(name: str) -> str:
         return env_id
     if name.startswith(MINATAR_PREFIX):
         register_minatar()
-    if name in gym.registry:
+    if name in gym.registry or name in ENVPOOL_ONLY_IDS:
         return name
     raise unknown_name("environment", name, list(ENV_IDS) + sorted(ENV_IDS.values()))
 

@@ -24,7 +24,7 @@ import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 
 from envs.pixels import wrap_observations
-from envs.registry import check_mujoco, resolve_env_id
+from envs.registry import ENVPOOL_ONLY_IDS, check_mujoco, resolve_env_id
 from ratbench.errors import RatbenchError
 
 VECTOR_MODES = ("auto", "sync", "async")
@@ -134,6 +134,9 @@ def make_vector_env(
     if int(num_envs) < 1:
         raise RatbenchError(f"num_envs must be a positive integer, got {num_envs!r}")
     env_id = resolve_env_id(name)
+    if env_id in ENVPOOL_ONLY_IDS and backend != "envpool":
+        raise RatbenchError(f"{env_id} runs on the EnvPool backend only (ratbench ships no ALE install); "
+                            "set envs.backend=envpool (the atari task config does)")
     if backend == "envpool":
         from envs.envpool_backend import EnvPoolVectorEnv
 

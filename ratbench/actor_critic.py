@@ -6,9 +6,9 @@ critic. With ``shared=True`` the policy body and the value head sit on one
 trunk, so ``policy.policy_parameters()`` holds the trunk and the policy head
 but not the value head.
 
-Flat observations get MLP trunks; image observations (C, H, W), stored as uint8, get
-:func:`minatar_cnn` trunks, which turn the frames into floats (scaled by ``1 / high``) inside the
-network.
+Flat observations get MLP trunks; image observations (C, H, W), stored as uint8, get a CNN trunk
+from :mod:`ratbench.trunks` (``trunk``: MinAtar's, the Nature CNN or IMPALA's ResNet), which turns
+the frames into floats (scaled by ``1 / high``) inside the network.
 """
 
 from __future__ import annotations
@@ -19,28 +19,7 @@ import torch
 from torch import nn
 
 from ratbench.policies import CategoricalPolicy, GaussianPolicy, Policy, mlp
-
-
-class ToFloat(nn.Module):
-    """uint8 frames -> floats in [0, 1] (``scale = 1 / high`` of the observation box), in the network's
-    dtype (a buffer follows ``.double()`` / ``.to()``)."""
-
-    def __init__(self, scale: float = 1.0):
-        super().__init__()
-        self.register_buffer("scale", torch.tensor(float(scale)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.to(self.scale.dtype) * self.scale
-
-
-def minatar_cnn(obs_shape: Sequence[int], hidden: int = 128, scale: float = 1.0) -> nn.Sequential:
-    """The MinAtar network's trunk (Young & Tian 2019): one 3x3 conv with 16 channels, ReLU, a dense
-    layer of ``hidden`` units, ReLU. obs (N, C, H, W) uint8 -> (N, hidden)."""
-    channels, height, width = obs_shape
-    return nn.Sequential(
-        ToFloat(scale), nn.Conv2d(channels, 16, 3), nn.ReLU(), nn.Flatten(),
-        nn.Linear(16 * (height - 2) * (width - 2), hidden), nn.ReLU(),
-    )
+from ratbench.trunks import image_trunk
 
 
 class ActorCritic(nn.Module):
@@ -56,16 +35,17 @@ class ActorCritic(nn.Module):
         activation: type[nn.Module] = nn.Tanh,
         image_shape: Sequence[int] | None = None,
         image_scale: float = 1.0,
+        trunk: str = "auto",
     ):
         super().__init__()
         hidden = list(hidden)
         self.shared = shared
         if image_shape is not None:
             width = hidden[-1]
-            trunk = minatar_cnn(image_shape, width, image_scale)
-            policy_body = nn.Sequential(trunk, nn.Linear(width, act_dim))
-            critic_trunk = trunk if shared else minatar_cnn(image_shape, width, image_scale)
-            self.critic = nn.Sequential(critic_trunk, nn.Linear(width, 1))
+            body = image_trunk(trunk, image_shape, width, image_scale)
+            policy_body = nn.Sequential(body, nn.Linear(width, act_dim))
+            critic_body = body if shared else image_trunk(trunk, image_shape, width, image_scale)
+            self.critic = nn.Sequential(critic_body, nn.Linear(width, 1))
         elif shared:
             trunk = nn.Sequential(mlp([obs_dim, *hidden], activation), activation())
             policy_body = nn.Sequential(trunk, nn.Linear(hidden[-1], act_dim))

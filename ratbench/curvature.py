@@ -89,6 +89,8 @@ class LayerFactors:
             gg = gr.reshape(nr * L, -1) @ gc.reshape(nc * L, -1).T
             aa = ar.reshape(nr * L, -1) @ ac.reshape(nc * L, -1).T
             return (gg * aa).reshape(nr, L, nc, L).sum(dim=(1, 3))
+        if cols is rows:
+            return gram_lower(self.per_sample(rows).reshape(nr, -1))
         return self.per_sample(rows).reshape(nr, -1) @ self.per_sample(cols).reshape(nc, -1).T
 
     def jvp(self, v: torch.Tensor, rows: Rows) -> torch.Tensor:

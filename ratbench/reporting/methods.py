@@ -18,8 +18,8 @@ import numpy as np
 from ratbench.errors import RatbenchError
 from ratbench.reporting.runs import MISSING, PROGRESS_FILE, Run, lookup
 
-METHOD_KEYS = ("algo", "solver", "preset", "npg.rat_variant", "arch", "model.activation", "action_squash", "envs.backend",
-               "label")
+METHOD_KEYS = ("algo", "solver", "preset", "npg.rat_variant", "arch", "model.activation", "model.trunk", "action_squash",
+               "envs.backend", "label")
 SOLVER_NAMES = {"kaczmarz": "RAT", "woodbury": "NPG-Woodbury", "cg": "NPG-CG", "diagonal": "NPG-diag", "kfac": "K-FAC"}
 
 
@@ -61,6 +61,8 @@ def method_label(config: Mapping[str, Any]) -> str:
             notes.append(str(_get(config, "model.activation")))
         if config.get("action_squash") not in (None, "clip"):
             notes.append(f"{config['action_squash']} actions")
+    if _get(config, "model.trunk") not in (None, "auto"):
+        notes.append(f"{_get(config, 'model.trunk')} CNN")
     if _get(config, "envs.backend") not in (None, "gymnasium"):
         notes.append(str(_get(config, "envs.backend")))
     if config.get("label"):

@@ -24,6 +24,7 @@ import yaml
 
 from envs.registry import ENV_IDS, resolve_env_id
 from ratbench.errors import RatbenchError, unknown_name
+from ratbench.trunks import TRUNKS
 
 ALGOS = ("npg", "ppo", "pg")
 ARCHS = ("separate", "shared")
@@ -37,6 +38,7 @@ CHOICES = {
     "npg.kl_rule": ("batch", "last_minibatch"),
     "value_norm": ("popart", "none"),
     "model.activation": ("tanh", "relu"),
+    "model.trunk": TRUNKS,
     "npg.step_norm": ("fisher", "l2"),
     "npg.rat_variant": ("corrected", "original"),
 }
@@ -249,8 +251,9 @@ def resolve_config(
 
     config = copy.deepcopy(base)
     stems = [f"algo-{algo}", f"arch-{arch}"]
-    if env.startswith("minatar-"):
-        stems.append("task-minatar")  # the family's layer, then the game's own (when shipped)
+    for family in ("minatar", "atari"):
+        if env.startswith(f"{family}-"):
+            stems.append(f"task-{family}")  # the family's layer, then the game's own (when shipped)
     stems += [f"task-{env.lower()}", f"task-{env.lower()}-{algo}"]
     if preset in PRESETS:  # an unknown preset is refused by validate, naming the valid ones
         stems.append(f"preset-{preset}")

@@ -94,6 +94,13 @@ def load_suite(path: str | Path) -> list[SuiteRun]:
                 runs.append(SuiteRun(env=env, seed=int(seed), algo=algo, solver=solver, arch=entry.get("arch"),
                                      steps=entry.get("steps", spec.get("steps")), sets={**common, **(entry.get("set") or {})},
                                      logdir=root / f"{label}-s{seed}"))
+    seen: dict[Path, SuiteRun] = {}
+    for run in runs:
+        if run.logdir in seen:
+            raise RatbenchError(f"suite {str(path)!r}: two runs would share the directory {str(run.logdir)!r} "
+                                "(they differ only in keys the directory name leaves out, such as arch); "
+                                "give one of them a name: key")
+        seen[run.logdir] = run
     for run in runs:  # validate every config before anything starts
         resolve_config({"env": run.env, "algo": run.algo, "solver": run.solver, "arch": run.arch,
                         "seed": run.seed, "steps": run.steps}, sets=run.set_args())

@@ -269,20 +269,3 @@ def test_scaling_an_unweighted_capture_equals_the_weighted_capture(problem):
     v = torch.randn(problem.num_params, dtype=problem.dtype, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(unweighted.gram(), weighted.gram(), rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(unweighted.jvp(v), weighted.jvp(v), rtol=1e-10, atol=1e-12)
-
-
-def test_minatar_network_direction_matches_the_dense_reference():
-    """The MinAtar CNN (uint8 frames cast inside, a 3x3 conv, a dense layer) through the curvature
-    layer: Woodbury's direction equals the dense float64 solve (4 (N + P) eps kappa, as for every exact solver)."""
-    from ratbench.actor_critic import ActorCritic
-    from solvers import make_solver
-    from tests.solvers.test_woodbury import exact_rtol
-
-    torch.manual_seed(0)
-    model = ActorCritic(400, 6, discrete=True, hidden=(8,), image_shape=(4, 10, 10)).double()
-    obs = (torch.rand(12, 4, 10, 10) < 0.1).to(torch.uint8)
-    actions = model.policy.act(obs).detach()
-    problem = NPGProblem(model.policy, obs, actions, torch.randn(12, dtype=torch.float64), 0.1)
-    reference = dense(problem)
-    direction = make_solver("woodbury").solve(problem).direction
-    assert rel_err(direction, reference.npg()) <= exact_rtol(problem, reference)

@@ -32,8 +32,8 @@ def small_problem():
 @pytest.mark.parametrize("policy", sp.POLICIES)
 def test_build_problem_shapes_and_advantages(policy):
     problem = sp.build_problem(32, 8, policy, seed=1)
-    obs_shape = sp.IMAGE_SHAPE if policy.startswith("cnn") else (sp.HUMANOID_OBS,)
-    assert problem.obs.shape == (32, *obs_shape)
+    assert problem.obs.shape == (32, *sp.obs_shape(policy))
+    assert problem.obs.dtype == (torch.uint8 if policy in sp.FRAME_POLICIES else torch.float32)
     assert problem.advantages.shape == (32,)
     # Advantages are centred to unit RMS in float32: mean ~ 0 and RMS ~ 1 up to rounding (1e-5).
     assert abs(float(problem.advantages.mean())) < 1e-5

@@ -85,6 +85,14 @@ def test_bad_suite_keys_are_clear(tmp_path):
     assert result.exit_code == 1 and "unknown key(s) runz" in result.output
 
 
+def test_suite_runs_that_would_share_a_directory_are_refused(tmp_path):
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("envs: [cartpole]\nruns:\n  - {algo: npg, arch: separate}\n  - {algo: npg, arch: shared}\n")
+    result = _invoke("--suite", str(suite), "--print-commands")
+    assert result.exit_code == 1 and "share the directory" in result.output and "name" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_logdir_is_a_parent_and_run_dir_is_exact(tmp_path):
     common = ("--env", "cartpole", "--steps", "1000", "--quiet", "--set", "num_envs=2", "--set", "num_steps=256")
     result = _invoke(*common, "--logdir", str(tmp_path / "runs"))

@@ -1,0 +1,27 @@
+"""Every shipped training suite (suites/training/*.yaml) expands and every run's config validates."""
+
+from pathlib import Path
+
+import pytest
+
+from ratbench.training.suite import load_suite
+
+SUITES = sorted((Path(__file__).resolve().parents[2] / "suites" / "training").glob("*.yaml"))
+NEEDS = {"minatar": "minatar", "atari": "envpool", "envpool": "envpool"}
+
+
+@pytest.mark.parametrize("path", SUITES, ids=[p.stem for p in SUITES])
+def test_suite_expands_into_valid_runs(path):
+    text = path.read_text()
+    for word, package in NEEDS.items():
+        if word in text:
+            pytest.importorskip(package, reason=f"{path.name} uses {package}, which is not installed")
+    runs = load_suite(path)
+    assert runs and len({run.logdir for run in runs}) == len(runs)  # no two runs share a directory
+
+
+def test_the_benchmark_suite_is_the_issues_grid():
+    """Issue 10: five methods on four -v5 tasks, three seeds at least, 1M steps each."""
+    runs = load_suite(Path(__file__).resolve().parents[2] / "suites" / "training" / "benchmark-mujoco.yaml")
+    assert {r.env for r in runs} == {"hopper", "walker2d", "halfcheetah", "ant"}
+    assert len(runs) == 4 * 5 * 3 and {r.steps for r in runs} == {1_000_000}
