@@ -50,55 +50,87 @@ def milestone_rows(groups: Sequence[Group], metrics: Sequence[str], milestones: 
     return rows
 
 
-def common_budgets(groups: Sequence[Group]) -> dict[str, float]:
-    """Per task, the env steps every counted run reached: methods are compared there, never at
-    different lengths."""
-    budgets: dict[str, float] = {}
-    for group in groups:
-        for run in group.runs:
-            budgets[group.env] = min(budgets.get(group.env, math.inf), last_step(run))
-    return budgets
+FULL_LENGTH_SHARE = 0.98  # groups that reached this share of a task's longest group run its full budget
+
+
+def comparison_lengths(groups: Sequence[Group]) -> dict[tuple[str, str], tuple[float, bool]]:
+    """Per (task, method): the env steps its final values are taken at, and whether it ran the task's
+    full budget. Groups within :data:`FULL_LENGTH_SHARE` of the task's longest are compared at the
+    length every one of their runs reached; a group run to a shorter budget keeps its own length and
+    is compared with the leader there (never two methods at different lengths)."""
+    own = {(g.env, g.method): min(last_step(r) for r in g.runs) for g in groups}
+    longest: dict[str, float] = {}
+    for (env, _), steps in own.items():
+        longest[env] = max(longest.get(env, 0.0), steps)
+    full = {key: steps >= FULL_LENGTH_SHARE * longest[key[0]] for key, steps in own.items()}
+    common: dict[str, float] = {}
+    for key, steps in own.items():
+        if full[key]:
+            common[key[0]] = min(common.get(key[0], math.inf), steps)
+    return {key: (common[key[0]] if full[key] else steps, full[key]) for key, steps in own.items()}
+
+
+def _values(group: Group, metric: str, steps: float) -> np.ndarray:
+    values = np.array([value_at(r, metric, steps, slack=None) for r in group.runs])
+    return values[np.isfinite(values)]
 
 
 def final_rows(groups: Sequence[Group], metrics: Sequence[str]) -> list[dict[str, Any]]:
-    """Per task, method and metric: IQM over seeds of the last value logged at or before the task's
-    common budget (:func:`common_budgets`), with its 95% CI."""
-    budgets = common_budgets(groups)
+    """Per task, method and metric: IQM over seeds of the last value logged at or before the method's
+    comparison length (:func:`comparison_lengths`), with its 95% CI."""
+    lengths = comparison_lengths(groups)
     rows = []
     for metric in metrics:
         for group in groups:
-            values = np.array([value_at(r, metric, budgets[group.env], slack=None) for r in group.runs])
-            values = values[np.isfinite(values)]
+            steps, full = lengths[(group.env, group.method)]
+            values = _values(group, metric, steps)
             if not values.size:
                 continue
             est = iqm({"m": values[:, None]})["m"]
             rows.append({"env": group.env, "method": group.method, "metric": metric, "iqm": est.value,
                          "ci_low": est.low, "ci_high": est.high, "seeds": int(values.size),
-                         "steps": int(budgets[group.env]), "values": values.tolist()})
+                         "steps": int(steps), "full_length": full, "values": values.tolist()})
     return rows
 
 
-def verdict_lines(finals: Sequence[dict[str, Any]], metric: str) -> list[str]:
-    """Per task: the ranking by IQM of the final value, and P(leader > other) with its CI."""
+def _comparison(lead_values: np.ndarray, other: dict[str, Any], lead: str = "") -> str:
+    """"<other> (<IQM>, <seeds>): [<lead>] ahead by <d>, P(lead > it) = p [lo, hi]"."""
+    p = probability_of_improvement(lead_values[:, None], np.array(other["values"])[:, None])
+    lead_iqm = iqm({"m": lead_values[:, None]})["m"].value
+    who = f"{lead} (IQM {_num(lead_iqm)}) " if lead else ""
+    return (f"{other['method']} ({_num(other['iqm'])}, {_seeds(other['seeds'])}): {who}ahead by "
+            f"{_num(lead_iqm - other['iqm'])}, P(lead > it) = {p.value:.2f} [{p.low:.2f}, {p.high:.2f}]")
+
+
+def verdict_lines(finals: Sequence[dict[str, Any]], metric: str, groups: Sequence[Group] = ()) -> list[str]:
+    """Per task: the ranking by IQM of the final value among the methods that ran the full budget, and
+    P(leader > other) with its CI; methods run to a shorter budget are compared with the leader at
+    their own length (the leader's values read there from ``groups``)."""
     lines = []
+    by_key = {(g.env, g.method): g for g in groups}
     for env in sorted({r["env"] for r in finals if r["metric"] == metric}):
-        ranked = sorted((r for r in finals if r["env"] == env and r["metric"] == metric), key=lambda r: -r["iqm"])
-        if len(ranked) < 2:
-            only = ranked[0]
+        rows = [r for r in finals if r["env"] == env and r["metric"] == metric]
+        ranked = sorted((r for r in rows if r.get("full_length", True)), key=lambda r: -r["iqm"])
+        shorter = [r for r in rows if not r.get("full_length", True)]
+        if len(rows) < 2:
+            only = rows[0]
             lines.append(f"- **{env}**: only {only['method']} ran ({_seeds(only['seeds'])}, IQM {_num(only['iqm'])} "
                          f"at {only['steps']:,} steps); nothing to compare.")
             continue
         lead = ranked[0]
-        parts = []
-        for other in ranked[1:]:
-            p = probability_of_improvement(np.array(lead["values"])[:, None], np.array(other["values"])[:, None])
-            parts.append(f"{other['method']} ({_num(other['iqm'])}, {_seeds(other['seeds'])}): "
-                         f"ahead by {_num(lead['iqm'] - other['iqm'])}, P(lead > it) = {p.value:.2f} "
-                         f"[{p.low:.2f}, {p.high:.2f}]")
-        few = " With fewer than 5 seeds a side these intervals are rough." if min(r["seeds"] for r in ranked) < 5 else ""
-        lines.append(f"- **{env}**, compared at {lead['steps']:,} steps (the length every counted run reached): "
-                     f"{lead['method']} leads (IQM {_num(lead['iqm'])}, {_seeds(lead['seeds'])}) over "
-                     + "; ".join(parts) + "." + few)
+        parts = [_comparison(np.array(lead["values"]), other) for other in ranked[1:]]
+        few = " With fewer than 5 seeds a side these intervals are rough." if min(r["seeds"] for r in rows) < 5 else ""
+        line = (f"- **{env}**, compared at {lead['steps']:,} steps (the length every run of these methods reached): "
+                f"{lead['method']} leads (IQM {_num(lead['iqm'])}, {_seeds(lead['seeds'])})")
+        line += (" over " + "; ".join(parts) + ".") if parts else "."
+        for other in shorter:
+            lead_group = by_key.get((env, lead["method"]))
+            if lead_group is None:
+                continue
+            at_length = _values(lead_group, metric, other["steps"])
+            line += (f" {other['method']} ran {other['steps']:,} steps only; there, "
+                     + _comparison(at_length, other, lead["method"]) + ".")
+        lines.append(line + few)
     return lines
 
 
@@ -124,7 +156,7 @@ def markdown(groups: Sequence[Group], milestones: Sequence[dict], finals: Sequen
         parts += ["## Analysis", "", f"(from `{ANALYSIS_FILE}`, written by the people who ran the suite)", "",
                   analysis.strip(), ""]
     for metric in metrics:
-        lines = verdict_lines(finals, metric)
+        lines = verdict_lines(finals, metric, groups)
         if lines:
             parts += [f"## Verdict by final {metric}", "", *lines, ""]
     parts += ["## Curves", "", f"![learning curves]({figure_name})", "",
@@ -162,7 +194,8 @@ def markdown(groups: Sequence[Group], milestones: Sequence[dict], finals: Sequen
         ["task", "method", "metric", "IQM [95% CI]", "seeds", "at env steps"],
         [[r["env"], r["method"], r["metric"], f"{_num(r['iqm'])} [{_num(r['ci_low'])}, {_num(r['ci_high'])}]",
           str(r["seeds"]), f"{r['steps']:,}"] for r in finals]), "",
-              "Each value is the last one logged at or before the task's common length (every counted run reached it).", ""]
+              "Each value is the last one logged at or before its comparison length: the length every run of the "
+              "methods that ran the task's full budget reached, or a shorter-budget method's own length.", ""]
     unfinished = [(g, r) for g in groups for r in g.unfinished]
     if unfinished:
         parts += ["## Unfinished runs (not in the statistics)", ""]

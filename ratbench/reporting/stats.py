@@ -122,7 +122,7 @@ def normalized_score_matrix(finals: Sequence[dict], metric: str) -> tuple[dict[s
     (so 1.0 is the leading method's IQM there), over the tasks *every* method ran, with each method's
     run count trimmed to its smallest count over those tasks (rliable needs rectangular matrices).
     Returns the matrices and the tasks used."""
-    rows = [r for r in finals if r["metric"] == metric]
+    rows = [r for r in finals if r["metric"] == metric and r.get("full_length", True)]  # one length per task
     methods = sorted({r["method"] for r in rows})
     tasks = sorted(env for env in {r["env"] for r in rows} if all(
         any(r["env"] == env and r["method"] == m for r in rows) for m in methods))

@@ -133,7 +133,8 @@ class Trainer:
         state = load_checkpoint(run_dir)
         trainer = cls(config, run_dir, progress_bar)
         trainer.load_state(state)
-        atomic_write_text(run_dir / CONFIG_FILE, to_yaml(trainer.config))
+        if trainer.env_steps < trainer.config["steps"]:  # a finished run keeps its files untouched
+            atomic_write_text(run_dir / CONFIG_FILE, to_yaml(trainer.config))
         return trainer
 
     # -- state ---------------------------------------------------------------

@@ -1,0 +1,37 @@
+"""Final values and verdicts compare methods at one length; a shorter-budget method is compared at its own."""
+
+from ratbench.reporting.methods import group_by_method
+from ratbench.reporting.pages import comparison_lengths, final_rows, verdict_lines
+from ratbench.reporting.runs import load_runs
+from ratbench.reporting.stats import normalized_score_matrix
+from tests.ratbench.reporting.helpers import write_run
+
+STEPS = [1000, 2000, 3000]
+
+
+def _groups(tmp_path):
+    for seed in range(3):
+        write_run(tmp_path, f"long-a-s{seed}", STEPS, [10 + seed, 20 + seed, 30 + seed], seed=seed)
+        # PPO's iterations end a little short of the NPG runs' 3,000: still the full budget
+        write_run(tmp_path, f"long-b-s{seed}", [990, 1980, 2970], [5 + seed, 6 + seed, 7 + seed], seed=seed, algo="ppo",
+                  solver=None)
+    write_run(tmp_path, "short-s0", STEPS[:2], [1.0, 2.0], seed=0, arch="shared")
+    runs, _ = load_runs([tmp_path])
+    return group_by_method(runs)
+
+
+def test_full_budget_methods_share_one_length_and_a_short_one_keeps_its_own(tmp_path):
+    lengths = comparison_lengths(_groups(tmp_path))
+    assert lengths[("hopper", "RAT")] == (2970, True) and lengths[("hopper", "PPO")] == (2970, True)
+    assert lengths[("hopper", "RAT (shared)")] == (2000, False)
+
+
+def test_the_verdict_compares_the_short_method_at_its_length(tmp_path):
+    groups = _groups(tmp_path)
+    finals = final_rows(groups, ["train_return"])
+    (line,) = verdict_lines(finals, "train_return", groups)
+    assert "compared at 2,970 steps" in line and "RAT leads (IQM 21" in line
+    # at 2,000 steps RAT's seeds are 20, 21, 22 (IQM 21) against the shared run's 2.0
+    assert "RAT (shared) ran 2,000 steps only; there, RAT (shared) (2, 1 seed): RAT (IQM 21) ahead by 19" in line
+    scores, tasks = normalized_score_matrix(finals, "train_return")
+    assert set(scores) == {"RAT", "PPO"} and tasks == ["hopper"]  # the profile leaves the short method out
