@@ -19,7 +19,7 @@ import torch
 
 from ratbench.errors import RatbenchError, unknown_name
 from ratbench.io import write_csv, write_json
-from ratbench.plots_accuracy import check_plot_path, plot_convergence
+from ratbench.reporting.accuracy_figures import check_plot_path, plot_convergence
 from ratbench.reference import DEFAULT_MAX_PARAMS, reference_mode
 from solvers import SOLVERS, solver_names, solver_options
 from suites.accuracy.contracts import CONTRACTS, describe_budget

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from ratbench import learning_curves as lc
+from ratbench.reporting import plot as lc
+from ratbench.reporting.runs import load_runs
 from ratbench.io import atomic_write_bytes, atomic_write_text, check_writable, write_csv
 
 DEFAULT_NAME = "learning_curves"
@@ -60,7 +61,7 @@ def plot(paths: tuple[Path, ...], metrics: tuple[str, ...], x_axes: tuple[str, .
     """
     prefix = output_prefix(out, paths)
     check_writable(prefix.with_name(prefix.name + ".png"), "the plot")
-    runs, warnings = lc.load_runs(paths)
+    runs, warnings = load_runs(paths)
     for warning in warnings:
         click.echo(f"Warning: {warning}", err=True)
     keys = lc.parse_group_by(group_by, runs)

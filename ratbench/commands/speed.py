@@ -12,7 +12,7 @@ import click
 import torch
 from tqdm import tqdm
 
-from ratbench import speed as sp
+from ratbench.benchmarking import speed as sp
 from ratbench.errors import RatbenchError, unknown_name
 from ratbench.io import check_writable, write_json
 from ratbench.threads import set_compute_threads

@@ -85,6 +85,17 @@ def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> Interval:
     return Interval(float(point["pair"][0]), float(ci["pair"][0, 0]), float(ci["pair"][1, 0]))
 
 
+def mean_curve_band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """95% stratified-bootstrap CI (rliable, percentile) of the mean over seeds at each point, for
+    ``values`` (seeds, points) with at least 2 seeds: (low, high), each (points,)."""
+    from rliable import library as rly
+
+    np.random.seed(BOOTSTRAP_SEED)
+    _, ci = rly.get_interval_estimates({"m": values[:, None, :]}, lambda x: x[:, 0, :].mean(axis=0),
+                                       reps=BOOTSTRAP_REPS, confidence_interval_size=CONFIDENCE)
+    return ci["m"][0], ci["m"][1]
+
+
 def iqm_curve(runs: Sequence[Run], metric: str, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """IQM over seeds of the metric at each grid step (last logged value at or before it), with CIs:
     (iqm, low, high), each (len(grid),). Grid points some seed has not reached are NaN."""

@@ -20,7 +20,7 @@ from typing import Sequence
 
 
 from envs.vector import make_vector_env
-from ratbench.measure import synchronize
+from ratbench.benchmarking.measure import synchronize
 from ratbench.phases import PHASES
 from ratbench.training.config import resolve_config
 from ratbench.training.evaluate import evaluate

@@ -28,7 +28,7 @@ import yaml
 from envs.vector import get_vector_state, make_vector_env, set_vector_state
 from ratbench.errors import RatbenchError
 from ratbench.io import atomic_write_text
-from ratbench.measure import synchronize
+from ratbench.benchmarking.measure import synchronize
 from ratbench.phases import PHASES
 from ratbench.threads import set_compute_threads, torch_threads
 from ratbench.training import provenance

@@ -2,7 +2,7 @@
 
 One record per (problem, solver): the metrics of :mod:`ratbench.metrics`,
 the solver's own clock (capture included, callback excluded), peak memory
-from :func:`ratbench.measure.measure`, iterations and passes, the contract
+from :func:`ratbench.benchmarking.measure.measure`, iterations and passes, the contract
 verdict, and the convergence curve (relative error after every iteration of
 an iterative solver, recorded through the solver callback).
 """
@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from ratbench.errors import RatbenchError
-from ratbench.measure import measure
+from ratbench.benchmarking.measure import measure
 from ratbench.metrics import relative_error, score
 from ratbench.problem import NPGProblem
 from ratbench.reference import DEFAULT_MAX_PARAMS, Reference, compute_reference

@@ -4,7 +4,7 @@ Modules: ``bench_direction`` (every solver and both baselines on the
 Humanoid-sized Gaussian MLP grid), ``bench_policies`` (categorical and CNN
 policies), ``bench_accuracy`` (relative error of the iterative solvers after a
 fixed budget), ``bench_training`` (one training iteration on Hopper-v5).
-The workloads and methods live in :mod:`ratbench.speed`, shared with
+The workloads and methods live in :mod:`ratbench.benchmarking.speed`, shared with
 ``ratbench speed``; :mod:`suites.speed.common` holds the asv glue.
 
 Environment variable ``RATBENCH_ASV_LIGHT=1`` (used by CI) skips the heavy

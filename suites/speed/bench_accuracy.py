@@ -1,13 +1,13 @@
 """Accuracy of the iterative solvers after a fixed budget, tracked beside the timings.
 
 ``track_relative_error`` is ``||d - d_ref|| / ||d_ref||`` for the float32
-solver at its fixed budget (:func:`ratbench.speed.accuracy_options`:
+solver at its fixed budget (:func:`ratbench.benchmarking.speed.accuracy_options`:
 kaczmarz two sweeps in blocks of N/4, cg 10 iterations) against woodbury on
 a float64 copy of the same minibatch, on the Humanoid-sized Gaussian MLP.
 A jump in this history is an accuracy regression.
 """
 
-from ratbench import speed as sp
+from ratbench.benchmarking import speed as sp
 
 from .common import skip_unless_runnable
 

@@ -1,9 +1,9 @@
 """Every solver's direction and both baselines on the Humanoid-sized Gaussian MLP.
 
 Policy: tanh MLP 348 -> width -> width -> 17 with a state-independent
-log-std (:func:`ratbench.speed.build_policy`, ``mlp-gaussian``). The
+log-std (:func:`ratbench.benchmarking.speed.build_policy`, ``mlp-gaussian``). The
 ``method`` parameter runs the solvers as configured for the speed targets
-(:mod:`ratbench.speed`: kaczmarz = one block step over the minibatch,
+(:mod:`ratbench.benchmarking.speed`: kaczmarz = one block step over the minibatch,
 kaczmarz-sweep = one sweep in blocks of 256, cg = 10 iterations) and the two
 baselines (``vanilla``: a policy-gradient forward and backward;
 ``per-sample``: torch.func per-sample gradients, dense Gram and Cholesky),
@@ -11,7 +11,7 @@ so ratios can be read off one run. The per-sample route is skipped where J
 would not fit (e.g. N=4096 with width 1024: P ~ 1.4M, N*P*4 bytes > 20 GiB).
 """
 
-from ratbench import speed as sp
+from ratbench.benchmarking import speed as sp
 
 from .common import BATCH_SIZES, DEVICES, WIDTHS, cuda_peak_bytes, prepare
 

@@ -1,6 +1,6 @@
 """Categorical and CNN policies: every solver and both baselines at hidden width 256.
 
-Policies (:func:`ratbench.speed.build_policy`): ``mlp-categorical`` (348
+Policies (:func:`ratbench.benchmarking.speed.build_policy`): ``mlp-categorical`` (348
 inputs, 17 actions), ``cnn-categorical`` and ``cnn-gaussian`` (3 x 32 x 32
 frames through two strided Conv2d layers, 6 actions). Conv2d layers take
 the curvature layer's unfolded-patch path, so these cases time it.
@@ -10,7 +10,7 @@ Pixel workloads (``FrameDirection``): ``nature-cnn`` (4 x 84 x 84 uint8 frames, 
 Gram-route solvers (issue 12's target: woodbury <= 10x vanilla on the Nature CNN at N = 1,024).
 """
 
-from ratbench import speed as sp
+from ratbench.benchmarking import speed as sp
 
 from .common import BATCH_SIZES, DEVICES, prepare
 

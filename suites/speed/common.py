@@ -13,8 +13,8 @@ from typing import Any, Callable
 import torch
 import torch._dynamo  # noqa: F401  (see below)
 
-from ratbench import speed as sp
-from ratbench.measure import synchronize
+from ratbench.benchmarking import speed as sp
+from ratbench.benchmarking.measure import synchronize
 from ratbench.problem import NPGProblem
 
 # torch.func imports torch._dynamo on first use, several seconds per process. asv's
@@ -47,7 +47,7 @@ def prepare(policy: str, device: str, n: int, width: int, method: str) -> tuple[
     """The problem and a runner that executes ``method`` once and waits for the device.
 
     Skips (NotImplementedError) where :func:`skip_unless_runnable` says so and where the
-    per-sample route would need more than :data:`ratbench.speed.PER_SAMPLE_MAX_BYTES`.
+    per-sample route would need more than :data:`ratbench.benchmarking.speed.PER_SAMPLE_MAX_BYTES`.
     """
     skip_unless_runnable(device, n, width)
     problem = sp.build_problem(n, width, policy, device)

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from ratbench.cli import cli
-from tests.ratbench.test_learning_curves import STEPS, curve_rows, write_run
+from tests.ratbench.reporting.test_plot import STEPS, curve_rows, write_run
 
 
 def _invoke(*args: str):

@@ -18,9 +18,9 @@ Aggregation conventions (also in the README):
   The grid is the union of the seeds' own x values there (exact when seeds
   log at the same env steps), or ``MAX_GRID_POINTS`` evenly spaced points
   when that union is larger.
-* The band is a 95% percentile bootstrap CI of the mean over seeds
-  (``BOOTSTRAP_RESAMPLES`` resamples, fixed seed, so a figure is
-  reproducible), or mean ± one standard error (``band="sem"``). One seed
+* The band is a 95% percentile bootstrap CI of the mean over seeds (rliable,
+  :data:`ratbench.reporting.stats.BOOTSTRAP_REPS` resamples, fixed seed, so a figure
+  is reproducible), or mean ± one standard error (``band="sem"``). One seed
   gives no band.
 * The final value of a group is its curve's last point: the mean (and band)
   over seeds at the end of the common range.
@@ -29,7 +29,6 @@ Aggregation conventions (also in the README):
 from __future__ import annotations
 
 import base64
-import functools
 import html
 import io
 import math
@@ -41,19 +40,8 @@ import yaml
 
 from ratbench.errors import RatbenchError, unknown_name
 from ratbench.reporting.methods import method_label
-from ratbench.reporting.runs import (  # noqa: F401  (re-exported: ratbench plot's loading API)
-    MISSING,
-    CONFIG_FILE,
-    PROGRESS_FILE,
-    X_AXES,
-    Run,
-    find_run_dirs,
-    load_config,
-    load_progress,
-    load_runs,
-    lookup,
-    numeric_columns,
-)
+from ratbench.reporting.stats import CONFIDENCE, mean_curve_band
+from ratbench.reporting.runs import MISSING, PROGRESS_FILE, X_AXES, Run, lookup, numeric_columns
 
 DEFAULT_X_AXES = ("env_steps", "wall_time")
 DEFAULT_METRIC = "return_mean"
@@ -62,9 +50,6 @@ METHOD_KEY = "method"  # pseudo config key: ratbench.reporting.methods.method_la
 PLAIN_KEYS = {METHOD_KEY, "algo", "solver", "env"}  # group labels show these keys' values bare
 RUN_ONLY_KEYS = {"seed", "steps", "device", "threads", "vector", "checkpoint.every"}  # may differ between the seeds of one method
 BANDS = ("bootstrap", "sem")
-CONFIDENCE = 0.95
-BOOTSTRAP_RESAMPLES = 10_000
-BOOTSTRAP_SEED = 0
 MAX_GRID_POINTS = 500
 
 _MISSING = MISSING
@@ -235,25 +220,11 @@ def interpolate(seeds: Sequence[SeedCurve], grid: np.ndarray) -> np.ndarray:
     return np.stack([np.interp(grid, s.x, s.y) for s in seeds])
 
 
-@functools.lru_cache(maxsize=None)
-def _bootstrap_resamples(n_seeds: int) -> tuple[np.ndarray, np.ndarray]:
-    """The B bootstrap resamples of ``n_seeds`` seeds as distinct count vectors (U, S) and their draws (U,).
-
-    Few seeds allow few distinct resamples (126 for S = 5): quantiles of the B
-    resampled means are taken from the distinct ones weighted by how often each
-    was drawn (the same numbers, far less sorting). Cached: the seed is fixed.
-    """
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    counts = rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=BOOTSTRAP_RESAMPLES)  # (B, S)
-    return np.unique(counts, axis=0, return_counts=True)
-
-
 def mean_and_band(values: np.ndarray, band: str = "bootstrap") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean over seeds and the band around it, for ``values`` of shape (S, G).
 
-    ``bootstrap``: 95% percentile bootstrap CI of the mean (resampling seeds
-    with replacement, the same resamples at every grid point, fixed seed;
-    inverted-CDF quantiles of the resampled means).
+    ``bootstrap``: 95% percentile bootstrap CI of the mean, resampling seeds with replacement
+    (:func:`ratbench.reporting.stats.mean_curve_band`, on rliable, fixed seed).
     ``sem``: mean ± standard error (sample std with ddof=1 over sqrt(S)).
     With S = 1 the band is NaN.
     """
@@ -267,17 +238,7 @@ def mean_and_band(values: np.ndarray, band: str = "bootstrap") -> tuple[np.ndarr
     if band == "sem":
         half = values.std(axis=0, ddof=1) / math.sqrt(n_seeds)
         return mean, mean - half, mean + half
-    distinct, draws = _bootstrap_resamples(n_seeds)
-    resampled_means = values.T @ distinct.T / n_seeds  # (G, U)
-    order = np.argsort(resampled_means, axis=1)
-    sorted_means = np.take_along_axis(resampled_means, order, axis=1)
-    cumulative_draws = np.cumsum(draws[order], axis=1)  # (G, U) integers, up to B
-    tail_draws = round(BOOTSTRAP_RESAMPLES * (1.0 - CONFIDENCE) / 2)  # 250 of 10,000: an integer, so no rounding at the cut
-    # inverted-CDF quantiles: the k-th smallest resampled mean for k = tail_draws and B - tail_draws
-    low, high = (
-        np.take_along_axis(sorted_means, (cumulative_draws < rank).sum(axis=1, keepdims=True), axis=1)[:, 0]
-        for rank in (tail_draws, BOOTSTRAP_RESAMPLES - tail_draws)
-    )
+    low, high = mean_curve_band(values)
     return mean, low, high
 
 

@@ -1,4 +1,4 @@
-"""ratbench.speed (workloads, baselines, solver configs, ratios) and the `ratbench speed` command.
+"""ratbench.benchmarking.speed (workloads, baselines, solver configs, ratios) and the `ratbench speed` command.
 
 No wall-clock value is asserted anywhere: only that every method runs, that
 the baselines compute what they claim, and that ratios and verdicts follow
@@ -15,7 +15,7 @@ import torch
 from click.testing import CliRunner
 
 from ratbench import RatbenchError
-from ratbench import speed as sp
+from ratbench.benchmarking import speed as sp
 from ratbench.cli import cli
 from ratbench.curvature import capture
 from ratbench.commands.speed import format_table

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from ratbench.errors import RatbenchError, unknown_name
-from ratbench.measure import measure, synchronize
+from ratbench.benchmarking.measure import measure, synchronize
 from ratbench.per_sample import per_sample_grads
 from ratbench.policies import CategoricalPolicy, GaussianPolicy, Policy, categorical_mlp, gaussian_mlp
 from ratbench.problem import NPGProblem
@@ -300,7 +300,7 @@ def relative_error_vs_woodbury(problem: NPGProblem, method: str) -> float:
 @dataclass
 class Timing:
     """Seconds of ``repeat`` runs after warm-up, their median, quartiles and range,
-    and the largest peak memory seen (bytes; see :mod:`ratbench.measure`)."""
+    and the largest peak memory seen (bytes; see :mod:`ratbench.benchmarking.measure`)."""
 
     method: str
     seconds: list[float]
@@ -332,7 +332,7 @@ def measure_methods(
     Rounds interleave the methods (in a rotating order), so load from other
     processes falls on all of them alike and the ratios stay meaningful on a
     busy machine. CUDA is synchronised before every clock read
-    (:func:`ratbench.measure.measure`). ``on_run(method)`` is called after each run.
+    (:func:`ratbench.benchmarking.measure.measure`). ``on_run(method)`` is called after each run.
     """
     runners = {m: method_runner(m, problem) for m in methods}
     seconds: dict[str, list[float]] = {m: [] for m in methods}
