@@ -58,7 +58,7 @@ def comparison_lengths(groups: Sequence[Group]) -> dict[tuple[str, str], tuple[f
     full budget. Groups within :data:`FULL_LENGTH_SHARE` of the task's longest are compared at the
     length every one of their runs reached; a group run to a shorter budget keeps its own length and
     is compared with the leader there (never two methods at different lengths)."""
-    own = {(g.env, g.method): min(last_step(r) for r in g.runs) for g in groups}
+    own = {(g.env, g.method): min(last_step(r) for r in g.runs) for g in groups if g.runs}  # counted runs only
     longest: dict[str, float] = {}
     for (env, _), steps in own.items():
         longest[env] = max(longest.get(env, 0.0), steps)
@@ -82,6 +82,8 @@ def final_rows(groups: Sequence[Group], metrics: Sequence[str]) -> list[dict[str
     rows = []
     for metric in metrics:
         for group in groups:
+            if (group.env, group.method) not in lengths:  # every run of it unfinished: listed apart
+                continue
             steps, full = lengths[(group.env, group.method)]
             values = _values(group, metric, steps)
             if not values.size:

@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import yaml
 
+from envs.registry import ENV_IDS
 from ratbench.errors import RatbenchError
 
 MISSING = object()  # what lookup returns for a key the config does not hold
@@ -48,7 +49,10 @@ class Run:
 
     @property
     def env(self) -> str:
-        return str(self.config["env"])
+        """The task's gymnasium id (``Hopper-v5`` for a run configured as ``hopper``), so that runs
+        named either way are one task and pages show the version."""
+        name = str(self.config["env"])
+        return ENV_IDS.get(name.lower(), name)
 
 
 def find_run_dirs(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], list[str]]:

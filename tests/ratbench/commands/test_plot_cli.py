@@ -110,7 +110,7 @@ def test_skipped_runs_and_truncated_groups_are_reported(tmp_path):
     result = _invoke(str(runs), "--out", str(tmp_path / "fig"))
     assert result.exit_code == 0, result.output
     assert f"Warning: skipping {runs / 'crashed'}: it has no config.yaml" in result.stderr
-    assert f"Note: PPO on cartpole: curves stop at env_steps = 2k, where its shortest seed ({runs / 'ppo' / 's2'}) ends" in result.stderr
+    assert f"Note: PPO on CartPole-v1: curves stop at env_steps = 2k, where its shortest seed ({runs / 'ppo' / 's2'}) ends" in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -16,14 +16,16 @@ def _groups(tmp_path):
         write_run(tmp_path, f"long-b-s{seed}", [990, 1980, 2970], [5 + seed, 6 + seed, 7 + seed], seed=seed, algo="ppo",
                   solver=None)
     write_run(tmp_path, "short-s0", STEPS[:2], [1.0, 2.0], seed=0, arch="shared")
+    write_run(tmp_path, "running-s0", STEPS[:1], [1.0], seed=0, budget=3000, algo="ppo", solver=None, arch="shared")
     runs, _ = load_runs([tmp_path])
     return group_by_method(runs)
 
 
 def test_full_budget_methods_share_one_length_and_a_short_one_keeps_its_own(tmp_path):
     lengths = comparison_lengths(_groups(tmp_path))
-    assert lengths[("hopper", "RAT")] == (2970, True) and lengths[("hopper", "PPO")] == (2970, True)
-    assert lengths[("hopper", "RAT (shared)")] == (2000, False)
+    assert lengths[("Hopper-v5", "RAT")] == (2970, True) and lengths[("Hopper-v5", "PPO")] == (2970, True)
+    assert lengths[("Hopper-v5", "RAT (shared)")] == (2000, False)
+    assert ("Hopper-v5", "PPO (shared)") not in lengths  # its only run is unfinished: no length, no final value
 
 
 def test_the_verdict_compares_the_short_method_at_its_length(tmp_path):
@@ -34,4 +36,4 @@ def test_the_verdict_compares_the_short_method_at_its_length(tmp_path):
     # at 2,000 steps RAT's seeds are 20, 21, 22 (IQM 21) against the shared run's 2.0
     assert "RAT (shared) ran 2,000 steps only; there, RAT (shared) (2, 1 seed): RAT (IQM 21) ahead by 19" in line
     scores, tasks = normalized_score_matrix(finals, "train_return")
-    assert set(scores) == {"RAT", "PPO"} and tasks == ["hopper"]  # the profile leaves the short method out
+    assert set(scores) == {"RAT", "PPO"} and tasks == ["Hopper-v5"]  # the profile leaves the short method out

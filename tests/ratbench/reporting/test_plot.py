@@ -273,26 +273,26 @@ def _find(curves, env, metric, x_axis, group) -> lc.Curve:
 def test_aggregate_means_seeds_on_the_common_range_with_empty_cells_dropped(tmp_path):
     runs = _sweep(tmp_path)
     curves, notes = lc.aggregate(runs, ["return_mean", "eval_return"], ["env_steps", "wall_time"], ["method"], band="sem")
-    kacz = _find(curves, "cartpole", "return_mean", "env_steps", "RAT")
+    kacz = _find(curves, "CartPole-v1", "return_mean", "env_steps", "RAT")
     assert kacz.n_seeds == 3
     np.testing.assert_array_equal(kacz.x, [2000, 3000, 4000])  # first row's return_mean is empty in every seed
     np.testing.assert_allclose(kacz.mean, [3.0, 4.0, 5.0])
     np.testing.assert_allclose(kacz.high - kacz.mean, 2.0 / np.sqrt(3))
     np.testing.assert_allclose(kacz.mean - kacz.low, 2.0 / np.sqrt(3))
-    on_time = _find(curves, "cartpole", "return_mean", "wall_time", "RAT")
+    on_time = _find(curves, "CartPole-v1", "return_mean", "wall_time", "RAT")
     np.testing.assert_allclose(on_time.x, [2.0, 3.0, 4.0])
     np.testing.assert_allclose(on_time.mean, kacz.mean)
 
-    evals = _find(curves, "cartpole", "eval_return", "env_steps", "RAT")
+    evals = _find(curves, "CartPole-v1", "eval_return", "env_steps", "RAT")
     np.testing.assert_array_equal(evals.x, [2000, 4000])
     np.testing.assert_allclose(evals.mean, [11.0, 21.0])
 
-    cg = _find(curves, "cartpole", "return_mean", "env_steps", "NPG-CG")
+    cg = _find(curves, "CartPole-v1", "return_mean", "env_steps", "NPG-CG")
     np.testing.assert_array_equal(cg.x, [1000, 2000, 3000])  # cut where the shorter seed stops
     np.testing.assert_allclose(cg.mean, [1.0, 2.0, 3.0])
-    assert notes == [f"NPG-CG on cartpole: curves stop at env_steps = 3k, where its shortest seed ({tmp_path / 'cg1'}) ends; the longest reaches 4k"]
+    assert notes == [f"NPG-CG on CartPole-v1: curves stop at env_steps = 3k, where its shortest seed ({tmp_path / 'cg1'}) ends; the longest reaches 4k"]
 
-    ppo = _find(curves, "hopper", "return_mean", "env_steps", "PPO")
+    ppo = _find(curves, "Hopper-v5", "return_mean", "env_steps", "PPO")
     assert ppo.n_seeds == 1 and np.isnan(ppo.low).all()
     assert not [c for c in curves if c.group in ("NPG-CG", "PPO") and c.metric == "eval_return"]  # never evaluated
 
@@ -300,9 +300,9 @@ def test_aggregate_means_seeds_on_the_common_range_with_empty_cells_dropped(tmp_
 def test_aggregate_groups_by_any_key_and_smooths_each_seed(tmp_path):
     runs = _sweep(tmp_path)
     curves, notes = lc.aggregate(runs, ["return_mean"], ["env_steps"], ["algo"], smooth=2)
-    assert notes[0] == "npg on cartpole averages runs whose configs differ in solver; to split them use --group-by algo,solver"
-    assert sorted((c.env, c.group, c.n_seeds) for c in curves) == [("cartpole", "npg", 5), ("hopper", "ppo", 1)]
-    npg = _find(curves, "cartpole", "return_mean", "env_steps", "npg")
+    assert notes[0] == "npg on CartPole-v1 averages runs whose configs differ in solver; to split them use --group-by algo,solver"
+    assert sorted((c.env, c.group, c.n_seeds) for c in curves) == [("CartPole-v1", "npg", 5), ("Hopper-v5", "ppo", 1)]
+    npg = _find(curves, "CartPole-v1", "return_mean", "env_steps", "npg")
     # smoothed seeds at 2000 / 3000: kaczmarz s: (2+o), (2.5+o); cg0: 0.5, 1.5; cg1: 2.5, 3.5. Range ends at cg1's 3000.
     np.testing.assert_array_equal(npg.x, [2000, 3000])
     np.testing.assert_allclose(npg.mean, [(3 * 2.0 + 3.0 + 0.5 + 2.5) / 5, (3 * 2.5 + 3.0 + 1.5 + 3.5) / 5])
@@ -353,7 +353,7 @@ def test_outputs_hold_the_aggregates(tmp_path):
     curves, _ = lc.aggregate(runs, ["return_mean"], ["env_steps", "wall_time"], ["method"], band="sem")
     finals = lc.final_rows(curves)
     assert [(r["env"], r["group"], r["seeds"], r["env_steps"]) for r in finals] == [
-        ("cartpole", "NPG-CG", 2, 3000.0), ("cartpole", "RAT", 3, 4000.0), ("hopper", "PPO", 1, 4000.0)
+        ("CartPole-v1", "NPG-CG", 2, 3000.0), ("CartPole-v1", "RAT", 3, 4000.0), ("Hopper-v5", "PPO", 1, 4000.0)
     ]
     assert finals[1]["mean"] == pytest.approx(5.0) and finals[1]["ci_high"] == pytest.approx(5.0 + 2 / np.sqrt(3))
 
