@@ -26,11 +26,14 @@ FRAMES = {"minatar": (4, 10, 10), "nature": (2, 36, 36), "impala": (3, 12, 12)}
 
 @pytest.mark.parametrize("trunk", list(FRAMES))
 @pytest.mark.parametrize("discrete", [True, False], ids=["categorical", "gaussian"])
-def test_direction_matches_the_dense_sample_space_solve(trunk, discrete):
+@pytest.mark.parametrize("shared", [False, True], ids=["separate", "shared"])
+def test_direction_matches_the_dense_sample_space_solve(trunk, discrete, shared):
     torch.manual_seed(0)
     shape = FRAMES[trunk]
     model = ActorCritic(int(np.prod(shape)), 3, discrete=discrete, hidden=(8,), image_shape=shape,
-                        image_scale=1 / 255, trunk=trunk).double()
+                        image_scale=1 / 255, trunk=trunk, shared=shared).double()
+    if shared:  # the trunk is the critic's too, and the policy's parameters include it
+        assert model.critic[0] is model.policy.body[0]
     obs = torch.randint(0, 256, (6, *shape), dtype=torch.uint8)
     actions = model.policy.act(obs).detach()
     problem = NPGProblem(model.policy, obs, actions, torch.randn(6, dtype=torch.float64), 0.1)
