@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from scipy.linalg import blas as _blas
 from scipy.linalg import lapack as _lapack
@@ -72,9 +73,11 @@ class CholeskyFactor:
 
     def solve(self, rhs: torch.Tensor) -> torch.Tensor:
         """M^-1 rhs for rhs (n,)."""
+        if rhs.dtype != self.data.dtype:
+            raise ValueError(f"rhs is {rhs.dtype}, the factor {self.data.dtype}")
         if self.lapack:
             potrs = getattr(_lapack, _PREFIX[self.data.dtype] + "potrs")
-            x, info = potrs(self.data.numpy(), rhs.detach().to(self.data.dtype).contiguous().numpy(), lower=0)
+            x, info = potrs(self.data.numpy(), rhs.detach().contiguous().numpy(), lower=0)
             if info != 0:
                 raise ValueError(f"potrs: argument {-info} is invalid")
             return torch.from_numpy(x)
@@ -84,13 +87,17 @@ class CholeskyFactor:
 def cholesky_lower(m: torch.Tensor) -> tuple[CholeskyFactor, bool]:
     """Factor the symmetric positive definite matrix whose lower triangle is that of ``m`` (n, n).
 
-    Returns (factor, ok): ``ok`` is False when the matrix is not numerically positive definite.
+    Returns (factor, ok): ``ok`` is False when the matrix is not numerically positive definite or holds
+    NaN or inf.
     ``m`` may be overwritten."""
     if _scipy_route(m) and m.is_contiguous():
         potrf = getattr(_lapack, _PREFIX[m.dtype] + "potrf")
         # C-order m is Fortran-order m^T: its upper triangle is m's lower one. clean=0 leaves the
         # other triangle as it was instead of zeroing it (which costs as much as the factorisation).
         factor, info = potrf(m.numpy().T, lower=0, clean=0, overwrite_a=1)
-        return CholeskyFactor(torch.from_numpy(factor), lapack=True), info == 0
+        # potrf reports success on NaN input (torch's route does not); a NaN or inf anywhere in the
+        # lower triangle reaches a later diagonal entry of U, so checking the diagonal catches it
+        finite = bool(np.isfinite(np.diagonal(factor)).all())
+        return CholeskyFactor(torch.from_numpy(factor), lapack=True), info == 0 and finite
     chol, info = torch.linalg.cholesky_ex(m)
-    return CholeskyFactor(chol, lapack=False), int(info) == 0
+    return CholeskyFactor(chol, lapack=False), int(info) == 0 and bool(torch.isfinite(chol.diagonal()).all())

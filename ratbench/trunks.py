@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from ratbench.errors import unknown_name
+from ratbench.errors import RatbenchError, unknown_name
 
 TRUNKS = ("auto", "minatar", "nature", "impala")
 SMALL_FRAME = 16  # auto: minatar up to 16 x 16 pixels, nature above
@@ -37,8 +37,12 @@ class ToFloat(nn.Module):
 
 
 def _flat_size(body: nn.Module, obs_shape: Sequence[int]) -> int:
-    with torch.no_grad():
-        return int(body(torch.zeros(1, *obs_shape)).shape[1])
+    try:
+        with torch.no_grad():
+            return int(body(torch.zeros(1, *obs_shape)).shape[1])
+    except RuntimeError:
+        raise RatbenchError(f"frames of shape {tuple(obs_shape)} are too small for this image trunk's strides; "
+                            "use model.trunk=auto or minatar") from None
 
 
 def minatar_cnn(obs_shape: Sequence[int], hidden: int = 128, scale: float = 1.0) -> nn.Sequential:

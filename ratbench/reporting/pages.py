@@ -119,6 +119,8 @@ def verdict_lines(finals: Sequence[dict[str, Any]], metric: str, groups: Sequenc
             lines.append(f"- **{env}**: only {only['method']} ran ({_seeds(only['seeds'])}, IQM {_num(only['iqm'])} "
                          f"at {only['steps']:,} steps); nothing to compare.")
             continue
+        if not ranked:  # the full-budget methods never logged this metric
+            continue
         lead = ranked[0]
         parts = [_comparison(np.array(lead["values"]), other) for other in ranked[1:]]
         few = " With fewer than 5 seeds a side these intervals are rough." if min(r["seeds"] for r in rows) < 5 else ""
@@ -130,6 +132,8 @@ def verdict_lines(finals: Sequence[dict[str, Any]], metric: str, groups: Sequenc
             if lead_group is None:
                 continue
             at_length = _values(lead_group, metric, other["steps"])
+            if not at_length.size:  # the leader logged nothing by then (a sparse evaluation cadence)
+                continue
             line += (f" {other['method']} ran {other['steps']:,} steps only; there, "
                      + _comparison(at_length, other, lead["method"]) + ".")
         lines.append(line + few)

@@ -33,8 +33,9 @@ def _git(*args: str) -> str | None:
 
 
 def code_version() -> dict[str, Any]:
-    """{"commit": sha or None, "dirty": bool or None} of the checkout ratbench runs from."""
-    commit = _git("rev-parse", "HEAD")
+    """{"commit": sha or None, "dirty": bool or None} of the checkout ratbench runs from (None for an
+    installed copy, whose directory holds no pyproject.toml, even inside some other repository)."""
+    commit = _git("rev-parse", "HEAD") if (SOURCE_DIR / "pyproject.toml").is_file() else None
     status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
     return {"commit": commit, "dirty": None if status is None else bool(status)}
 

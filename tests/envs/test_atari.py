@@ -37,8 +37,10 @@ def test_two_iterations_train_and_evaluate(tmp_path, algo, solver):
     config = resolve_config({"env": "atari-pong", "algo": algo, "solver": solver, "steps": 64}, sets=[
         "num_envs=2", "num_steps=16", "eval.episodes=1", "threads=1", "model.hidden=[32]",
         f"{algo}.minibatches=2", f"{algo}.epochs=1"])
-    assert config["envs"]["backend"] == "envpool" and config["model"]["trunk"] == "nature"
-    summary = Trainer.create(config, logdir=tmp_path, progress_bar=False).train()
+    assert config["envs"]["backend"] == "envpool" and config["model"]["trunk"] == "auto"
+    trainer = Trainer.create(config, logdir=tmp_path, progress_bar=False)
+    assert trainer.agent.policy.body[0][1].kernel_size == (8, 8)  # auto picked the Nature CNN for 84x84 frames
+    summary = trainer.train()
     rows = read_rows(tmp_path)
     assert summary["iterations"] == 2 and [int(r["env_steps"]) for r in rows] == [32, 64]
     assert -21 <= float(rows[-1]["eval_return"]) <= 21  # one full game of Pong

@@ -78,3 +78,22 @@ def test_cholesky_reports_an_indefinite_matrix(dtype):
     m = torch.tensor([[1.0, 0.0], [2.0, 1.0]], dtype=dtype)  # lower triangle of [[1, 2], [2, 1]]: eigenvalue -1
     _, ok = cholesky_lower(m.clone())
     assert not ok
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("through_torch", [False, True], ids=["lapack", "torch"])
+@pytest.mark.parametrize("where,value", [((2, 0), float("nan")), ((1, 1), float("nan")), ((3, 3), float("inf"))])
+def test_cholesky_reports_non_finite_input(dtype, through_torch, where, value):
+    """LAPACK's potrf returns success on NaN input; the factor's diagonal is checked so both routes refuse it."""
+    m = (torch.eye(4, dtype=dtype) * 2).clone()
+    m[where] = value
+    if through_torch:
+        m.requires_grad_(True)
+    _, ok = cholesky_lower(m)
+    assert not ok
+
+
+def test_solve_refuses_a_rhs_of_another_dtype():
+    factor, ok = cholesky_lower(torch.eye(3, dtype=torch.float32) * 2)
+    with pytest.raises(ValueError, match="float64"):
+        factor.solve(torch.ones(3, dtype=torch.float64))

@@ -71,3 +71,8 @@ def test_unknown_trunk_lists_the_valid_ones():
     with pytest.raises(RatbenchError, match="impala"):
         image_trunk("resnet", (4, 10, 10), 8)
     assert "impala" in TRUNKS
+
+
+def test_frames_too_small_for_a_trunk_get_a_clear_error():
+    with pytest.raises(RatbenchError, match="too small"):
+        image_trunk("nature", (4, 10, 10), 8)

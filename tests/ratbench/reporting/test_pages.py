@@ -37,3 +37,15 @@ def test_the_verdict_compares_the_short_method_at_its_length(tmp_path):
     assert "RAT (shared) ran 2,000 steps only; there, RAT (shared) (2, 1 seed): RAT (IQM 21) ahead by 19" in line
     scores, tasks = normalized_score_matrix(finals, "train_return")
     assert set(scores) == {"RAT", "PPO"} and tasks == ["Hopper-v5"]  # the profile leaves the short method out
+
+
+def test_a_metric_only_shorter_methods_logged_gets_no_verdict_and_no_crash(tmp_path):
+    for seed in range(2):
+        write_run(tmp_path, f"long-s{seed}", STEPS, [1.0, 2.0, 3.0], seed=seed)  # no evaluations
+        write_run(tmp_path, f"short-s{seed}", STEPS[:2], [1.0, 2.0], seed=seed, arch="shared", evals={2000: 5.0})
+        write_run(tmp_path, f"shorter-s{seed}", STEPS[:1], [1.0], seed=seed, algo="ppo", solver=None, budget=1000,
+                  evals={1000: 4.0})
+    groups = group_by_method(load_runs([tmp_path])[0])
+    finals = final_rows(groups, ["eval_return"])
+    assert {r["method"] for r in finals} == {"RAT (shared)", "PPO"} and not any(r["full_length"] for r in finals)
+    assert verdict_lines(finals, "eval_return", groups) == []
