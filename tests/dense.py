@@ -85,8 +85,18 @@ class Dense:
         return float((eig[-1] + self.damping) / (eig[0] + self.damping))
 
     def kappa(self) -> float:
-        """max(kappa(F + lambda I), kappa(M)): bounds the float64 forward error of either route."""
+        """max(kappa(F + lambda I), kappa(M)): bounds the float64 forward error of either route's solve."""
         return max(self.condition_number(), self.dual_condition_number())
+
+    def product_condition(self) -> float:
+        """max(1, c(S^T b), c(S^T u*)) with c(S^T x) = || |S|^T |x| || / ||S^T x||: how much rounding in the
+        two products the routes form (g = S^T b / N before the parameter-space solve, d = S^T u / N after
+        the sample-space one) is amplified when their terms cancel (nearly equal rows of S meeting nearly
+        opposite entries of b). The forward error of either route is bounded by the solve's term times this."""
+        def cond(x: np.ndarray) -> float:
+            exact = np.linalg.norm(self.scores.T @ x)
+            return float(np.linalg.norm(np.abs(self.scores).T @ np.abs(x)) / exact) if exact > 0 else 1.0
+        return max(1.0, cond(self.rhs), cond(self.dual()))
 
     def energy_norm(self, v: np.ndarray) -> float:
         """||v||_{F + lambda I} = sqrt(||S v||^2 / N + lambda ||v||^2)."""

@@ -7,8 +7,13 @@ forward error of at most that times the condition number of the system it
 solves: kappa(F + lambda I) for the dense route, kappa(M) for Woodbury
 (M = S S^T / N + lambda I, whose conditioning governs u and hence d when
 N > rank). So ||d_woodbury - d*|| / ||d*|| <= 2 (N + P) eps kappa with
-kappa = max(kappa(F + lambda I), kappa(M)); we allow 4 (N + P) eps kappa.
-Observed over hundreds of random problems: at most ~5 eps kappa.
+kappa = max(kappa(F + lambda I), kappa(M)), times the condition c >= 1 of
+the matrix-vector product each route forms outside its solve (g = S^T b / N,
+d = S^T u / N: c = || |S|^T |x| || / ||S^T x||, large only when the terms
+cancel, e.g. two nearly equal rows of S meeting nearly opposite advantages;
+hypothesis found such a problem with c ~ 66 and error 47 eps kappa). We
+allow 4 (N + P) eps kappa c. Observed over hundreds of random problems: at
+most ~5 eps kappa c.
 """
 
 from __future__ import annotations
@@ -29,8 +34,8 @@ from tests.strategies import linear_gaussian_problems, problems, property_settin
 
 
 def exact_rtol(problem: NPGProblem, reference: Dense) -> float:
-    """4 (N + P) eps kappa: the float64 forward-error allowance of an exact solver (module docstring)."""
-    return 4 * (problem.n + problem.num_params) * EPS64 * reference.kappa()
+    """4 (N + P) eps kappa c: the float64 forward-error allowance of an exact solver (module docstring)."""
+    return 4 * (problem.n + problem.num_params) * EPS64 * reference.kappa() * reference.product_condition()
 
 
 @property_settings(60)
