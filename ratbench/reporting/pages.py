@@ -257,6 +257,8 @@ def write_report(out: Path, md: str, png: bytes, milestones: Sequence[dict], fin
     if profile_png is not None:
         atomic_write_bytes(out / PROFILE_FIGURE, profile_png)
         written.append(out / PROFILE_FIGURE)
+    elif (out / PROFILE_FIGURE).is_file():  # a profile from an earlier report of other runs would mislead
+        (out / PROFILE_FIGURE).unlink()
     write_csv(out / "milestones.csv", milestones, list(milestones[0]) if milestones else ["env"])
     write_csv(out / "final.csv", [{k: v for k, v in r.items() if k != "values"} for r in finals],
               [k for k in (finals[0] if finals else {"env": 0}) if k != "values"])
