@@ -53,30 +53,14 @@ FRAME_METHODS = ["vanilla", "woodbury", "kaczmarz"]
 FRAME_BATCH_SIZES = [256, 1024]
 
 
-class FrameDirection:
+class FrameDirection(PolicyDirection):
     """Wall time of one direction or vanilla backward on the pixel workloads."""
 
     params = [DEVICES, FRAME_POLICIES, FRAME_BATCH_SIZES, FRAME_METHODS]
-    param_names = ["device", "policy", "n", "method"]
-    timeout = 900
     repeat = (2, 5, 60.0)
 
-    def setup(self, device, policy, n, method):
-        self.problem, self.run = prepare(policy, device, n, WIDTH, method)
 
-    def time_direction(self, device, policy, n, method):
-        self.run()
-
-
-class FrameDirectionMemory:
+class FrameDirectionMemory(PolicyDirectionMemory):
     """Peak resident memory of one run on the pixel workloads (the Nature CNN's target: < 4 GiB)."""
 
     params = [FRAME_POLICIES, FRAME_BATCH_SIZES, FRAME_METHODS]
-    param_names = ["policy", "n", "method"]
-    timeout = 900
-
-    def setup(self, policy, n, method):
-        self.problem, self.run = prepare(policy, "cpu", n, WIDTH, method)
-
-    def peakmem_direction(self, policy, n, method):
-        self.run()
