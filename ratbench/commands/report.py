@@ -92,7 +92,7 @@ def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
     analysis = out / pages.ANALYSIS_FILE
     md = pages.markdown(groups, milestone_rows, final_rows, metrics, "curves.png", command, list(warnings), base=out,
                         analysis=analysis.read_text(encoding="utf-8") if analysis.is_file() else None,
-                        profile=(profile_metric, tasks) if profile is not None else None)
+                        profile=(profile_metric, tasks, sorted(scores)) if profile is not None else None)
     written = pages.write_report(out, md, png, milestone_rows, final_rows, profile)
     click.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
     if sys.stdout.isatty():

@@ -117,33 +117,54 @@ def iqm_curve(runs: Sequence[Run], metric: str, grid: np.ndarray) -> tuple[np.nd
         mid[done] = low[done] = high[done] = table[0, done]
         return mid, low, high
     from rliable import library as rly
-    from rliable import metrics
+    from scipy.stats import trim_mean
 
     scores = table[:, done][:, None, :]  # (runs, 1 task, points): rliable's sample-efficiency layout
     np.random.seed(BOOTSTRAP_SEED)
-    point, ci = rly.get_interval_estimates(
-        {"m": scores}, lambda x: np.array([metrics.aggregate_iqm(x[..., j]) for j in range(x.shape[-1])]),
+    point, ci = rly.get_interval_estimates(  # rliable's aggregate_iqm (trim_mean 0.25 over runs) at every point at once
+        {"m": scores}, lambda x: trim_mean(x[:, 0, :], proportiontocut=0.25, axis=0),
         reps=BOOTSTRAP_REPS, confidence_interval_size=CONFIDENCE)
     mid[done], low[done], high[done] = point["m"], ci["m"][0], ci["m"][1]
     return mid, low, high
 
 
+def largest_complete_block(cells: set[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """The (tasks, methods) of the largest block of (task, method) cells in which every method ran every
+    task, with at least 2 methods; size is tasks x methods, ties go to more tasks. ([], []) if none.
+
+    The best block's task set is the intersection of its methods' task sets, so it suffices to try the
+    intersections of every subset of the methods' task sets (closed under intersection here)."""
+    ran: dict[str, frozenset[str]] = {}
+    for env, method in cells:
+        ran[method] = ran.get(method, frozenset()) | {env}
+    candidates = set(ran.values())
+    frontier = set(candidates)
+    while frontier:
+        frontier = {a & b for a in frontier for b in ran.values()} - candidates - {frozenset()}
+        candidates |= frontier
+    best: tuple[tuple, list[str], list[str]] = ((0, 0, ()), [], [])
+    for tasks in candidates:
+        methods = sorted(m for m, have in ran.items() if tasks <= have)
+        key = (len(methods) * len(tasks), len(tasks), tuple(sorted(tasks)))
+        if len(methods) >= 2 and key > best[0]:
+            best = (key, sorted(tasks), methods)
+    return best[1], best[2]
+
+
 def normalized_score_matrix(finals: Sequence[dict], metric: str) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Per method, a (runs, tasks) matrix of final values divided by the best method's IQM on each task
-    (so 1.0 is the leading method's IQM there), over the tasks *every* method ran, with each method's
-    run count trimmed to its smallest count over those tasks (rliable needs rectangular matrices).
-    Returns the matrices and the tasks used."""
+    """Per method, a (runs, tasks) matrix of final values divided by the best IQM on each task among the
+    methods kept (so 1.0 is the leading method's IQM there), over the largest block of tasks and methods in
+    which every method ran every task (:func:`largest_complete_block`), with each method's run count
+    trimmed to its smallest count over those tasks (rliable needs rectangular matrices).
+    Returns the matrices (keyed by the methods kept) and the tasks used."""
     rows = [r for r in finals if r["metric"] == metric and r.get("full_length", True)]  # one length per task
-    methods = sorted({r["method"] for r in rows})
-    tasks = sorted(env for env in {r["env"] for r in rows} if all(
-        any(r["env"] == env and r["method"] == m for r in rows) for m in methods))
+    tasks, methods = largest_complete_block({(r["env"], r["method"]) for r in rows})
+    cell = {(r["env"], r["method"]): r for r in rows}
     scores: dict[str, np.ndarray] = {}
     for method in methods:
-        per_task = [np.asarray(next(r for r in rows if r["env"] == env and r["method"] == method)["values"]) for env in tasks]
-        if not per_task:
-            continue
+        per_task = [np.asarray(cell[env, method]["values"]) for env in tasks]
         n = min(len(v) for v in per_task)
-        best = [max(r["iqm"] for r in rows if r["env"] == env) for env in tasks]
+        best = [max(cell[env, m]["iqm"] for m in methods) for env in tasks]
         scores[method] = np.stack([v[:n] / b if b else v[:n] for v, b in zip(per_task, best)], axis=1)
     return scores, tasks
 

@@ -53,6 +53,27 @@ def test_iqm_curve_follows_the_seeds_and_stops_where_one_stops(tmp_path):
     assert (low[:2] <= mid[:2]).all() and (mid[:2] <= high[:2]).all()
 
 
+def test_the_profile_block_is_the_largest_set_of_methods_sharing_tasks():
+    from ratbench.reporting.stats import largest_complete_block, normalized_score_matrix
+
+    # five methods on four EnvPool tasks, and two other methods on one gymnasium task: no method ran every
+    # task, and the profile keeps the 4 x 5 block
+    envpool = {(t, m) for t in "ABCD" for m in "PQRST"}
+    cells = envpool | {("H", "U"), ("H", "V")}
+    assert largest_complete_block(cells) == (list("ABCD"), list("PQRST"))
+    # a method that ran one task more joins; a task only one method ran never counts
+    assert largest_complete_block(envpool | {("E", "P")}) == (list("ABCD"), list("PQRST"))
+    # equal sizes (a, b x X, Y against c x U, V, W, Z: 4 cells each) go to more tasks
+    assert largest_complete_block({("a", "X"), ("a", "Y"), ("b", "X"), ("b", "Y"), ("c", "U"), ("c", "V"),
+                                   ("c", "W"), ("c", "Z")}) == (["a", "b"], ["X", "Y"])
+    assert largest_complete_block({("a", "X"), ("b", "Y")}) == ([], [])  # no task two methods share
+    finals = [{"env": t, "method": m, "metric": "eval_return", "iqm": 2.0, "values": [2.0, 2.0]} for t, m in envpool]
+    finals.append({"env": "A", "method": "Z", "metric": "eval_return", "iqm": 99.0, "values": [99.0]})  # A only
+    scores, tasks = normalized_score_matrix(finals, "eval_return")
+    assert tasks == list("ABCD") and sorted(scores) == list("PQRST")
+    np.testing.assert_allclose(scores["P"], np.ones((2, 4)))  # over the best IQM among the kept methods, not Z's
+
+
 def test_normalized_scores_and_profiles():
     from ratbench.reporting.stats import normalized_score_matrix, performance_profiles
 
