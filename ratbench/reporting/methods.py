@@ -93,6 +93,22 @@ def is_finished(run: Run) -> bool:
     return last_step(run) >= float(run.config.get("steps", 0))
 
 
+def one_run_per_seed(env: str, label: str, members: Sequence[Run], keep_latest: bool, fix: str) -> list[Run]:
+    """``members`` (one group's runs on ``env``) with one run per seed, sorted by seed: two runs with one seed
+    would count as two seeds, so they raise (naming them and ``fix``) unless ``keep_latest`` keeps the run
+    whose progress.csv was written last."""
+    by_seed: dict[int, list[Run]] = {}
+    for run in members:
+        by_seed.setdefault(int(run.config["seed"]), []).append(run)
+    chosen = []
+    for seed, same in sorted(by_seed.items()):
+        if len(same) > 1 and not keep_latest:
+            raise RatbenchError(f"{label} on {env} has {len(same)} runs with seed {seed} "
+                                f"({', '.join(str(r.path) for r in same)}); {fix}")
+        chosen.append(max(same, key=lambda r: (r.path / PROGRESS_FILE).stat().st_mtime))
+    return chosen
+
+
 def group_by_method(runs: Sequence[Run], keep_latest: bool = False, include_unfinished: bool = False) -> list[Group]:
     """(env, method) groups, sorted; duplicate seeds raise unless ``keep_latest``."""
     buckets: dict[tuple[str, tuple], list[Run]] = {}
@@ -107,16 +123,7 @@ def group_by_method(runs: Sequence[Run], keep_latest: bool = False, include_unfi
     groups = []
     for (env, key), members in buckets.items():
         label = labels[key]
-        by_seed: dict[int, list[Run]] = {}
-        for run in members:
-            by_seed.setdefault(int(run.config["seed"]), []).append(run)
-        chosen = []
-        for seed, same in sorted(by_seed.items()):
-            if len(same) > 1 and not keep_latest:
-                paths = ", ".join(str(r.path) for r in same)
-                raise RatbenchError(f"{label} on {env} has {len(same)} runs with seed {seed} ({paths}); "
-                                    "remove the extra ones or pass --keep-latest to use the most recent")
-            chosen.append(max(same, key=lambda r: (r.path / PROGRESS_FILE).stat().st_mtime))
+        chosen = one_run_per_seed(env, label, members, keep_latest, "remove the extra ones or pass --keep-latest to use the most recent")
         finished = [r for r in chosen if is_finished(r)]
         unfinished = [r for r in chosen if not is_finished(r)]
         kept = chosen if include_unfinished else finished

@@ -39,7 +39,7 @@ import numpy as np
 import yaml
 
 from ratbench.errors import RatbenchError, unknown_name
-from ratbench.reporting.methods import method_label
+from ratbench.reporting.methods import method_label, one_run_per_seed
 from ratbench.reporting.stats import CONFIDENCE, mean_curve_band
 from ratbench.reporting.runs import MISSING, PROGRESS_FILE, X_AXES, Run, lookup, numeric_columns
 
@@ -123,13 +123,7 @@ def group_runs(runs: Sequence[Run], group_by: Sequence[str]) -> dict[tuple[str, 
 def check_one_run_per_seed(groups: Mapping[tuple[str, str], Sequence[Run]]) -> None:
     """Two runs of one group with the same seed would count as two seeds: refuse, naming them."""
     for (env, group), members in groups.items():
-        seen: dict[Any, Run] = {}
-        for run in members:
-            seed = run.config.get("seed")
-            if seed in seen:
-                raise RatbenchError(f"{group} on {env} has two runs with seed {seed} ({seen[seed].path}, {run.path}); "
-                                    "remove one, or split them with --group-by")
-            seen[seed] = run
+        one_run_per_seed(env, group, members, keep_latest=False, fix="remove one, or split them with --group-by")
 
 
 def mixed_config_note(env: str, group: str, members: Sequence[Run], group_by: Sequence[str]) -> str | None:

@@ -180,4 +180,4 @@ def test_same_seed_twice_and_architectures_are_not_merged(tmp_path):
     assert "in 2 groups (RAT, RAT (shared))" in result.stdout
     write_run(runs, "sep-again", curve_rows(STEPS, [1.0, 2.0, 3.0, 4.0]), seed=0)
     result = _invoke(str(runs), "--out", str(tmp_path / "out2"))
-    assert result.exit_code == 1 and "two runs with seed 0" in result.output
+    assert result.exit_code == 1 and "2 runs with seed 0" in result.output
