@@ -33,10 +33,15 @@ ENV_IDS: dict[str, str] = {
     # Atari through EnvPool only (envs.backend=envpool; extra [envpool]): its standard preprocessing
     "atari-pong": "Pong-v5",
     "atari-breakout": "Breakout-v5",
+    # DeepMind Control Suite from pixels (extra [dmc]; envs/dmc.py): 84x84 RGB, action repeat, 3 frames
+    "dmc-cartpole-swingup": "DMC/cartpole-swingup-v0",
+    "dmc-cheetah-run": "DMC/cheetah-run-v0",
+    "dmc-walker-walk": "DMC/walker-walk-v0",
 }
 
-MUJOCO_IDS = {v for k, v in ENV_IDS.items() if k != "cartpole" and not k.startswith(("minatar-", "atari-"))}
+MUJOCO_IDS = {v for k, v in ENV_IDS.items() if k != "cartpole" and not k.startswith(("minatar-", "atari-", "dmc-"))}
 MINATAR_PREFIX = "MinAtar/"
+DMC_PREFIX = "DMC/"
 ENVPOOL_ONLY_IDS = {v for k, v in ENV_IDS.items() if k.startswith("atari-")}
 
 
@@ -56,6 +61,16 @@ def register_minatar() -> None:
     minatar.gym.register_envs()
 
 
+def _register_family(env_id: str) -> None:
+    """Register the gymnasium ids of the families whose packages do not (MinAtar, DMC) on first use."""
+    if env_id.startswith(MINATAR_PREFIX):
+        register_minatar()
+    elif env_id.startswith(DMC_PREFIX):
+        from envs.dmc import register_dmc
+
+        register_dmc()
+
+
 def env_names() -> list[str]:
     return list(ENV_IDS)
 
@@ -66,11 +81,9 @@ def resolve_env_id(name: str) -> str:
     key = _normal(name)
     if key in by_key:
         env_id = by_key[key]
-        if env_id.startswith(MINATAR_PREFIX):
-            register_minatar()
+        _register_family(env_id)
         return env_id
-    if name.startswith(MINATAR_PREFIX):
-        register_minatar()
+    _register_family(name)
     if name in gym.registry or name in ENVPOOL_ONLY_IDS:
         return name
     raise unknown_name("environment", name, list(ENV_IDS) + sorted(ENV_IDS.values()))

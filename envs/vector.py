@@ -53,6 +53,8 @@ class StatefulEnv(gym.Wrapper):
             buf = np.empty(mujoco.mj_stateSize(base.model, spec), dtype=np.float64)
             mujoco.mj_getState(base.model, base.data, buf, spec)
             state["mujoco"] = buf
+        elif hasattr(base, "simulator_state"):  # envs.dmc: dm_control's physics, task RNG and step counter
+            state["simulator"] = base.simulator_state()
         else:
             state["attrs"] = {
                 k: copy.deepcopy(v) for k, v in vars(base).items() if isinstance(v, _PLAIN_TYPES) and "np_random" not in k
@@ -77,6 +79,8 @@ class StatefulEnv(gym.Wrapper):
 
             mujoco.mj_setState(base.model, base.data, np.asarray(state["mujoco"], dtype=np.float64),
                                mujoco.mjtState.mjSTATE_INTEGRATION)
+        elif "simulator" in state:
+            base.restore_simulator_state(state["simulator"])
         else:
             for k, v in state["attrs"].items():
                 setattr(base, k, copy.deepcopy(v))

@@ -251,7 +251,7 @@ def resolve_config(
 
     config = copy.deepcopy(base)
     stems = [f"algo-{algo}", f"arch-{arch}"]
-    for family in ("minatar", "atari"):
+    for family in ("minatar", "atari", "dmc"):
         if env.startswith(f"{family}-"):
             stems.append(f"task-{family}")  # the family's layer, then the game's own (when shipped)
     stems += [f"task-{env.lower()}", f"task-{env.lower()}-{algo}"]

@@ -2,7 +2,8 @@
 
 A published number must say what produced it. Each entry holds the ratbench version and, when the
 code runs from a git checkout, its commit and whether the tree had uncommitted changes; the versions
-of the packages that decide the numbers (torch, numpy, scipy, gymnasium, mujoco, envpool, minatar);
+of the packages that decide the numbers (torch, numpy, scipy, gymnasium, mujoco, envpool, minatar, dm-control)
+and the OpenGL backend MuJoCo renders with when set (``MUJOCO_GL``: DMC pixels);
 Python, the platform, the CPU, torch threads and the iteration the entry starts at. Entries are only
 appended, so a run resumed under other code shows it.
 """
@@ -10,6 +11,7 @@ appended, so a run resumed under other code shows it.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 from datetime import datetime, timezone
@@ -20,7 +22,7 @@ from typing import Any
 from ratbench.io import write_json
 
 PROVENANCE_FILE = "provenance.json"
-PACKAGES = ("ratbench", "torch", "numpy", "scipy", "gymnasium", "mujoco", "envpool", "minatar")
+PACKAGES = ("ratbench", "torch", "numpy", "scipy", "gymnasium", "mujoco", "envpool", "minatar", "dm-control")
 SOURCE_DIR = Path(__file__).resolve().parents[2]
 
 
@@ -67,6 +69,7 @@ def entry(iteration: int, threads: int) -> dict[str, Any]:
         "platform": platform.platform(),
         "cpu": _cpu(),
         "threads": threads,
+        "mujoco_gl": os.environ.get("MUJOCO_GL"),
     }
 
 

@@ -7,7 +7,7 @@ import pytest
 from ratbench.training.suite import load_suite
 
 SUITES = sorted((Path(__file__).resolve().parents[2] / "suites" / "training").glob("*.yaml"))
-NEEDS = {"minatar": "minatar", "atari": "envpool", "envpool": "envpool"}
+NEEDS = {"minatar": "minatar", "atari": "envpool", "envpool": "envpool", "dmc-": "dm_control"}
 
 
 @pytest.mark.parametrize("path", SUITES, ids=[p.stem for p in SUITES])

@@ -1,0 +1,167 @@
+"""DeepMind Control Suite from pixels (extra ``[dmc]``): dm_control tasks as gymnasium envs of uint8 frames.
+
+The setting of the pixel-DMC literature (PlaNet, Hafner et al. 2019; SAC-AE; DrQ): 84x84 RGB renders
+from camera 0, an action repeat per domain (PlaNet's: cartpole 8, cheetah 4, walker 2), rewards summed
+over the repeat, the last 3 frames stacked on the channel axis, so observations are (9, 84, 84) uint8
+(scaled to floats inside the network), actions in [-1, 1]. An episode is dm_control's 1,000 simulator
+steps (1000 / repeat agent steps) and ends by time limit: ``truncated``, never ``terminated``.
+
+Rendering needs an OpenGL backend. :func:`gl_backend` picks one by rendering a frame in a subprocess:
+``MUJOCO_GL`` when the user set it, else EGL (a GPU's, or Mesa's software EGL on a CPU), then OSMesa,
+and says which one it uses. Measured on the project's 2-core CPU machine with Mesa EGL: about 20
+frames/s of 84x84 while two training runs shared the cores, so CPU runs are smoke tests.
+
+Versions: dm-control 1.0.50 needs mujoco >= 3.17 and does not load on mujoco 4.0.0 (``MjModel`` has no
+``flex_vertedge``); with mujoco 4 installed for the gymnasium tasks, use a separate environment with
+``mujoco==3.17.0`` for DMC (the README's "Pixel tasks").
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from functools import lru_cache
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from envs.registry import DMC_PREFIX
+from ratbench.errors import RatbenchError
+
+TASKS = {  # short name -> (domain, task, action repeat)
+    "dmc-cartpole-swingup": ("cartpole", "swingup", 8),
+    "dmc-cheetah-run": ("cheetah", "run", 4),
+    "dmc-walker-walk": ("walker", "walk", 2),
+}
+FRAME_SIZE = 84
+FRAME_STACK = 3
+GL_BACKENDS = ("egl", "osmesa")  # tried in this order when MUJOCO_GL is not set
+INSTALL_HINT = ("pip install 'ratbench[dmc]' in an environment with mujoco==3.17.0 "
+                "(dm-control 1.0.50 does not load on mujoco 4)")
+
+_PROBE = """
+import os, sys
+os.environ["MUJOCO_GL"] = sys.argv[1]
+from dm_control import suite
+env = suite.load("cartpole", "balance", task_kwargs={"random": 0})
+env.reset()
+assert env.physics.render(8, 8, camera_id=0).shape == (8, 8, 3)
+"""
+
+
+def env_id(domain: str, task: str) -> str:
+    return f"{DMC_PREFIX}{domain}-{task}-v0"
+
+
+def _probe(backend: str) -> str | None:
+    """None when dm_control renders a frame with ``backend``; else the error's last line."""
+    done = subprocess.run([sys.executable, "-c", _PROBE, backend], capture_output=True, text=True, timeout=300)
+    if done.returncode == 0:
+        return None
+    lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else f"exit status {done.returncode}"
+
+
+@lru_cache(maxsize=None)
+def gl_backend() -> str:
+    """The OpenGL backend dm_control renders with here (``MUJOCO_GL`` is set to it for this process and
+    its children). Raises a one-line error naming what failed when none works."""
+    asked = os.environ.get("MUJOCO_GL")
+    errors = []
+    for backend in ([asked] if asked else GL_BACKENDS):
+        error = _probe(backend)
+        if error is None:
+            os.environ["MUJOCO_GL"] = backend
+            print(f"dm_control renders with MUJOCO_GL={backend}", file=sys.stderr)
+            return backend
+        errors.append(f"MUJOCO_GL={backend}: {error}")
+    try:
+        import dm_control  # noqa: F401
+    except ImportError:
+        raise RatbenchError(f"DMC tasks need the dm-control package, which is not installed; {INSTALL_HINT}") from None
+    import mujoco
+
+    raise RatbenchError(f"dm_control cannot render a frame here (mujoco {mujoco.__version__}; "
+                        + "; ".join(errors) + f"); {INSTALL_HINT}, and a GL library (EGL or OSMesa)")
+
+
+def register_dmc() -> None:
+    """Register the DMC pixel tasks' gymnasium ids once the renderer works (clear error when it does not)."""
+    if any(k.startswith(DMC_PREFIX) for k in gym.registry):
+        return
+    gl_backend()
+    for domain, task, repeat in TASKS.values():
+        gym.register(env_id(domain, task), entry_point="envs.dmc:DMCPixels",
+                     kwargs={"domain": domain, "task": task, "action_repeat": repeat})
+
+
+class DMCPixels(gym.Env):
+    """One dm_control task from pixels: observations (3 * frame_stack, size, size) uint8, newest frame last."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, domain: str, task: str, action_repeat: int, size: int = FRAME_SIZE,
+                 frame_stack: int = FRAME_STACK, camera_id: int = 0):
+        from dm_control import suite
+
+        self._load = lambda seed: suite.load(domain, task, task_kwargs={"random": seed})
+        self.action_repeat, self.size, self.camera_id = int(action_repeat), int(size), int(camera_id)
+        self._env = self._load(None)
+        spec = self._env.action_spec()
+        self.action_space = gym.spaces.Box(-1.0, 1.0, spec.shape, np.float32)
+        self._low, self._high = spec.minimum, spec.maximum
+        self.observation_space = gym.spaces.Box(0, 255, (3 * frame_stack, self.size, self.size), np.uint8)
+        self._frames = np.zeros(self.observation_space.shape, np.uint8)
+
+    def _render(self) -> np.ndarray:
+        frame = self._env.physics.render(self.size, self.size, camera_id=self.camera_id)
+        return np.ascontiguousarray(frame.transpose(2, 0, 1))  # (H, W, 3) -> (3, H, W)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        if seed is not None:
+            self._env = self._load(int(seed))  # dm_control draws initial states from the task's own RandomState
+        self._env.reset()
+        self._frames[:] = np.tile(self._render(), (len(self._frames) // 3, 1, 1))
+        return self._frames.copy(), {}
+
+    def step(self, action: np.ndarray):
+        action = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+        action = self._low + (action + 1.0) * 0.5 * (self._high - self._low)
+        reward = 0.0
+        for _ in range(self.action_repeat):
+            step = self._env.step(action)
+            reward += float(step.reward or 0.0)
+            if step.last():
+                break
+        self._frames[:-3] = self._frames[3:]
+        self._frames[-3:] = self._render()
+        ended = step.last()
+        terminated = bool(ended and step.discount == 0.0)
+        return self._frames.copy(), reward, terminated, bool(ended and not terminated), {}
+
+    # checkpoints (envs.vector.StatefulEnv): everything a resumed run needs to continue this episode exactly:
+    # MuJoCo's full integration state (warm starts included, as for the gymnasium tasks), the task's
+    # RandomState, and dm_control's step counter (private attributes of its control.Environment)
+    def simulator_state(self) -> dict[str, Any]:
+        import mujoco
+
+        model, data = self._env.physics.model.ptr, self._env.physics.data.ptr
+        spec = mujoco.mjtState.mjSTATE_INTEGRATION
+        physics = np.empty(mujoco.mj_stateSize(model, spec), dtype=np.float64)
+        mujoco.mj_getState(model, data, physics, spec)
+        return {"physics": physics, "random": self._env.task.random.get_state(),
+                "step_count": self._env._step_count, "reset_next_step": self._env._reset_next_step,
+                "frames": self._frames.copy()}
+
+    def restore_simulator_state(self, state: dict[str, Any]) -> None:
+        import mujoco
+
+        mujoco.mj_setState(self._env.physics.model.ptr, self._env.physics.data.ptr,
+                           np.asarray(state["physics"], dtype=np.float64), mujoco.mjtState.mjSTATE_INTEGRATION)
+        self._env.physics.forward()  # dm_control steps as mj_step2 then mj_step1: recompute what step2 reads
+        self._env.task.random.set_state(state["random"])
+        self._env._step_count, self._env._reset_next_step = state["step_count"], state["reset_next_step"]
+        self._frames[:] = state["frames"]

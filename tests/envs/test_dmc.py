@@ -1,0 +1,107 @@
+"""DMC from pixels (envs/dmc.py): frames, action repeat, episode ends, seeding, resume state, and a couple of
+training iterations per algorithm.
+
+Where dm-control cannot render (not installed, or installed beside mujoco 4, which it does not load on),
+the pixel tests skip with the reason and one test checks that ``ratbench train`` says what to do instead.
+A smoke test (CPU-sized: 2 envs, 16-step batches, one evaluation episode); full DMC runs are GPU jobs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from envs.vector import make_vector_env
+from ratbench.errors import RatbenchError
+
+
+def _unavailable() -> str | None:
+    from envs.dmc import gl_backend
+
+    try:
+        gl_backend()
+    except RatbenchError as error:
+        return str(error)
+    return None
+
+
+REASON = _unavailable()
+needs_dmc = pytest.mark.skipif(REASON is not None, reason=f"DMC cannot run here: {REASON}")
+
+
+@pytest.mark.skipif(REASON is None, reason="dm-control renders here; the pixel tests below run instead")
+def test_without_a_working_dm_control_train_says_what_to_install(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from ratbench.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["train", "--env", "dmc-cheetah-run", "--steps", "64"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    (line,) = [x for x in result.output.splitlines() if x.strip()]
+    assert "dm-control" in line and "mujoco==3.17.0" in line
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+@needs_dmc
+def test_frames_action_repeat_and_time_limit():
+    envs = make_vector_env("dmc-cartpole-swingup", 2, mode="sync")
+    try:
+        obs, _ = envs.reset(seed=0)
+        assert obs.shape == (2, 9, 84, 84) and obs.dtype == np.uint8
+        assert (obs[:, :3] == obs[:, 6:]).all()  # the stack starts as three copies of the first frame
+        assert envs.single_action_space.shape == (1,) and envs.single_action_space.high[0] == 1.0
+        steps, ended = 0, np.zeros(2, bool)
+        while not ended.all():
+            previous = obs
+            obs, reward, terminated, truncated, info = envs.step(np.zeros((2, 1), np.float32))
+            steps += 1
+            assert ((0.0 <= reward) & (reward <= 8.0)).all()  # 8 repeats of a reward in [0, 1]
+            if not truncated.any():
+                assert (obs[:, :6] == previous[:, 3:]).all()  # older frames shift towards the front
+            assert not terminated.any()
+            ended |= truncated
+        assert steps == 1000 // 8  # dm_control's 1,000 simulator steps at cartpole's action repeat
+        assert "final_obs" in info and info["_final_obs"].all()
+    finally:
+        envs.close()
+
+
+@needs_dmc
+def test_seeds_fix_initial_states_and_the_checkpoint_state_resumes_exactly():
+    from envs.registry import make_env
+
+    first, again, other = (make_env("dmc-cheetah-run", seed=s) for s in (3, 3, 4))
+    state = lambda env: env.unwrapped._env.physics.get_state()  # noqa: E731
+    assert np.array_equal(state(first), state(again)) and not np.array_equal(state(first), state(other))
+    wrapped = make_vector_env("dmc-walker-walk", 1, mode="sync")
+    wrapped.reset(seed=0)
+    action = np.full((1, 6), 0.3, np.float32)
+    for _ in range(3):
+        wrapped.step(action)
+    env = wrapped.envs[0]
+    saved = env.ratbench_state
+    expected = [wrapped.step(action)[:2] for _ in range(3)]
+    env.ratbench_state = saved
+    for obs, reward in expected:
+        again_obs, again_reward = wrapped.step(action)[:2]
+        assert np.array_equal(obs, again_obs) and np.array_equal(reward, again_reward)
+    wrapped.close()
+
+
+@needs_dmc
+@pytest.mark.parametrize("algo,solver", [("npg", "kaczmarz"), ("ppo", None)])
+def test_two_iterations_train_and_evaluate(tmp_path, algo, solver):
+    from ratbench.training import Trainer
+    from ratbench.training.config import resolve_config
+    from tests.ratbench.training.helpers import read_rows
+
+    config = resolve_config({"env": "dmc-cartpole-swingup", "algo": algo, "solver": solver, "steps": 64}, sets=[
+        "num_envs=2", "num_steps=16", "eval.episodes=1", "threads=1", "model.hidden=[32]",
+        f"{algo}.minibatches=2", f"{algo}.epochs=1"])
+    trainer = Trainer.create(config, logdir=tmp_path, progress_bar=False)
+    assert trainer.agent.policy.body[0][1].kernel_size == (8, 8)  # auto picked the Nature CNN for 84x84 frames
+    summary = trainer.train()
+    rows = read_rows(tmp_path)
+    assert summary["iterations"] == 2 and [int(r["env_steps"]) for r in rows] == [32, 64]
+    assert 0.0 <= float(rows[-1]["eval_return"]) <= 1000.0  # one full episode of rewards in [0, 1] per sim step
