@@ -8,7 +8,7 @@ steps (1000 / repeat agent steps) and ends by time limit: ``truncated``, never `
 
 Rendering needs an OpenGL backend. :func:`gl_backend` picks one by rendering a frame in a subprocess:
 ``MUJOCO_GL`` when the user set it, else EGL (a GPU's, or Mesa's software EGL on a CPU), then OSMesa,
-and says which one it uses. Measured on the project's 2-core CPU machine with Mesa EGL: about 20
+and says which one it uses. Measured on the project's 2-core CPU machine with Mesa EGL: 20-40
 frames/s of 84x84 while two training runs shared the cores, so CPU runs are smoke tests.
 
 Versions: dm-control 1.0.50 needs mujoco >= 3.17 and does not load on mujoco 4.0.0 (``MjModel`` has no
@@ -18,6 +18,7 @@ Versions: dm-control 1.0.50 needs mujoco >= 3.17 and does not load on mujoco 4.0
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -57,7 +58,10 @@ def env_id(domain: str, task: str) -> str:
 
 def _probe(backend: str) -> str | None:
     """None when dm_control renders a frame with ``backend``; else the error's last line."""
-    done = subprocess.run([sys.executable, "-c", _PROBE, backend], capture_output=True, text=True, timeout=300)
+    try:
+        done = subprocess.run([sys.executable, "-c", _PROBE, backend], capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        return "rendering one frame took over 300 s"
     if done.returncode == 0:
         return None
     lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
@@ -65,26 +69,33 @@ def _probe(backend: str) -> str | None:
 
 
 @lru_cache(maxsize=None)
-def gl_backend() -> str:
-    """The OpenGL backend dm_control renders with here (``MUJOCO_GL`` is set to it for this process and
-    its children). Raises a one-line error naming what failed when none works."""
+def _find_backend() -> tuple[str | None, str]:
+    """(backend, "") when one renders, else (None, the one-line reason); computed once per process."""
+    if importlib.util.find_spec("dm_control") is None:
+        return None, f"DMC tasks need the dm-control package, which is not installed; {INSTALL_HINT}"
     asked = os.environ.get("MUJOCO_GL")
     errors = []
     for backend in ([asked] if asked else GL_BACKENDS):
         error = _probe(backend)
         if error is None:
-            os.environ["MUJOCO_GL"] = backend
+            os.environ["MUJOCO_GL"] = backend  # read by dm_control at import, here and in child processes
             print(f"dm_control renders with MUJOCO_GL={backend}", file=sys.stderr)
-            return backend
+            return backend, ""
         errors.append(f"MUJOCO_GL={backend}: {error}")
-    try:
-        import dm_control  # noqa: F401
-    except ImportError:
-        raise RatbenchError(f"DMC tasks need the dm-control package, which is not installed; {INSTALL_HINT}") from None
-    import mujoco
+    from importlib import metadata
 
-    raise RatbenchError(f"dm_control cannot render a frame here (mujoco {mujoco.__version__}; "
-                        + "; ".join(errors) + f"); {INSTALL_HINT}, and a GL library (EGL or OSMesa)")
+    return None, (f"dm_control cannot render a frame here (dm-control {metadata.version('dm-control')}, mujoco "
+                  f"{metadata.version('mujoco')}; " + "; ".join(errors) + f"); {INSTALL_HINT}, and a GL library "
+                  "(EGL or OSMesa)")
+
+
+def gl_backend() -> str:
+    """The OpenGL backend dm_control renders with here (``MUJOCO_GL`` is set to it for this process and
+    its children). Raises a one-line error naming what failed when none works."""
+    backend, reason = _find_backend()
+    if backend is None:
+        raise RatbenchError(reason)
+    return backend
 
 
 def register_dmc() -> None:
@@ -106,9 +117,8 @@ class DMCPixels(gym.Env):
                  frame_stack: int = FRAME_STACK, camera_id: int = 0):
         from dm_control import suite
 
-        self._load = lambda seed: suite.load(domain, task, task_kwargs={"random": seed})
         self.action_repeat, self.size, self.camera_id = int(action_repeat), int(size), int(camera_id)
-        self._env = self._load(None)
+        self._env = suite.load(domain, task)
         spec = self._env.action_spec()
         self.action_space = gym.spaces.Box(-1.0, 1.0, spec.shape, np.float32)
         self._low, self._high = spec.minimum, spec.maximum
@@ -121,8 +131,8 @@ class DMCPixels(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        if seed is not None:
-            self._env = self._load(int(seed))  # dm_control draws initial states from the task's own RandomState
+        if seed is not None:  # dm_control draws initial states from the task's RandomState (private attribute)
+            self._env.task._random = np.random.RandomState(int(seed))
         self._env.reset()
         self._frames[:] = np.tile(self._render(), (len(self._frames) // 3, 1, 1))
         return self._frames.copy(), {}
@@ -141,6 +151,9 @@ class DMCPixels(gym.Env):
         ended = step.last()
         terminated = bool(ended and step.discount == 0.0)
         return self._frames.copy(), reward, terminated, bool(ended and not terminated), {}
+
+    def close(self) -> None:
+        self._env.physics.free()  # MuJoCo's model, data and GL context
 
     # checkpoints (envs.vector.StatefulEnv): everything a resumed run needs to continue this episode exactly:
     # MuJoCo's full integration state (warm starts included, as for the gymnasium tasks), the task's

@@ -79,7 +79,8 @@ def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
     scores, tasks = stats.normalized_score_matrix(final_rows, profile_metric)
     profile = None
     if len(scores) >= 2:
-        taus = np.linspace(0.0, 1.5, 61)
+        values = np.concatenate([v.ravel() for v in scores.values()])
+        taus = np.linspace(min(-0.25, float(values.min())), max(1.25, float(values.max())), 81)
         profiles, cis = stats.performance_profiles(scores, taus)
         profile = figures.profile_png(profiles, cis, taus, profile_metric)
     inside = all(out.resolve() in r.path.resolve().parents for g in groups for r in (*g.runs, *g.unfinished))

@@ -97,11 +97,11 @@ def one_run_per_seed(env: str, label: str, members: Sequence[Run], keep_latest: 
     """``members`` (one group's runs on ``env``) with one run per seed, sorted by seed: two runs with one seed
     would count as two seeds, so they raise (naming them and ``fix``) unless ``keep_latest`` keeps the run
     whose progress.csv was written last."""
-    by_seed: dict[int, list[Run]] = {}
+    by_seed: dict[Any, list[Run]] = {}
     for run in members:
-        by_seed.setdefault(int(run.config["seed"]), []).append(run)
+        by_seed.setdefault(run.config.get("seed"), []).append(run)  # a config without a seed is one "seed"
     chosen = []
-    for seed, same in sorted(by_seed.items()):
+    for seed, same in sorted(by_seed.items(), key=lambda item: (not isinstance(item[0], int), str(item[0]).zfill(12))):
         if len(same) > 1 and not keep_latest:
             raise RatbenchError(f"{label} on {env} has {len(same)} runs with seed {seed} "
                                 f"({', '.join(str(r.path) for r in same)}); {fix}")

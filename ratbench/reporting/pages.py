@@ -172,8 +172,9 @@ def markdown(groups: Sequence[Group], milestones: Sequence[dict], finals: Sequen
         metric, tasks, methods = profile
         parts += ["## Performance profile", "", f"![performance profile]({PROFILE_FIGURE})", "",
                   f"{', '.join(methods)} across {', '.join(tasks)} (the largest set of methods that all ran the same "
-                  f"tasks; other methods and tasks are left out): each run's final {metric} divided by the best IQM "
-                  "among these methods on that task (1.0 = the leading method's IQM), and the fraction of a method's "
+                  f"tasks; other methods and tasks are left out): each run's final {metric} normalised per task by "
+                  "these methods' IQMs, (x - trailing IQM) / (leading IQM - trailing IQM), so 1.0 is the leading "
+                  "method's IQM and 0.0 the trailing one's, and the fraction of a method's "
                   "runs above each threshold τ, with 95% stratified-bootstrap bands (rliable). A method's "
                   "runs are trimmed to its smallest seed count over the tasks.", ""]
     for metric in metrics:

@@ -130,7 +130,8 @@ def iqm_curve(runs: Sequence[Run], metric: str, grid: np.ndarray) -> tuple[np.nd
 
 def largest_complete_block(cells: set[tuple[str, str]]) -> tuple[list[str], list[str]]:
     """The (tasks, methods) of the largest block of (task, method) cells in which every method ran every
-    task, with at least 2 methods; size is tasks x methods, ties go to more tasks. ([], []) if none.
+    task, with at least 2 methods; size is tasks x methods, ties go to more tasks, then to the
+    lexicographically last task list (any fixed rule; this one is deterministic). ([], []) if none.
 
     The best block's task set is the intersection of its methods' task sets, so it suffices to try the
     intersections of every subset of the methods' task sets (closed under intersection here)."""
@@ -152,20 +153,26 @@ def largest_complete_block(cells: set[tuple[str, str]]) -> tuple[list[str], list
 
 
 def normalized_score_matrix(finals: Sequence[dict], metric: str) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Per method, a (runs, tasks) matrix of final values divided by the best IQM on each task among the
-    methods kept (so 1.0 is the leading method's IQM there), over the largest block of tasks and methods in
-    which every method ran every task (:func:`largest_complete_block`), with each method's run count
-    trimmed to its smallest count over those tasks (rliable needs rectangular matrices).
+    """Per method, a (runs, tasks) matrix of final values normalised per task by the IQMs of the methods
+    kept, ``(x - worst) / (best - worst)``: 1.0 is the leading method's IQM there and 0.0 the trailing
+    one's, whatever the sign of the returns (a task where every kept IQM is equal uses ``|best|``, or 1,
+    as the scale, so that its IQMs sit at 1.0). Kept: the largest block of tasks and methods in which every
+    method ran every task (:func:`largest_complete_block`), each method's run count trimmed to its
+    smallest count over those tasks (rliable needs rectangular matrices).
     Returns the matrices (keyed by the methods kept) and the tasks used."""
     rows = [r for r in finals if r["metric"] == metric and r.get("full_length", True)]  # one length per task
     tasks, methods = largest_complete_block({(r["env"], r["method"]) for r in rows})
     cell = {(r["env"], r["method"]): r for r in rows}
+    scales = []
+    for env in tasks:
+        iqms = [cell[env, m]["iqm"] for m in methods]
+        best, span = max(iqms), max(iqms) - min(iqms)
+        scales.append((best, span if span > 0 else (abs(best) or 1.0)))
     scores: dict[str, np.ndarray] = {}
     for method in methods:
-        per_task = [np.asarray(cell[env, method]["values"]) for env in tasks]
+        per_task = [np.asarray(cell[env, method]["values"], dtype=float) for env in tasks]
         n = min(len(v) for v in per_task)
-        best = [max(cell[env, m]["iqm"] for m in methods) for env in tasks]
-        scores[method] = np.stack([v[:n] / b if b else v[:n] for v, b in zip(per_task, best)], axis=1)
+        scores[method] = np.stack([1.0 + (v[:n] - best) / span for v, (best, span) in zip(per_task, scales)], axis=1)
     return scores, tasks
 
 

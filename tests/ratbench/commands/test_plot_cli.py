@@ -181,3 +181,12 @@ def test_same_seed_twice_and_architectures_are_not_merged(tmp_path):
     write_run(runs, "sep-again", curve_rows(STEPS, [1.0, 2.0, 3.0, 4.0]), seed=0)
     result = _invoke(str(runs), "--out", str(tmp_path / "out2"))
     assert result.exit_code == 1 and "2 runs with seed 0" in result.output
+
+
+def test_runs_without_a_seed_plot_as_one_seed(tmp_path):
+    runs = tmp_path / "runs"
+    write_run(runs, "a", curve_rows(STEPS, [1.0, 2.0, 3.0, 4.0]), seed=None)  # seed: null (a hand-made run)
+    write_run(runs, "b", curve_rows(STEPS, [1.0, 2.0, 3.0, 4.0]), seed=1)
+    result = _invoke(str(runs), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert "Plotted 2 runs in 1 groups (RAT)" in result.stdout

@@ -86,7 +86,21 @@ def test_normalized_scores_and_profiles():
     ]
     scores, tasks = normalized_score_matrix(finals, "eval_return")
     assert tasks == ["a", "b"]
-    np.testing.assert_allclose(scores["X"], [[0.9, 0.5], [1.0, 0.5]])  # trimmed to 2 runs, / best IQM per task
-    np.testing.assert_allclose(scores["Y"], [[0.5, 1.0], [0.5, 1.0]])
-    profiles, cis = performance_profiles(scores, np.array([0.0, 0.7, 1.0]))
+    # trimmed to 2 runs; per task (x - trailing IQM) / (leading IQM - trailing IQM): a: (x - 5) / 5, b: (x - 2) / 2
+    np.testing.assert_allclose(scores["X"], [[0.8, 0.0], [1.0, 0.0]])
+    np.testing.assert_allclose(scores["Y"], [[0.0, 1.0], [0.0, 1.0]])
+    profiles, cis = performance_profiles(scores, np.array([-0.1, 0.5, 1.0]))
     np.testing.assert_allclose(profiles["Y"], [1.0, 0.5, 0.0])  # fraction of (run, task) scores above tau
+
+
+def test_normalisation_keeps_the_order_of_negative_returns():
+    from ratbench.reporting.stats import normalized_score_matrix
+
+    finals = [{"env": "Reacher-v5", "method": "X", "metric": "eval_return", "iqm": -100.0, "values": [-50.0, -100.0]},
+              {"env": "Reacher-v5", "method": "Y", "metric": "eval_return", "iqm": -300.0, "values": [-300.0, -500.0]}]
+    scores, _ = normalized_score_matrix(finals, "eval_return")
+    np.testing.assert_allclose(scores["X"][:, 0], [1.25, 1.0])  # better than the leading IQM scores above 1
+    np.testing.assert_allclose(scores["Y"][:, 0], [0.0, -1.0])
+    level = [{**f, "iqm": -100.0} for f in finals]  # equal IQMs: the scale is |best|, the IQMs sit at 1
+    scores, _ = normalized_score_matrix(level, "eval_return")
+    np.testing.assert_allclose(scores["X"][:, 0], [1.5, 1.0])
