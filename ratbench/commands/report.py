@@ -77,8 +77,9 @@ def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
     png = figures.curves_png(groups, metrics, published)
     profile_metric = "eval_return" if "eval_return" in metrics else metrics[0]
     scores, tasks = stats.normalized_score_matrix(final_rows, profile_metric)
-    profile = None
+    profile, aggregate = None, []
     if len(scores) >= 2:
+        aggregate = stats.aggregate_over_tasks(scores)
         values = np.concatenate([v.ravel() for v in scores.values()])
         taus = np.linspace(min(-0.25, float(values.min())), max(1.25, float(values.max())), 81)
         profiles, cis = stats.performance_profiles(scores, taus)
@@ -93,8 +94,9 @@ def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
     analysis = out / pages.ANALYSIS_FILE
     md = pages.markdown(groups, milestone_rows, final_rows, metrics, "curves.png", command, list(warnings), base=out,
                         analysis=analysis.read_text(encoding="utf-8") if analysis.is_file() else None,
-                        profile=(profile_metric, tasks, sorted(scores)) if profile is not None else None)
-    written = pages.write_report(out, md, png, milestone_rows, final_rows, profile)
+                        profile=(profile_metric, tasks, sorted(scores)) if profile is not None else None,
+                        aggregate=aggregate)
+    written = pages.write_report(out, md, png, milestone_rows, final_rows, profile, aggregate)
     click.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
     if sys.stdout.isatty():
         click.echo(md)

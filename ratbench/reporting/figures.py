@@ -70,7 +70,7 @@ def profile_png(profiles: dict, cis: dict, taus: np.ndarray, metric: str, dpi: i
     fig, ax = plt.subplots(figsize=(7, 4.2))
     colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(sorted(profiles))}
     plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=cis, colors=colours, ax=ax,
-                                         xlabel=f"final {metric}, 0 = trailing and 1 = leading method's IQM on the task (τ)",
+                                         xlabel=f"normalised final {metric} (τ; 0, 1: trailing, leading IQM)",
                                          ylabel="fraction of runs with score > τ")
     ax.legend(handles=[matplotlib.lines.Line2D([], [], color=c, label=m) for m, c in colours.items()], fontsize=8)
     fig.tight_layout()

@@ -176,6 +176,22 @@ def normalized_score_matrix(finals: Sequence[dict], metric: str) -> tuple[dict[s
     return scores, tasks
 
 
+def aggregate_over_tasks(scores: dict[str, np.ndarray]) -> list[dict]:
+    """Across tasks, from normalised scores (``scores[method]``: (runs, tasks), as
+    :func:`normalized_score_matrix` returns them): each method's IQM over all its (run, task) scores with
+    a stratified-bootstrap CI, and P(leader > method) averaged over tasks with its CI; leader first."""
+    intervals = iqm(scores)
+    order = sorted(scores, key=lambda m: -intervals[m].value)
+    rows = []
+    for method in order:
+        p = None if method == order[0] else probability_of_improvement(scores[order[0]], scores[method])
+        rows.append({"method": method, "iqm": intervals[method].value, "iqm_low": intervals[method].low,
+                     "iqm_high": intervals[method].high, "runs": int(scores[method].shape[0]),
+                     "p_leader_better": None if p is None else p.value,
+                     "p_low": None if p is None else p.low, "p_high": None if p is None else p.high})
+    return rows
+
+
 def performance_profiles(scores: dict[str, np.ndarray], taus: np.ndarray) -> tuple[dict, dict]:
     """rliable's performance profiles (fraction of runs above each tau) with stratified-bootstrap CIs."""
     from rliable import library as rly

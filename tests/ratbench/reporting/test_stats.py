@@ -104,3 +104,14 @@ def test_normalisation_keeps_the_order_of_negative_returns():
     level = [{**f, "iqm": -100.0} for f in finals]  # equal IQMs: the scale is |best|, the IQMs sit at 1
     scores, _ = normalized_score_matrix(level, "eval_return")
     np.testing.assert_allclose(scores["X"][:, 0], [1.5, 1.0])
+
+def test_aggregate_over_tasks_ranks_by_iqm_and_gives_p_of_improvement():
+    from ratbench.reporting.stats import aggregate_over_tasks
+
+    scores = {"A": np.array([[1.0, 0.9], [1.1, 1.0], [0.9, 1.1]]),  # (runs, tasks)
+              "B": np.array([[0.0, 0.1], [0.1, 0.0], [0.2, -0.1]])}
+    rows = aggregate_over_tasks(scores)
+    assert [r["method"] for r in rows] == ["A", "B"] and rows[0]["p_leader_better"] is None
+    assert rows[0]["iqm_low"] <= rows[0]["iqm"] <= rows[0]["iqm_high"]
+    np.testing.assert_allclose(rows[0]["iqm"], 1.0)  # trimmed mean of the middle (run, task) scores
+    assert rows[1]["p_leader_better"] == 1.0 and rows[1]["runs"] == 3  # every A run beats every B run on each task
