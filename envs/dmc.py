@@ -31,11 +31,11 @@ import numpy as np
 from envs.registry import DMC_PREFIX
 from ratbench.errors import RatbenchError
 
-TASKS = {  # short name -> (domain, task, action repeat)
-    "dmc-cartpole-swingup": ("cartpole", "swingup", 8),
-    "dmc-cheetah-run": ("cheetah", "run", 4),
-    "dmc-walker-walk": ("walker", "walk", 2),
-}
+TASKS = (  # (domain, task, action repeat); their short names are in envs.registry.ENV_IDS
+    ("cartpole", "swingup", 8),
+    ("cheetah", "run", 4),
+    ("walker", "walk", 2),
+)
 FRAME_SIZE = 84
 FRAME_STACK = 3
 GL_BACKENDS = ("egl", "osmesa")  # tried in this order when MUJOCO_GL is not set
@@ -103,7 +103,7 @@ def register_dmc() -> None:
     if any(k.startswith(DMC_PREFIX) for k in gym.registry):
         return
     gl_backend()
-    for domain, task, repeat in TASKS.values():
+    for domain, task, repeat in TASKS:
         gym.register(env_id(domain, task), entry_point="envs.dmc:DMCPixels",
                      kwargs={"domain": domain, "task": task, "action_repeat": repeat})
 

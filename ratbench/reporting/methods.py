@@ -101,7 +101,7 @@ def one_run_per_seed(env: str, label: str, members: Sequence[Run], keep_latest: 
     for run in members:
         by_seed.setdefault(run.config.get("seed"), []).append(run)  # a config without a seed is one "seed"
     chosen = []
-    for seed, same in sorted(by_seed.items(), key=lambda item: (not isinstance(item[0], int), str(item[0]).zfill(12))):
+    for seed, same in sorted(by_seed.items(), key=lambda item: (not isinstance(item[0], int), item[0] if isinstance(item[0], int) else 0, str(item[0]))):
         if len(same) > 1 and not keep_latest:
             raise RatbenchError(f"{label} on {env} has {len(same)} runs with seed {seed} "
                                 f"({', '.join(str(r.path) for r in same)}); {fix}")

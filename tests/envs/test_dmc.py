@@ -29,6 +29,13 @@ REASON = _unavailable()
 needs_dmc = pytest.mark.skipif(REASON is not None, reason=f"DMC cannot run here: {REASON}")
 
 
+def test_every_dmc_task_has_its_short_name():
+    from envs.dmc import TASKS, env_id
+    from envs.registry import ENV_IDS
+
+    assert {env_id(domain, task) for domain, task, _ in TASKS} == {v for k, v in ENV_IDS.items() if k.startswith("dmc-")}
+
+
 @pytest.mark.skipif(REASON is None, reason="dm-control renders here; the pixel tests below run instead")
 def test_without_a_working_dm_control_train_says_what_to_install(tmp_path, monkeypatch):
     from click.testing import CliRunner

@@ -105,6 +105,7 @@ def test_normalisation_keeps_the_order_of_negative_returns():
     scores, _ = normalized_score_matrix(level, "eval_return")
     np.testing.assert_allclose(scores["X"][:, 0], [1.5, 1.0])
 
+
 def test_aggregate_over_tasks_ranks_by_iqm_and_gives_p_of_improvement():
     from ratbench.reporting.stats import aggregate_over_tasks
 
