@@ -2,8 +2,9 @@
 
 A config is a nested dict whose keys and default values are those of
 ``configs/base.yaml`` (the schema). :func:`resolve_config` layers, in order:
-base.yaml, algo-<algo>.yaml, arch-<arch>.yaml, task-<env>.yaml,
-task-<env>-<algo>.yaml (the last two when shipped), preset-<preset>.yaml
+base.yaml, algo-<algo>.yaml, arch-<arch>.yaml, for pixel families
+task-<family>.yaml and task-<family>-<algo>.yaml (minatar, atari, dmc),
+task-<env>.yaml, task-<env>-<algo>.yaml (the task layers when shipped), preset-<preset>.yaml
 (when ``preset`` is set: a preset overrides the task layers), the user's ``--config``
 file, ``--set key=value`` overrides (dotted keys, values parsed as YAML
 scalars), and finally the explicit command-line options. Unknown keys and
@@ -252,8 +253,8 @@ def resolve_config(
     config = copy.deepcopy(base)
     stems = [f"algo-{algo}", f"arch-{arch}"]
     for family in ("minatar", "atari", "dmc"):
-        if env.startswith(f"{family}-"):
-            stems.append(f"task-{family}")  # the family's layer, then the game's own (when shipped)
+        if env.startswith(f"{family}-"):  # the family's layers, then the game's own (when shipped)
+            stems += [f"task-{family}", f"task-{family}-{algo}"]
     stems += [f"task-{env.lower()}", f"task-{env.lower()}-{algo}"]
     if preset in PRESETS:  # an unknown preset is refused by validate, naming the valid ones
         stems.append(f"preset-{preset}")

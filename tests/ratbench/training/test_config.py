@@ -32,6 +32,17 @@ def test_ppo_defaults_and_layer_order(tmp_path):
     assert config["ppo"]["lr"] == 0.002 and config["seed"] == 9  # --set beats the file, the command line beats both
 
 
+def test_pixel_families_carry_their_own_ppo_layer():
+    minatar = resolve_config({"env": "minatar-breakout", "algo": "ppo"})["ppo"]  # gymnax-blines' MinAtar PPO
+    assert (minatar["epochs"], minatar["minibatches"], minatar["lr"], minatar["anneal_lr"]) == (4, 8, 5e-4, False)
+    assert (minatar["clip"], minatar["ent_coef"]) == (0.2, 0.01)
+    atari = resolve_config({"env": "atari-pong", "algo": "ppo"})  # CleanRL's ppo_atari.py
+    assert (atari["num_envs"], atari["num_steps"]) == (8, 128)
+    assert (atari["ppo"]["epochs"], atari["ppo"]["minibatches"], atari["ppo"]["lr"], atari["ppo"]["clip"]) == (4, 4, 2.5e-4, 0.1)
+    assert resolve_config({"env": "minatar-breakout", "algo": "ppo"}, sets=["ppo.epochs=10"])["ppo"]["epochs"] == 10
+    assert "ppo" not in resolve_config({"env": "minatar-breakout", "algo": "npg"})
+
+
 def test_set_parses_yaml_scalars_and_nested_keys():
     assert parse_set(["a.b=3", "c=[64, 64]", "d=true", "e=null", "f=hello"]) == {
         "a": {"b": 3}, "c": [64, 64], "d": True, "e": None, "f": "hello"}
