@@ -21,6 +21,7 @@ from typing import Sequence
 import click
 
 from ratbench.errors import RatbenchError
+from ratbench.training.run_lock import LOCK_FILE
 from ratbench.training.suite import SuiteRun, run_one
 
 INSTALL_HINT = "pip install 'ratbench[ray]' (or pip install ray)"
@@ -32,6 +33,8 @@ def pack(directory: Path) -> bytes:
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         if directory.is_dir():
             for path in sorted(directory.rglob("*")):
+                if path.name == LOCK_FILE:  # a lock belongs to the machine that holds it
+                    continue
                 tar.add(path, arcname=str(path.relative_to(directory)), recursive=False)
     return buffer.getvalue()
 

@@ -14,7 +14,10 @@ Spec (see suites/training/*.yaml)::
       - {algo: npg, name: shared, arch: shared, seeds: [0], steps: 2000000}   # per-run seeds / steps
 
 A run whose directory already holds a checkpoint is resumed (a finished one
-returns at once), so re-running a suite completes it. ``print_commands``
+returns at once), so re-running a suite completes it. A run another process
+is training (its directory's lock is held, see run_lock.py) is skipped, so
+several runners, on one machine or on machines sharing the file system, can
+work through one suite together. ``print_commands``
 prints one ``ratbench train`` command per run (for a cluster); ``jobs > 1``
 runs that many at once as separate processes.
 """
@@ -36,6 +39,7 @@ import yaml
 from ratbench.errors import RatbenchError
 from ratbench.threads import JOBS_VARIABLE
 from ratbench.training.config import canonical_env_name, load_yaml_file, resolve_config
+from ratbench.training.run_lock import RunBusyError, is_busy
 
 SUITE_KEYS = {"name", "description", "logdir", "envs", "seeds", "steps", "set", "runs"}
 RUN_KEYS = {"algo", "solver", "arch", "name", "set", "seeds", "steps"}
@@ -140,21 +144,35 @@ def run_suite(path: str | Path, print_commands: bool = False, jobs: int = 1, pro
     if jobs < 1:
         raise RatbenchError(f"--jobs must be a positive integer, got {jobs}")
     if jobs == 1:
+        busy = []
         for i, run in enumerate(runs, 1):
             click.echo(f"[{i}/{len(runs)}] {run.logdir}", err=True)
-            summary = run_one(run, progress_bar)
+            try:
+                summary = run_one(run, progress_bar)
+            except RunBusyError:
+                busy.append(run)
+                click.echo(f"skipped {run.logdir}: another process is training it", err=True)
+                continue
             if summary["interrupted"]:
                 raise KeyboardInterrupt
-        return
-    _run_parallel(runs, jobs)
+    else:
+        busy = _run_parallel(runs, jobs)
+    if busy:
+        click.echo(f"{len(busy)} run(s) were being trained by other processes and were skipped; "
+                   "rerun the suite after they finish to confirm it is complete", err=True)
 
 
-def _run_parallel(runs: list[SuiteRun], jobs: int) -> None:
-    """At most ``jobs`` runs at once, each a `python -m ratbench train` process with its own log file."""
-    pending, active, failed = list(runs), [], []
+def _run_parallel(runs: list[SuiteRun], jobs: int) -> list[SuiteRun]:
+    """At most ``jobs`` runs at once, each a `python -m ratbench train` process with its own log file;
+    returns the runs skipped because another process was training them."""
+    pending, active, failed, busy = list(runs), [], [], []
     while pending or active:
         while pending and len(active) < jobs:
             run = pending.pop(0)
+            if is_busy(run.logdir):
+                busy.append(run)
+                click.echo(f"skipped {run.logdir}: another process is training it", err=True)
+                continue
             run.logdir.mkdir(parents=True, exist_ok=True)
             log = open(run.logdir / "train.log", "ab")
             cmd = run.command()
@@ -174,3 +192,4 @@ def _run_parallel(runs: list[SuiteRun], jobs: int) -> None:
             click.echo(f"finished {run.logdir} (exit {proc.returncode})", err=True)
     if failed:
         raise RatbenchError(f"{len(failed)} run(s) failed, see train.log in: {', '.join(failed)}")
+    return busy

@@ -40,6 +40,7 @@ from ratbench.training.evaluate import evaluate
 from ratbench.training.logger import RunLogger, read_progress
 from ratbench.training.normalize import ObsNormalizer, RewardScaler
 from ratbench.training.rollout import Collector
+from ratbench.training.run_lock import RunLock
 
 CONFIG_FILE = "config.yaml"
 EVAL_SEED_OFFSET = 1_000_000
@@ -101,6 +102,7 @@ class Trainer:
         self.iteration, self.env_steps, self.episodes, self.wall_offset = 0, 0, 0, 0.0
         self.rows: list[dict[str, Any]] = []
         self.interrupted = False
+        self.lock: Optional[RunLock] = None  # held from create/resume until close
 
     # -- construction -------------------------------------------------------
     @classmethod
@@ -109,7 +111,13 @@ class Trainer:
         run_dir = Path(logdir) if logdir else default_run_dir(config)
         if (run_dir / "checkpoint.pt").exists() or (run_dir / "progress.csv").exists():
             raise RatbenchError(f"{str(run_dir)!r} already holds a run; continue it with --resume {run_dir} or pick another --logdir")
-        trainer = cls(config, run_dir, progress_bar)
+        lock = RunLock(run_dir)
+        try:
+            trainer = cls(config, run_dir, progress_bar)
+        except BaseException:
+            lock.release()
+            raise
+        trainer.lock = lock
         atomic_write_text(run_dir / CONFIG_FILE, to_yaml(trainer.config))
         return trainer
 
@@ -130,9 +138,15 @@ class Trainer:
                 merge(config, {key: value}, "the command line")
         validate(config)
         config = prune(config)
-        state = load_checkpoint(run_dir)
-        trainer = cls(config, run_dir, progress_bar)
-        trainer.load_state(state)
+        lock = RunLock(run_dir)
+        try:
+            state = load_checkpoint(run_dir)
+            trainer = cls(config, run_dir, progress_bar)
+            trainer.load_state(state)
+        except BaseException:
+            lock.release()
+            raise
+        trainer.lock = lock
         if trainer.env_steps < trainer.config["steps"]:  # a finished run keeps its files untouched
             atomic_write_text(run_dir / CONFIG_FILE, to_yaml(trainer.config))
         return trainer
@@ -263,3 +277,5 @@ class Trainer:
     def close(self) -> None:
         self.envs.close()
         self.eval_envs.close()
+        if self.lock is not None:
+            self.lock.release()

@@ -1,0 +1,104 @@
+"""One process per run directory: a second trainer, resume or suite runner is refused or skips the run."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from ratbench.training import Trainer
+from ratbench.training.run_lock import LOCK_FILE, RunBusyError, RunLock, is_busy
+from ratbench.training.suite import run_suite
+from tests.ratbench.training.helpers import read_rows, small_config
+
+HOLD = textwrap.dedent("""
+    import sys, time
+    from ratbench.training.run_lock import RunLock
+    lock = RunLock(sys.argv[1])
+    print("held", flush=True)
+    time.sleep(60)
+""")
+
+
+@pytest.fixture
+def held_elsewhere(tmp_path):
+    """A run directory whose lock another process holds (it prints 'held', then sleeps)."""
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(run_dir)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        yield run_dir, proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_lock_names_the_owner_and_dies_with_it(held_elsewhere):
+    run_dir, pid = held_elsewhere
+    assert is_busy(run_dir)
+    with pytest.raises(RunBusyError, match=f"another process \\(pid {pid}\\)"):
+        RunLock(run_dir)
+
+
+def test_killed_owner_leaves_no_stale_lock(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(run_dir)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    proc.kill()
+    proc.wait()
+    assert (run_dir / LOCK_FILE).is_file() and not is_busy(run_dir)
+    RunLock(run_dir).release()
+
+
+def test_trainer_holds_the_lock_until_it_closes(tmp_path):
+    trainer = Trainer.create(small_config("cartpole", steps=1024), logdir=tmp_path, progress_bar=False)
+    with pytest.raises(RunBusyError):
+        Trainer.resume(tmp_path, progress_bar=False)
+    trainer.train()  # closes, releasing the lock
+    assert not is_busy(tmp_path)
+    Trainer.resume(tmp_path, steps=2048, progress_bar=False).train()
+    assert [int(r["env_steps"]) for r in read_rows(tmp_path)] == [1024, 2048]
+
+
+def test_resume_of_a_busy_run_is_refused_before_touching_it(tmp_path):
+    Trainer.create(small_config("cartpole", steps=1024), logdir=tmp_path, progress_bar=False).train()
+    config_before = (tmp_path / "config.yaml").read_text()
+    lock = RunLock(tmp_path)
+    try:
+        with pytest.raises(RunBusyError, match="wait for it to finish"):
+            Trainer.resume(tmp_path, steps=2048, progress_bar=False)
+    finally:
+        lock.release()
+    assert (tmp_path / "config.yaml").read_text() == config_before  # the raised budget was not written
+
+
+def test_command_line_resume_of_a_busy_run_is_one_sentence(tmp_path):
+    from click.testing import CliRunner
+
+    from ratbench.cli import cli
+
+    Trainer.create(small_config("cartpole", steps=1024), logdir=tmp_path, progress_bar=False).train()
+    lock = RunLock(tmp_path)
+    try:
+        result = CliRunner().invoke(cli, ["train", "--resume", str(tmp_path), "--steps", "2048"])
+    finally:
+        lock.release()
+    assert result.exit_code == 1 and result.output.startswith("Error: ") and "being trained" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_suite_skips_a_run_another_process_trains(tmp_path, monkeypatch, held_elsewhere, capsys, jobs):
+    run_dir, _ = held_elsewhere  # tmp_path / "run"
+    monkeypatch.chdir(tmp_path)
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("logdir: runs\nenvs: [cartpole]\nseeds: [0, 1]\nsteps: 1024\n"
+                     "set: {threads: 1, num_envs: 4, num_steps: 256, eval.episodes: 1}\nruns:\n  - {algo: ppo}\n")
+    busy_dir = tmp_path / "runs" / "cartpole-ppo-none-s0"
+    busy_dir.parent.mkdir()
+    run_dir.rename(busy_dir)  # the holder's open lock file moves with its directory
+    assert is_busy(busy_dir)
+    run_suite(suite, jobs=jobs, progress_bar=False)
+    assert "1 run(s) were being trained by other processes" in capsys.readouterr().err
+    assert not (busy_dir / "progress.csv").exists()
+    assert [int(r["env_steps"]) for r in read_rows(tmp_path / "runs" / "cartpole-ppo-none-s1")] == [1024]
