@@ -3,7 +3,8 @@
 Each subcommand lives in its own module under :mod:`ratbench.commands`, so
 ``ratbench --help`` stays fast and a command's heavy imports (gymnasium,
 matplotlib) happen only when it runs. A :class:`~ratbench.errors.RatbenchError`
-anywhere becomes one ``Error: ...`` line and exit status 1, no traceback.
+anywhere becomes one ``Error: ...`` line and exit status 1 (75 for a run another
+process is training), no traceback.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ class LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except RatbenchError as err:
-            raise click.ClickException(str(err)) from None
+            failure = click.ClickException(str(err))
+            failure.exit_code = err.exit_code
+            raise failure from None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -13,7 +13,9 @@ from typing import Iterable
 
 
 class RatbenchError(ValueError):
-    """A user error with a one-sentence, actionable message."""
+    """A user error with a one-sentence, actionable message; the CLI exits with ``exit_code``."""
+
+    exit_code = 1
 
 
 def unknown_name(kind: str, name: str, valid: Iterable[str]) -> RatbenchError:

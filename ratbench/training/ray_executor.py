@@ -21,8 +21,8 @@ from typing import Sequence
 import click
 
 from ratbench.errors import RatbenchError
-from ratbench.training.run_lock import LOCK_FILE
-from ratbench.training.suite import SuiteRun, run_one
+from ratbench.training.run_lock import LOCK_FILE, RunBusyError, RunLock
+from ratbench.training.suite import SuiteRun, report_busy, run_one, skip_busy
 
 INSTALL_HINT = "pip install 'ratbench[ray]' (or pip install ray)"
 
@@ -80,12 +80,18 @@ def run_on_ray(runs: Sequence[SuiteRun], address: str | None = None) -> None:
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  runtime_env={"env_vars": {"OMP_WAIT_POLICY": "PASSIVE"}})
     task = ray.remote(train_remotely)
+    pending, failed, busy = {}, [], []
     try:
-        pending = {task.options(num_cpus=threads_of(run)).remote(run, pack(run.logdir)): run for run in runs}
-        failed = []
+        for run in runs:
+            try:
+                lock = RunLock(run.logdir)  # held here while a worker trains the run's copy
+            except RunBusyError:
+                skip_busy(run, busy)
+                continue
+            pending[task.options(num_cpus=threads_of(run)).remote(run, pack(run.logdir))] = (run, lock)
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
-            run = pending.pop(done[0])
+            run, lock = pending.pop(done[0])
             try:
                 unpack(ray.get(done[0]), run.logdir)
                 click.echo(f"finished {run.logdir}", err=True)
@@ -93,8 +99,13 @@ def run_on_ray(runs: Sequence[SuiteRun], address: str | None = None) -> None:
                 cause = str(err).strip().splitlines()[-1][:300] if str(err).strip() else type(err).__name__
                 failed.append(f"{run.logdir}: {cause}")
                 click.echo(f"failed {run.logdir}: {cause}", err=True)
+            finally:
+                lock.release()
     finally:
+        for _, lock in pending.values():
+            lock.release()
         if started_here:
             ray.shutdown()
+    report_busy(busy)
     if failed:
         raise RatbenchError(f"{len(failed)} run(s) failed on Ray (rerun the suite to resume them): " + "; ".join(failed))

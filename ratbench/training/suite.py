@@ -39,7 +39,7 @@ import yaml
 from ratbench.errors import RatbenchError
 from ratbench.threads import JOBS_VARIABLE
 from ratbench.training.config import canonical_env_name, load_yaml_file, resolve_config
-from ratbench.training.run_lock import RunBusyError, is_busy
+from ratbench.training.run_lock import BUSY_EXIT_CODE, RunBusyError, is_busy
 
 SUITE_KEYS = {"name", "description", "logdir", "envs", "seeds", "steps", "set", "runs"}
 RUN_KEYS = {"algo", "solver", "arch", "name", "set", "seeds", "steps"}
@@ -150,13 +150,22 @@ def run_suite(path: str | Path, print_commands: bool = False, jobs: int = 1, pro
             try:
                 summary = run_one(run, progress_bar)
             except RunBusyError:
-                busy.append(run)
-                click.echo(f"skipped {run.logdir}: another process is training it", err=True)
+                skip_busy(run, busy)
                 continue
             if summary["interrupted"]:
                 raise KeyboardInterrupt
     else:
         busy = _run_parallel(runs, jobs)
+    report_busy(busy)
+
+
+def skip_busy(run: SuiteRun, busy: list[SuiteRun]) -> None:
+    """Note a run another process is training (it is skipped, not failed)."""
+    busy.append(run)
+    click.echo(f"skipped {run.logdir}: another process is training it", err=True)
+
+
+def report_busy(busy: list[SuiteRun]) -> None:
     if busy:
         click.echo(f"{len(busy)} run(s) were being trained by other processes and were skipped; "
                    "rerun the suite after they finish to confirm it is complete", err=True)
@@ -170,8 +179,7 @@ def _run_parallel(runs: list[SuiteRun], jobs: int) -> list[SuiteRun]:
         while pending and len(active) < jobs:
             run = pending.pop(0)
             if is_busy(run.logdir):
-                busy.append(run)
-                click.echo(f"skipped {run.logdir}: another process is training it", err=True)
+                skip_busy(run, busy)
                 continue
             run.logdir.mkdir(parents=True, exist_ok=True)
             log = open(run.logdir / "train.log", "ab")
@@ -187,6 +195,9 @@ def _run_parallel(runs: list[SuiteRun], jobs: int) -> list[SuiteRun]:
             run, proc, log = entry
             active.remove(entry)
             log.close()
+            if proc.returncode == BUSY_EXIT_CODE:  # another runner claimed it between our check and the child's
+                skip_busy(run, busy)
+                continue
             if proc.returncode != 0:
                 failed.append(str(run.logdir))
             click.echo(f"finished {run.logdir} (exit {proc.returncode})", err=True)

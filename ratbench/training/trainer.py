@@ -109,16 +109,21 @@ class Trainer:
     def create(cls, config: Mapping[str, Any], logdir: Optional[str | Path] = None, progress_bar: bool = True) -> "Trainer":
         """A fresh run in ``logdir`` (default :func:`default_run_dir`); writes config.yaml."""
         run_dir = Path(logdir) if logdir else default_run_dir(config)
-        if (run_dir / "checkpoint.pt").exists() or (run_dir / "progress.csv").exists():
-            raise RatbenchError(f"{str(run_dir)!r} already holds a run; continue it with --resume {run_dir} or pick another --logdir")
-        lock = RunLock(run_dir)
+        lock = RunLock(run_dir)  # first: a run another process is training is busy, not "already holds a run"
         try:
+            if (run_dir / "checkpoint.pt").exists() or (run_dir / "progress.csv").exists():
+                raise RatbenchError(f"{str(run_dir)!r} already holds a run; continue it with --resume {run_dir} "
+                                    "or pick another --logdir")
             trainer = cls(config, run_dir, progress_bar)
         except BaseException:
-            lock.release()
+            lock.abandon()
             raise
         trainer.lock = lock
-        atomic_write_text(run_dir / CONFIG_FILE, to_yaml(trainer.config))
+        try:
+            atomic_write_text(run_dir / CONFIG_FILE, to_yaml(trainer.config))
+        except BaseException:
+            trainer.close()
+            raise
         return trainer
 
     @classmethod
@@ -148,7 +153,11 @@ class Trainer:
             raise
         trainer.lock = lock
         if trainer.env_steps < trainer.config["steps"]:  # a finished run keeps its files untouched
-            atomic_write_text(run_dir / CONFIG_FILE, to_yaml(trainer.config))
+            try:
+                atomic_write_text(run_dir / CONFIG_FILE, to_yaml(trainer.config))
+            except BaseException:
+                trainer.close()
+                raise
         return trainer
 
     # -- state ---------------------------------------------------------------
@@ -195,9 +204,13 @@ class Trainer:
         if self.env_steps >= cfg["steps"]:  # a finished run resumed without a larger budget: touch nothing
             self.close()
             return self._summary()
-        provenance.append(self.run_dir, provenance.entry(self.iteration, self.threads))
-        logger = RunLogger(self.run_dir, self.rows, purge_step=self.env_steps + 1 if self.env_steps else None,
-                           total_steps=cfg["steps"], start_steps=self.env_steps, progress_bar=self.progress_bar)
+        try:
+            provenance.append(self.run_dir, provenance.entry(self.iteration, self.threads))
+            logger = RunLogger(self.run_dir, self.rows, purge_step=self.env_steps + 1 if self.env_steps else None,
+                               total_steps=cfg["steps"], start_steps=self.env_steps, progress_bar=self.progress_bar)
+        except BaseException:
+            self.close()
+            raise
         boundary = self.state()
         previous_handler = _stop_on_sigterm()
         try:
@@ -275,7 +288,9 @@ class Trainer:
         return float(np.mean(recent)) if recent else None
 
     def close(self) -> None:
-        self.envs.close()
-        self.eval_envs.close()
-        if self.lock is not None:
-            self.lock.release()
+        try:
+            self.envs.close()
+            self.eval_envs.close()
+        finally:
+            if self.lock is not None:
+                self.lock.release()

@@ -9,6 +9,7 @@ pytest.importorskip("ray", reason="ray is not installed (pip install 'ratbench[r
 
 from ratbench.cli import cli  # noqa: E402
 from ratbench.training.ray_executor import pack, unpack  # noqa: E402
+from ratbench.training.run_lock import LOCK_FILE, RunLock  # noqa: E402
 from tests.ratbench.training.helpers import TIMING_COLUMNS, read_rows  # noqa: E402
 
 SUITE = """
@@ -42,8 +43,13 @@ def test_ray_runs_match_local_runs_and_rerun_resumes(tmp_path):
         name = f"cartpole-npg-kaczmarz-s{seed}"
         assert (tmp_path / "ray" / name / "checkpoint.pt").is_file()
         assert _rows(tmp_path / "ray" / name) == _rows(tmp_path / "local" / name)
-    again = CliRunner().invoke(cli, ["train", "--suite", str(_suite(tmp_path, "ray")), "--executor", "ray", "--quiet"])
+    held = RunLock(tmp_path / "ray" / "cartpole-npg-kaczmarz-s1")  # as if another runner were training seed 1
+    try:
+        again = CliRunner().invoke(cli, ["train", "--suite", str(_suite(tmp_path, "ray")), "--executor", "ray", "--quiet"])
+    finally:
+        held.release()
     assert again.exit_code == 0, again.output  # finished runs come back at once, unchanged
+    assert "1 run(s) were being trained by other processes" in again.output
     assert _rows(tmp_path / "ray" / "cartpole-npg-kaczmarz-s0") == _rows(tmp_path / "local" / "cartpole-npg-kaczmarz-s0")
 
 
@@ -52,8 +58,10 @@ def test_pack_round_trip(tmp_path):
     (src / "checkpoints").mkdir(parents=True)
     (src / "progress.csv").write_text("a,b\n1,2\n")
     (src / "checkpoints" / "iter_000001.pt").write_bytes(b"\x00\x01")
+    (src / LOCK_FILE).write_text("driver:1")
     dest = tmp_path / "copy"
     unpack(pack(src), dest)
+    assert not (dest / LOCK_FILE).exists()  # a lock belongs to the machine that holds it
     assert (dest / "progress.csv").read_text() == "a,b\n1,2\n"
     assert (dest / "checkpoints" / "iter_000001.pt").read_bytes() == b"\x00\x01"
     unpack(pack(tmp_path / "missing"), tmp_path / "empty")  # a new run: nothing to send

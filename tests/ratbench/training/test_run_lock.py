@@ -1,5 +1,6 @@
 """One process per run directory: a second trainer, resume or suite runner is refused or skips the run."""
 
+import socket
 import subprocess
 import sys
 import textwrap
@@ -7,7 +8,9 @@ import textwrap
 import pytest
 
 from ratbench.training import Trainer
-from ratbench.training.run_lock import LOCK_FILE, RunBusyError, RunLock, is_busy
+from ratbench.errors import RatbenchError
+from ratbench.training import suite as suite_module
+from ratbench.training.run_lock import BUSY_EXIT_CODE, LOCK_FILE, RunBusyError, RunLock, is_busy
 from ratbench.training.suite import run_suite
 from tests.ratbench.training.helpers import read_rows, small_config
 
@@ -36,7 +39,7 @@ def held_elsewhere(tmp_path):
 def test_lock_names_the_owner_and_dies_with_it(held_elsewhere):
     run_dir, pid = held_elsewhere
     assert is_busy(run_dir)
-    with pytest.raises(RunBusyError, match=f"another process \\(pid {pid}\\)"):
+    with pytest.raises(RunBusyError, match=f"another process \\({socket.gethostname()}:{pid}\\)"):
         RunLock(run_dir)
 
 
@@ -72,6 +75,28 @@ def test_resume_of_a_busy_run_is_refused_before_touching_it(tmp_path):
     assert (tmp_path / "config.yaml").read_text() == config_before  # the raised budget was not written
 
 
+def test_create_on_a_busy_young_run_is_busy_not_already_a_run(tmp_path):
+    """A run before its first checkpoint has progress.csv only: a second create must see it as busy."""
+    lock = RunLock(tmp_path)
+    (tmp_path / "progress.csv").write_text("iteration\n1\n")
+    try:
+        with pytest.raises(RunBusyError):
+            Trainer.create(small_config("cartpole", steps=1024), logdir=tmp_path, progress_bar=False)
+    finally:
+        lock.release()
+
+
+def test_a_failed_create_leaves_nothing_on_disk(tmp_path):
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "progress.csv").write_text("iteration\n1\n")
+    with pytest.raises(RatbenchError, match="already holds a run"):
+        Trainer.create(small_config("cartpole", steps=1024), logdir=tmp_path / "old", progress_bar=False)
+    assert sorted(p.name for p in (tmp_path / "old").iterdir()) == ["progress.csv"]
+    claim = RunLock(tmp_path / "new" / "run")
+    claim.abandon()
+    assert not (tmp_path / "new" / "run").exists()
+
+
 def test_command_line_resume_of_a_busy_run_is_one_sentence(tmp_path):
     from click.testing import CliRunner
 
@@ -83,12 +108,13 @@ def test_command_line_resume_of_a_busy_run_is_one_sentence(tmp_path):
         result = CliRunner().invoke(cli, ["train", "--resume", str(tmp_path), "--steps", "2048"])
     finally:
         lock.release()
-    assert result.exit_code == 1 and result.output.startswith("Error: ") and "being trained" in result.output
+    assert result.exit_code == BUSY_EXIT_CODE and result.output.startswith("Error: ") and "being trained" in result.output
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_suite_skips_a_run_another_process_trains(tmp_path, monkeypatch, held_elsewhere, capsys, jobs):
+@pytest.mark.parametrize("jobs,race", [(1, False), (2, False), (2, True)], ids=["sequential", "jobs", "jobs-race"])
+def test_suite_skips_a_run_another_process_trains(tmp_path, monkeypatch, held_elsewhere, capsys, jobs, race):
+    """race: the parallel runner's check misses the claim, and its child exits with BUSY_EXIT_CODE."""
     run_dir, _ = held_elsewhere  # tmp_path / "run"
     monkeypatch.chdir(tmp_path)
     suite = tmp_path / "suite.yaml"
@@ -98,6 +124,8 @@ def test_suite_skips_a_run_another_process_trains(tmp_path, monkeypatch, held_el
     busy_dir.parent.mkdir()
     run_dir.rename(busy_dir)  # the holder's open lock file moves with its directory
     assert is_busy(busy_dir)
+    if race:
+        monkeypatch.setattr(suite_module, "is_busy", lambda run_dir: False)
     run_suite(suite, jobs=jobs, progress_bar=False)
     assert "1 run(s) were being trained by other processes" in capsys.readouterr().err
     assert not (busy_dir / "progress.csv").exists()
