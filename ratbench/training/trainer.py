@@ -119,11 +119,7 @@ class Trainer:
             lock.abandon()
             raise
         trainer.lock = lock
-        try:
-            atomic_write_text(run_dir / CONFIG_FILE, to_yaml(trainer.config))
-        except BaseException:
-            trainer.close()
-            raise
+        trainer._write_config()
         return trainer
 
     @classmethod
@@ -153,12 +149,16 @@ class Trainer:
             raise
         trainer.lock = lock
         if trainer.env_steps < trainer.config["steps"]:  # a finished run keeps its files untouched
-            try:
-                atomic_write_text(run_dir / CONFIG_FILE, to_yaml(trainer.config))
-            except BaseException:
-                trainer.close()
-                raise
+            trainer._write_config()
         return trainer
+
+    def _write_config(self) -> None:
+        """config.yaml, atomically; on failure the trainer closes (releasing its lock) before the error goes on."""
+        try:
+            atomic_write_text(self.run_dir / CONFIG_FILE, to_yaml(self.config))
+        except BaseException:
+            self.close()
+            raise
 
     # -- state ---------------------------------------------------------------
     def state(self) -> dict[str, Any]:
