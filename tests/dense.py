@@ -9,6 +9,7 @@ every linear-algebra step runs in NumPy/SciPy float64. Conventions follow
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,6 +114,21 @@ def sqrt_weights(problem: NPGProblem) -> torch.Tensor:
 def rhs(problem: NPGProblem) -> np.ndarray:
     """b_i = sqrt(w_i) A_i as float64 NumPy."""
     return to_np(sqrt_weights(problem) * problem.advantages.to(torch.float64))
+
+
+def cast_problem(problem: NPGProblem, dtype: torch.dtype, device: str = "cpu") -> NPGProblem:
+    """The same problem (deep-copied policy) in another dtype / on another device."""
+
+    def move(t):
+        return None if t is None else (t.to(device, dtype) if t.is_floating_point() else t.to(device))
+
+    policy = copy.deepcopy(problem.policy).to(device, dtype)
+    index = {id(p): i for i, p in enumerate(problem.policy.parameters())}
+    params = list(policy.parameters())
+    return NPGProblem(
+        policy, move(problem.obs), move(problem.actions), move(problem.advantages), problem.damping,
+        weights=move(problem.weights), params=[params[index[id(p)]] for p in problem.params], name=problem.name,
+    )  # fmt: skip
 
 
 def dense(problem: NPGProblem) -> Dense:

@@ -13,6 +13,7 @@ import pytest
 
 from envs.vector import make_vector_env
 from ratbench.errors import RatbenchError
+from tests.devices import DEVICES
 
 
 def _unavailable() -> str | None:
@@ -103,12 +104,13 @@ def test_seeds_fix_initial_states_and_the_checkpoint_state_resumes_exactly():
 
 @needs_dmc
 @pytest.mark.parametrize("algo,solver", [("npg", "kaczmarz"), ("ppo", None)])
-def test_two_iterations_train_and_evaluate(tmp_path, algo, solver):
+@pytest.mark.parametrize("device", DEVICES)
+def test_two_iterations_train_and_evaluate(tmp_path, algo, solver, device):
     from ratbench.training import Trainer
     from ratbench.training.config import resolve_config
     from tests.ratbench.training.helpers import read_rows
 
-    config = resolve_config({"env": "dmc-cartpole-swingup", "algo": algo, "solver": solver, "steps": 64}, sets=[
+    config = resolve_config({"env": "dmc-cartpole-swingup", "algo": algo, "solver": solver, "steps": 64, "device": device}, sets=[
         "num_envs=2", "num_steps=16", "eval.episodes=1", "threads=1", "model.hidden=[32]",
         f"{algo}.minibatches=2", f"{algo}.epochs=1"])
     trainer = Trainer.create(config, logdir=tmp_path, progress_bar=False)

@@ -24,7 +24,8 @@ from torch import nn
 from ratbench import NPGProblem, RatbenchError
 from ratbench.curvature import LayerFactors, capture
 from ratbench.policies import CategoricalPolicy, GaussianPolicy, StateGaussianPolicy, mlp
-from tests.dense import EPS64, dense, kfac_factors, layer_indices, layer_inputs_and_grads, rel_err, to_np
+from tests.dense import EPS64, cast_problem, dense, kfac_factors, layer_indices, layer_inputs_and_grads, rel_err, to_np
+from tests.devices import DEVICES, needs_cuda
 from tests.strategies import conv_output_size, problems, property_settings
 
 RTOL = 1e-10
@@ -42,20 +43,24 @@ def _product_err(x, ref, matrix_norm: float, vector: np.ndarray) -> float:
     return float(diff / scale) if scale > 0 else float(diff)
 
 
-def assert_products_match(problem: NPGProblem, data) -> None:
-    """Every product of capture(problem) against the materialised S, on random row/column sets."""
-    curv, ref = capture(problem), dense(problem)
+def assert_products_match(problem: NPGProblem, data, device: str = "cpu") -> None:
+    """Every product of capture(problem moved to ``device``) against S materialised on the CPU, on random
+    row/column sets."""
+    ref = dense(problem)
+    problem = cast_problem(problem, torch.float64, device) if device != "cpu" else problem
+    curv = capture(problem)
     s = ref.scores
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     v, u = rng.standard_normal(ref.num_params), rng.standard_normal(problem.n)
     rows, cols = _rows(data, problem.n), _rows(data, problem.n)
     r, c = rows.numpy(), cols.numpy()
+    rows, cols = rows.to(device), cols.to(device)
 
     assert rel_err(curv.dense(), s) <= RTOL
     assert rel_err(curv.gram(), s @ s.T) <= RTOL
     assert rel_err(curv.gram(rows, cols), s[r] @ s[c].T) <= RTOL
     assert rel_err(curv.fisher_diagonal(), (s**2).sum(0) / problem.n) <= RTOL
-    vt, ut = torch.from_numpy(v), torch.from_numpy(u)
+    vt, ut = torch.from_numpy(v).to(device), torch.from_numpy(u).to(device)
     norm, norm_rows = np.linalg.norm(s, 2), np.linalg.norm(s[r], 2)
     assert _product_err(curv.jvp(vt), s @ v, norm, v) <= RTOL
     assert _product_err(curv.jvp(vt, rows), s[r] @ v, norm_rows, v) <= RTOL
@@ -70,6 +75,14 @@ def test_products_match_materialised_scores(problem, data):
     assert_products_match(problem, data)
 
 
+@pytest.mark.parametrize("device", [pytest.param("cuda", marks=needs_cuda)])
+@property_settings(30)
+@given(problem=problems(), data=st.data())
+def test_cuda_products_match_materialised_scores(device, problem, data):
+    """The capture on a GPU (float64: cuBLAS / cuDNN sums in other orders, same 1e-10 as above)."""
+    assert_products_match(problem, data, device)
+
+
 CONV_VARIANTS = [
     dict(kernel_size=3, stride=1, padding=0, dilation=1, bias=True),
     dict(kernel_size=3, stride=2, padding=1, dilation=1, bias=False),
@@ -82,9 +95,10 @@ CONV_VARIANTS = [
 
 @pytest.mark.parametrize("conv", CONV_VARIANTS, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()))
 @pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("device", DEVICES)
 @property_settings(3)
 @given(data=st.data())
-def test_conv2d_variants_match_materialised_scores(conv, weighted, data):
+def test_conv2d_variants_match_materialised_scores(conv, weighted, device, data):
     torch.manual_seed(data.draw(st.integers(0, 2**31 - 1)))
     n, channels, size = data.draw(st.integers(1, 12)), 2, 7
     layer = nn.Conv2d(channels, 3, **conv)
@@ -94,7 +108,7 @@ def test_conv2d_variants_match_materialised_scores(conv, weighted, data):
     obs = torch.randn(n, channels, size, size, dtype=torch.float64)
     weights = 0.1 + torch.rand(n, dtype=torch.float64) if weighted else None
     problem = NPGProblem(policy, obs, policy.act(obs).detach(), torch.randn(n, dtype=torch.float64), 0.1, weights=weights)
-    assert_products_match(problem, data)
+    assert_products_match(problem, data, device)
 
 
 @pytest.mark.parametrize(
@@ -105,13 +119,14 @@ def test_conv2d_variants_match_materialised_scores(conv, weighted, data):
         (4, 49, 2, 2),  # materialising costs ~1.6e3 < pairs of positions 16*2401*4 = 1.5e5
     ],
 )
-def test_layer_gram_branches_and_chunked_diagonal(n, positions, d_in, d_out):
+@pytest.mark.parametrize("device", DEVICES)
+def test_layer_gram_branches_and_chunked_diagonal(n, positions, d_in, d_out, device):
     """LayerFactors picks a Gram route by cost; every route equals the explicit double sum."""
     gen = torch.Generator().manual_seed(0)
-    a = torch.randn(n, positions, d_in, generator=gen, dtype=torch.float64)
-    g = torch.randn(n, positions, d_out, generator=gen, dtype=torch.float64)
+    a = torch.randn(n, positions, d_in, generator=gen, dtype=torch.float64).to(device)
+    g = torch.randn(n, positions, d_out, generator=gen, dtype=torch.float64).to(device)
     layer = LayerFactors(nn.Identity(), 0, None, a, g)
-    rows, cols = torch.tensor([2, 0, 3]), torch.tensor([1, 3])
+    rows, cols = torch.tensor([2, 0, 3], device=device), torch.tensor([1, 3], device=device)
     explicit = torch.einsum("nlo,mko,nlc,mkc->nm", g, g, a, a)
     # the self Gram of one layer is only lower-triangular-exact (ratbench.symmetric); Curvature.gram fills it
     assert rel_err(layer.gram(None, None).tril(), explicit.tril()) <= RTOL

@@ -7,7 +7,6 @@ backward), float32 against float64, and CUDA against CPU.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 
 import pytest
@@ -18,7 +17,7 @@ from hypothesis import strategies as st
 from ratbench import NPGProblem, RatbenchError
 from ratbench.curvature import capture
 from solvers import SOLVERS, make_solver, solver_names, solver_options
-from tests.dense import EPS32, EPS64, dense, rel_err
+from tests.dense import EPS32, EPS64, cast_problem, dense, rel_err
 from tests.solvers.test_woodbury import exact_rtol
 from tests.strategies import problems, property_settings
 
@@ -153,21 +152,6 @@ def test_transformed_advantage_is_a_vanilla_gradient(name, problem):
     assert float(err) <= 16 * (problem.n + problem.num_params) * EPS64
 
 
-def _cast(problem: NPGProblem, dtype: torch.dtype, device: str = "cpu") -> NPGProblem:
-    """The same problem (deep-copied policy) in another dtype / on another device."""
-
-    def move(t):
-        return None if t is None else (t.to(device, dtype) if t.is_floating_point() else t.to(device))
-
-    policy = copy.deepcopy(problem.policy).to(device, dtype)
-    index = {id(p): i for i, p in enumerate(problem.policy.parameters())}
-    params = list(policy.parameters())
-    return NPGProblem(
-        policy, move(problem.obs), move(problem.actions), move(problem.advantages), problem.damping,
-        weights=move(problem.weights), params=[params[index[id(p)]] for p in problem.params], name=problem.name,
-    )  # fmt: skip
-
-
 def _exact_options(problem: NPGProblem) -> dict[str, dict]:
     """Options under which every iterative solver is exact: one full Kaczmarz block, CG to its floor."""
     steps = min(problem.num_params, problem.n + 1)
@@ -188,8 +172,8 @@ def test_float32_agrees_with_float64(problem, log_relative_damping):
     lam_max = dense(problem).fisher_eigenvalues()[-1]
     if lam_max == 0:
         return
-    problem32 = _cast(dataclasses.replace(problem, damping=10**log_relative_damping * lam_max), torch.float32)
-    problem64 = _cast(problem32, torch.float64)
+    problem32 = cast_problem(dataclasses.replace(problem, damping=10**log_relative_damping * lam_max), torch.float32)
+    problem64 = cast_problem(problem32, torch.float64)
     reference = dense(problem64)
     rtol = 64 * EPS32 * reference.kappa()
     options = _exact_options(problem64)
@@ -202,13 +186,14 @@ def test_float32_agrees_with_float64(problem, log_relative_damping):
         assert rel_err(d32, truth) <= rtol, name
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @property_settings(10)
 @given(problems())
 def test_cuda_matches_cpu(problem):
     """Every solver on CUDA (float64) against the same solver on CPU: both are float64 computations
     of the same quantity in different orders, so they differ by rounding: <= 64 eps kappa."""
-    on_gpu = _cast(problem, torch.float64, "cuda")
+    on_gpu = cast_problem(problem, torch.float64, "cuda")
     kappa = dense(problem).kappa()
     options = _exact_options(problem)
     options["kaczmarz"] = dict(block_size=max(1, problem.n // 3), sweeps=3)  # the same seeded partitions on both

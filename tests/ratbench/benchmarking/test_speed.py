@@ -22,6 +22,7 @@ from ratbench.commands.speed import format_table
 from solvers import make_solver
 from solvers.base import vanilla_gradient
 from tests.dense import rel_err
+from tests.devices import DEVICES
 
 
 @pytest.fixture(scope="module")
@@ -196,6 +197,21 @@ def test_speed_command_prints_the_ratio_table(tmp_path):
     assert saved["n"] == 256 and saved["width"] == 64 and saved["repeat"] == 2
     assert [row["timing"]["method"] for row in saved["rows"]] == methods
     assert all(len(row["timing"]["seconds"]) == 2 for row in saved["rows"])
+
+
+@pytest.mark.parametrize("policy", ["mlp-gaussian", "minatar-cnn"])
+@pytest.mark.parametrize("device", DEVICES)
+def test_speed_command_times_every_method_on_each_device(tmp_path, device, policy):
+    out = tmp_path / "speed.json"
+    result = CliRunner().invoke(
+        cli, ["speed", "--size", "small", "--policy", policy, "--device", device, "--repeat", "1", "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    saved = json.loads(out.read_text())
+    assert saved["device"] == device
+    assert [row["timing"]["method"] for row in saved["rows"]][:2] == ["vanilla", "per-sample"]
+    assert {row["timing"]["method"] for row in saved["rows"]} >= {"woodbury", "kaczmarz", "cg", "diagonal", "kfac"}
+    assert all(s > 0 for row in saved["rows"] for s in row["timing"]["seconds"])
 
 
 def test_speed_command_threads_and_load_are_recorded(tmp_path):

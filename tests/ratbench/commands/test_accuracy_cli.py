@@ -139,6 +139,7 @@ def test_cuda_without_a_gpu_is_a_clear_error():
     assert result.exit_code == 1 and "use --device cpu" in result.output
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_check_on_cuda(tmp_path):
     result = invoke(*TINY, "--device", "cuda", "--check", "--json", str(tmp_path / "acc.json"))

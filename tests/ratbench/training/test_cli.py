@@ -1,11 +1,13 @@
 """`ratbench train` on the command line: runs, clear one-line errors, suites."""
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 
 from ratbench.cli import cli
 from ratbench.training.run_lock import LOCK_FILE
+from tests.devices import DEVICES
 from tests.ratbench.training.helpers import read_rows
 
 
@@ -44,6 +46,29 @@ def test_errors_are_one_line_without_traceback(args, message):
 def test_cuda_without_a_gpu_is_a_clear_error(tmp_path):
     result = _invoke("--env", "cartpole", "--device", "cuda", "--run-dir", str(tmp_path / "run"))
     assert result.exit_code == 1 and "no CUDA device" in result.output
+
+
+@pytest.mark.parametrize(
+    "env,algo",
+    [("cartpole", "npg"), ("minatar-breakout", "npg"), ("minatar-breakout", "ppo")],
+    ids=["cartpole-npg", "minatar-cnn-npg", "minatar-cnn-ppo"],
+)
+@pytest.mark.parametrize("device", DEVICES)
+def test_train_then_resume_on_the_cpu(tmp_path, env, algo, device):
+    """A run trains on ``device`` (on CUDA: rollout on the CPU, update on the GPU, so the CNN capture, Gram and
+    solve run there), and its checkpoint resumes on the CPU (--device is one of the settings a resume may change)."""
+    if env.startswith("minatar"):
+        pytest.importorskip("minatar", reason="minatar is not installed (pip install 'ratbench[minatar]')")
+    run = tmp_path / "run"
+    result = _invoke("--env", env, "--algo", algo, "--steps", "256", "--device", device, "--run-dir", str(run), "--quiet",
+                     "--threads", "1", "--set", "num_envs=2", "--set", "num_steps=64", "--set", "eval.episodes=1")
+    assert result.exit_code == 0, result.output
+    assert f"device: {device}" in (run / "config.yaml").read_text()
+    result = _invoke("--resume", str(run), "--steps", "512", "--device", "cpu", "--threads", "1", "--quiet")
+    assert result.exit_code == 0, result.output
+    rows = read_rows(run)
+    assert [int(r["env_steps"]) for r in rows] == [128, 256, 384, 512]
+    assert np.isfinite(float(rows[-1]["eval_return"]))
 
 
 def test_resume_refuses_a_different_config(tmp_path):
