@@ -52,6 +52,10 @@ assert env.physics.render(8, 8, camera_id=0).shape == (8, 8, 3)
 """
 
 
+# Set beside MUJOCO_GL once a frame rendered with it; child processes inherit both and skip the probe.
+_PROBED = "RATBENCH_MUJOCO_GL_PROBED"
+
+
 def env_id(domain: str, task: str) -> str:
     return f"{DMC_PREFIX}{domain}-{task}-v0"
 
@@ -74,11 +78,14 @@ def _find_backend() -> tuple[str | None, str]:
     if importlib.util.find_spec("dm_control") is None:
         return None, f"DMC tasks need the dm-control package, which is not installed; {INSTALL_HINT}"
     asked = os.environ.get("MUJOCO_GL")
+    if asked and os.environ.get(_PROBED) == asked:
+        return asked, ""  # a child of a process that probed (an async env worker): no second probe or message
     errors = []
     for backend in ([asked] if asked else GL_BACKENDS):
         error = _probe(backend)
         if error is None:
             os.environ["MUJOCO_GL"] = backend  # read by dm_control at import, here and in child processes
+            os.environ[_PROBED] = backend
             print(f"dm_control renders with MUJOCO_GL={backend}", file=sys.stderr)
             return backend, ""
         errors.append(f"MUJOCO_GL={backend}: {error}")

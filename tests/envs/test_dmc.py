@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from envs.vector import make_vector_env
+from envs.vector import make_vector_env, worker_start_method
 from ratbench.errors import RatbenchError
 from tests.devices import DEVICES
 
@@ -73,6 +73,23 @@ def test_frames_action_repeat_and_time_limit():
         assert "final_obs" in info and info["_final_obs"].all()
     finally:
         envs.close()
+
+
+@needs_dmc
+def test_async_workers_start_fresh_and_match_one_process():
+    """Async DMC workers are spawned, not forked (a forked child inherits the parent's GPU driver state,
+    which NVIDIA's EGL refuses), register the DMC ids themselves, and step exactly as one process does."""
+    assert worker_start_method("DMC/cartpole-swingup-v0") == "spawn" and worker_start_method("Hopper-v5") is None
+    actions = np.random.default_rng(0).uniform(-1, 1, (3, 2, 1)).astype(np.float32)
+    runs = []
+    for mode in ("sync", "async"):
+        envs = make_vector_env("dmc-cartpole-swingup", 2, mode=mode)
+        try:
+            frames = [envs.reset(seed=3)[0]] + [envs.step(a)[0] for a in actions]
+        finally:
+            envs.close()
+        runs.append(np.stack(frames))
+    assert np.array_equal(runs[0], runs[1])
 
 
 @needs_dmc

@@ -81,6 +81,8 @@ def test_auto_mode_rule():
     assert choose_vector_mode("Humanoid-v5", 32, cpu_count=2) == "sync"
     assert choose_vector_mode("Humanoid-v5", 32, cpu_count=16) == "async"
     assert choose_vector_mode("Humanoid-v5", 1, cpu_count=16) == "sync"
+    assert choose_vector_mode("DMC/cartpole-swingup-v0", 8, cpu_count=16) == "async"  # a render per step
+    assert choose_vector_mode("DMC/cartpole-swingup-v0", 8, cpu_count=2) == "sync"
 
 
 def test_bad_vector_arguments():
