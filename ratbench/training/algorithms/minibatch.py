@@ -1,4 +1,4 @@
-"""Shared helpers of the policy updates: minibatch indices, advantage normalisation, KL."""
+"""Shared helpers of the policy updates: minibatch indices, advantage normalisation, entropy bonus, KL."""
 
 from __future__ import annotations
 
@@ -22,6 +22,19 @@ def normalize_advantages(adv: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     adv = adv - adv.mean()
     scale = adv.pow(2).mean().sqrt() + eps
     return adv / scale if scale > 0 else adv
+
+
+def entropy_advantage(log_probs: torch.Tensor) -> torch.Tensor:
+    """Per-sample advantage whose policy gradient is the entropy gradient: -(log pi_i - mean log pi), (N,).
+
+    grad H(pi(.|s)) = -E_{a~pi}[grad log pi(a|s) log pi(a|s)] (the score's mean is zero), so adding
+    ``coef * entropy_advantage(log pi)`` to the advantages adds ``coef`` times the entropy gradient to the
+    (importance-weighted) policy gradient: the score-function form, which keeps the gradient in the span
+    of the sampled scores, as the Woodbury form of an NPG step needs (the analytic gradient of a
+    categorical entropy is not in that span). Subtracting the minibatch mean is a constant baseline.
+    """
+    log_probs = log_probs.detach()
+    return -(log_probs - log_probs.mean())
 
 
 def approx_kl(log_ratio: torch.Tensor) -> float:

@@ -5,7 +5,9 @@ Per iteration, ``epochs`` x ``minibatches`` policy steps. Each minibatch:
 1. importance ratios r_i = pi(a_i|s_i) / pi_old(a_i|s_i), clamped to ``ratio_clip``,
    become the per-sample weights w_i of the :class:`~ratbench.problem.NPGProblem` (log pi comes
    from the curvature capture's own forward, whose rows are then scaled by sqrt(w_i));
-2. advantages are centred and divided by their RMS (``advantage_norm``);
+2. advantages are centred and divided by their RMS (``advantage_norm``); with ``ent_coef`` > 0 an entropy
+   bonus joins them as a per-sample term, ent_coef * -(log pi_i - mean log pi) (:func:`entropy_advantage`),
+   so the solve sees the gradient of return + ent_coef * entropy in the span of the sampled scores;
 3. the solver returns the ascent direction d ~ (F + lambda I)^-1 g of this
    minibatch alone: the corrected variant starts every solve from zero, so
    nothing survives from one minibatch to the next (a multi-block or
@@ -52,7 +54,7 @@ from ratbench.phases import PHASES
 from ratbench.problem import NPGProblem
 from ratbench.training.agent import Agent
 from ratbench.training.algorithms.critic import CriticTrainer
-from ratbench.training.algorithms.minibatch import approx_kl, minibatches, normalize_advantages
+from ratbench.training.algorithms.minibatch import approx_kl, entropy_advantage, minibatches, normalize_advantages
 from ratbench.training.rollout import Batch
 from solvers import WarmStart, make_solver
 
@@ -128,8 +130,10 @@ class NPG:
                 ratio = (log_probs - batch.log_probs[idx]).exp()
                 weights = ratio.clamp(low, high)
                 curv.scale_rows(weights.sqrt())
-                problem = dataclasses.replace(unweighted, weights=weights)
                 losses.append(float(-(ratio * adv).mean()))
+                if cfg["ent_coef"]:
+                    adv = adv + cfg["ent_coef"] * entropy_advantage(log_probs)
+                problem = dataclasses.replace(unweighted, advantages=adv, weights=weights)
                 warm = WarmStart(direction=self.previous) if self.original and self.previous is not None else None
                 with PHASES("solve"):
                     result = self.solver.solve(problem, curvature=curv, warm_start=warm)

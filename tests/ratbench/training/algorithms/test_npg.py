@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pytest
 import torch
@@ -38,6 +39,29 @@ def test_corrected_variant_solves_every_minibatch_from_zero(tmp_path, monkeypatc
     assert all(warm is None for warm, _ in calls)
     # float32 Cholesky solves of the same 256 x 256 system by two routes: a few eps_32 * cond apart.
     assert max(err for _, err in calls) < 1e-3, calls
+
+
+@pytest.mark.parametrize("ent_coef", [0.0, 0.05])
+def test_entropy_bonus_alone_raises_the_entropy(tmp_path, ent_coef):
+    """With every task advantage equal (normalised to zero), the only signal left is the entropy bonus:
+    without it the policy does not move; with it the NPG step raises the batch's mean entropy."""
+    config = small_config("cartpole", extra=[f"npg.ent_coef={ent_coef}", "npg.epochs=1", "npg.kl_adaptive=false"])
+    trainer = Trainer.create(config, logdir=tmp_path, progress_bar=False)
+    try:
+        batch = trainer.collector.collect()
+        batch = dataclasses.replace(batch, advantages=torch.ones_like(batch.log_probs))
+        policy = trainer.agent.policy
+        before = copy.deepcopy(policy)
+        trainer.algo.update(batch, 0.0)
+        with torch.no_grad():
+            entropy = [float(p.distribution(batch.obs).entropy().mean()) for p in (before, policy)]
+        moved = max(float((a - b).abs().max().detach()) for a, b in zip(before.parameters(), policy.parameters()))
+    finally:
+        trainer.close()
+    if ent_coef == 0.0:
+        assert moved == 0.0
+    else:
+        assert entropy[1] > entropy[0], entropy
 
 
 @pytest.mark.slow
