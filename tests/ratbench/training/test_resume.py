@@ -63,7 +63,10 @@ def test_ctrl_c_leaves_a_resumable_run(tmp_path, stop):
     an uninterrupted in-process run."""
     steps = 16 * 256
     stopped, full = tmp_path / "stopped", tmp_path / "full"
-    proc = subprocess.Popen(_train_command(stopped, steps), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Default SIGINT in the child: a shell without job control starts background jobs (`pytest &`) with
+    # SIGINT ignored, which the child would inherit, and Python installs no KeyboardInterrupt handler then.
+    proc = subprocess.Popen(_train_command(stopped, steps), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         progress = stopped / "progress.csv"
