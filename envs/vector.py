@@ -105,10 +105,15 @@ def _wrapper_chain(env: gym.Env) -> list[gym.Env]:
     return chain
 
 
+def _renders_with_gl(env_id: str) -> bool:
+    """Tasks whose observations are OpenGL renders (DMC from pixels): a render per step, a GPU driver in use."""
+    return env_id.startswith(DMC_PREFIX)
+
+
 def choose_vector_mode(env_id: str, num_envs: int, cpu_count: int | None = None) -> str:
     """The ``auto`` rule: async workers only for heavy tasks, several envs and at least 4 cores."""
     cpu_count = cpu_count or os.cpu_count() or 1
-    if num_envs >= 2 and cpu_count >= 4 and (env_id in _HEAVY_TASKS or env_id.startswith(DMC_PREFIX)):
+    if num_envs >= 2 and cpu_count >= 4 and (env_id in _HEAVY_TASKS or _renders_with_gl(env_id)):
         return "async"
     return "sync"
 
@@ -126,7 +131,7 @@ def worker_start_method(env_id: str) -> str | None:
     forked child inherits the parent's GPU driver state, which NVIDIA's EGL does not support (on an H200
     every forked DMC worker failed, and its error could not even be sent back); the platform default
     (fork on Linux) otherwise."""
-    return "spawn" if env_id.startswith(DMC_PREFIX) else None
+    return "spawn" if _renders_with_gl(env_id) else None
 
 
 def make_vector_env(

@@ -18,6 +18,7 @@ from ratbench import NPGProblem, RatbenchError
 from ratbench.curvature import capture
 from solvers import SOLVERS, make_solver, solver_names, solver_options
 from tests.dense import EPS32, EPS64, cast_problem, dense, rel_err
+from tests.devices import requires_cuda
 from tests.solvers.test_woodbury import exact_rtol
 from tests.strategies import problems, property_settings
 
@@ -186,8 +187,7 @@ def test_float32_agrees_with_float64(problem, log_relative_damping):
         assert rel_err(d32, truth) <= rtol, name
 
 
-@pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@requires_cuda
 @property_settings(10)
 @given(problems())
 def test_cuda_matches_cpu(problem):

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from ratbench.cli import cli
 from solvers import solver_names
 from suites.accuracy.families import family_names
+from tests.devices import requires_cuda
 
 TINY = ["--problem", "kfac-exact-small", "--problem", "diagonal-exact-small"]
 
@@ -139,8 +140,7 @@ def test_cuda_without_a_gpu_is_a_clear_error():
     assert result.exit_code == 1 and "use --device cpu" in result.output
 
 
-@pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@requires_cuda
 def test_check_on_cuda(tmp_path):
     result = invoke(*TINY, "--device", "cuda", "--check", "--json", str(tmp_path / "acc.json"))
     assert result.exit_code == 0, result.output
