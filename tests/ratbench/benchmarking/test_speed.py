@@ -165,6 +165,11 @@ def test_speed_rows_ratios_and_verdicts():
     assert "skipped" in table and "NO" in table and "<= 8x" in table and ">= 30x" in table
 
 
+def test_memory_targets_apply_up_to_the_size_they_are_stated_for():
+    assert sp.memory_target_applies("nature-cnn", 1024) and not sp.memory_target_applies("nature-cnn", 4096)
+    assert all(sp.memory_target_applies("mlp-gaussian", size.n) for size in sp.SIZES.values())
+
+
 def test_check_device():
     assert sp.check_device("cpu") == torch.device("cpu")
     with pytest.raises(RatbenchError, match="valid devices"):
