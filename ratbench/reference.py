@@ -1,4 +1,4 @@
-"""The dense float64 reference ``d* = (F + lambda I)^-1 g`` (DESIGN section 4).
+"""The dense float64 reference ``d* = (F + lambda I)^-1 g`` (docs/design.md section 4).
 
 The truth the accuracy suite scores every solver against, computed
 independently of the curvature layer's hooks and of the Woodbury code path:

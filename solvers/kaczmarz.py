@@ -22,7 +22,7 @@ Kaczmarz then converges to the solution of the augmented system nearest
 (even a d0 in the row space of S leaves a bias of that size).
 
 ``residual="original"`` reproduces the rule of the reference RAT code
-(DESIGN section 6), kept to compare against: the block right-hand side is
+(docs/design.md section 6), kept to compare against: the block right-hand side is
 ``b_B + S_B delta_prev`` where ``delta_prev`` is the previous block's
 *increment* (the reference subtracts its previous descent step, which is
 minus that increment), with no ``- lambda u_B`` term, and the returned

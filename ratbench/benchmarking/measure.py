@@ -29,6 +29,11 @@ class Measurement:
     value: Any = None
 
 
+def cpu_memory_measured() -> bool:
+    """Whether this OS offers the RSS probe the CPU peak needs (Linux's /proc); elsewhere CPU peaks read 0."""
+    return os.path.exists("/proc/self/statm")
+
+
 def _rss_bytes() -> int:
     try:
         with open("/proc/self/statm") as f:

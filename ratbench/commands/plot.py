@@ -41,7 +41,7 @@ def output_prefix(out: Path | None, paths: tuple[Path, ...]) -> Path:
 )
 @click.option(
     "--group-by", default=lc.METHOD_KEY, show_default=True, metavar="KEYS",
-    help="config key(s) defining a group, comma-separated: method (= algo-solver), solver, algo, env, or any key such as npg.lr or model.hidden.",
+    help="config key(s) defining a group, comma-separated: method (the method label: RAT, RAT (reference preset), PPO, ...), solver, algo, env, or any key such as npg.lr or model.hidden.",
 )
 @click.option("--smooth", type=click.IntRange(min=1), default=1, show_default=True, help="trailing moving average over this many logged points, per seed, before averaging.")
 @click.option(
@@ -55,7 +55,7 @@ def output_prefix(out: Path | None, paths: tuple[Path, ...]) -> Path:
 def plot(paths: tuple[Path, ...], metrics: tuple[str, ...], x_axes: tuple[str, ...], group_by: str, smooth: int, band: str, out: Path | None) -> None:
     """Draw learning curves from run directories (or directories holding them).
 
-    Runs are grouped (default: by method, e.g. npg-kaczmarz, ppo); each group's
+    Runs are grouped (default: by method label, e.g. RAT, PPO); each group's
     seeds are interpolated onto the x range all of them cover and drawn as the
     mean with a confidence band, one row of panels per environment and metric.
     """

@@ -37,7 +37,7 @@ def _milestones(spec: str | None, top: float) -> list[int]:
 @click.option("--keep-latest", is_flag=True, help="when a method has two runs with one seed, use the most recent instead of stopping.")
 @click.option("--include-unfinished", is_flag=True, help="count unfinished runs in the statistics (they are always listed).")
 @click.option("--collect", "collect_into", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="first copy every run's compact outputs (config.yaml, progress.csv, summary.json; no checkpoints) into this folder, then report from the copies there.")
+              help="first copy every run's compact outputs (config.yaml, progress.csv, provenance.json, summary.json; no checkpoints) into this folder, then report from the copies there.")
 def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], milestones: str | None, keep_latest: bool,
            include_unfinished: bool, collect_into: Path | None) -> None:
     """Tables, curves and a verdict per task from `ratbench train` run directories.

@@ -13,6 +13,7 @@ import torch
 from tqdm import tqdm
 
 from ratbench.benchmarking import speed as sp
+from ratbench.benchmarking.measure import cpu_memory_measured
 from ratbench.errors import RatbenchError, unknown_name
 from ratbench.io import check_writable, write_json
 from ratbench.threads import set_compute_threads
@@ -35,8 +36,9 @@ def _ratio_cells(ratio: sp.Ratio, at_most: bool) -> list[str]:
     return [value, target, met]
 
 
-def format_table(rows: list[sp.SpeedRow], memory_limit_bytes: int = sp.MEMORY_TARGET_BYTES) -> str:
-    """The ratio table: one line per method, times in ms, ratios with targets and verdicts."""
+def format_table(rows: list[sp.SpeedRow], memory_limit_bytes: int = sp.MEMORY_TARGET_BYTES, peak_measured: bool = True) -> str:
+    """The ratio table: one line per method, times in ms, ratios with targets and verdicts (peak "n/a"
+    where this machine cannot measure it)."""
     header = [
         "method", "median ms", "IQR ms", "min-max ms",
         "x vanilla", "target", "met", "per-sample / it", "target", "met", "peak MiB",
@@ -47,7 +49,7 @@ def format_table(rows: list[sp.SpeedRow], memory_limit_bytes: int = sp.MEMORY_TA
         if t.skipped:
             lines.append([t.method, "skipped", "", "", "", "", "", "", "", "", ""])
             continue
-        peak = f"{t.peak_bytes / 2**20:.0f}"
+        peak = f"{t.peak_bytes / 2**20:.0f}" if peak_measured else "n/a"
         if row.memory_target_met is not None:
             limit = f"< {memory_limit_bytes / 2**30:.0f} GiB"
             peak += f" ({limit if row.memory_target_met else 'NOT ' + limit})"
@@ -148,7 +150,8 @@ def speed(
             raise RatbenchError(f"out of memory at size {size!r} on {device}; try a smaller --size") from None
     timings = {m: measured_timings[m] if m in measured_timings else sp.skipped_timing(m, skipped[m]) for m in methods}
 
-    memory_targets = sp.memory_target_applies(policy, n)
+    peak_measured = device == "cuda" or cpu_memory_measured()
+    memory_targets = peak_measured and sp.memory_target_applies(policy, n)
     rows = sp.speed_rows(timings, memory_targets=memory_targets, policy=policy)
     jac = sp.jacobian_bytes(problem)
     load, cores = os.getloadavg()[0], os.cpu_count() or 1
@@ -158,14 +161,16 @@ def speed(
         f"{repeat} timed runs per method after {warmup} warm-up"
     )
     click.echo(f"N x P score matrix J would take {jac / 2**20:,.0f} MiB in {str(problem.dtype).replace('torch.', '')}.")
-    click.echo(format_table(rows, sp.memory_target_bytes(policy)))
+    click.echo(format_table(rows, sp.memory_target_bytes(policy), peak_measured))
     click.echo(
         "x vanilla: method median / vanilla-backward median (lower is better); per-sample / it: per-sample-route "
         "median / method median (higher is better). Targets are printed, not enforced; "
         f"peak: most extra memory seen in one run ({'CUDA allocator' if device == 'cuda' else 'process RSS, sampled'}); "
         f"{', '.join(sp.MEMORY_TARGET_METHODS)} must stay under {sp.memory_target_bytes(policy) / 2**30:.0f} GiB "
-        "(never materialise J)" + ("." if memory_targets else f"; that target is stated for smaller N, not checked at N={n}.")
+        "(never materialise J)" + ("." if memory_targets or not peak_measured else f"; that target is stated for smaller N, not checked at N={n}.")
     )
+    if not peak_measured:
+        click.echo("Note: peak memory is not measured on this OS (the CPU probe reads Linux's /proc/self/statm).")
     for reason in skipped.values():
         click.echo(f"Note: {reason}.")
     if load > cores:
@@ -180,7 +185,7 @@ def speed(
                 "policy": policy, "size": size, "n": n, "width": width, "num_params": problem.num_params,
                 "device": device, "threads": torch.get_num_threads(), "cores": cores, "load_average": load,
                 "repeat": repeat, "warmup": warmup,
-                "seed": seed, "jacobian_bytes": jac, "rows": sp.rows_as_dicts(rows),
+                "seed": seed, "jacobian_bytes": jac, "peak_measured": peak_measured, "rows": sp.rows_as_dicts(rows),
             },
         )
         click.echo(f"Wrote {json_path}")

@@ -1,4 +1,4 @@
-"""Randomized block Kaczmarz (RAT) on M u = b, M = S S^T / N + lambda I (DESIGN section 2).
+"""Randomized block Kaczmarz (RAT) on M u = b, M = S S^T / N + lambda I (docs/design.md section 2).
 
 A block step is exact block-coordinate minimisation of the dual quadratic
 f(u) = 1/2 u^T M u - u^T b, and f(u) - f(u*) = 1/2 ||u - u*||_M^2, so:
@@ -234,7 +234,7 @@ def test_linear_gaussian_closed_form(problem, log_rho, block_size):
 # -- the reference code's residual rule (residual="original") -----------------------------------
 #
 # Its block step solves M_BB du = b_B + S_B d_prev, where d_prev is the previous block's
-# *increment*, and returns the last increment S_B^T du / N alone (DESIGN section 6). From
+# *increment*, and returns the last increment S_B^T du / N alone (docs/design.md section 6). From
 # d_prev = 0 the first step with one block of all N rows is the Woodbury solution d*. Iterated
 # with one full block, d_k = sum_{j<k} T^j d*, T = (F + lambda I)^-1 F, whose limit solves
 # d = d* + T d, i.e. d = (I - T)^-1 d* = (F + lambda I) d* / lambda = g / lambda: the VANILLA

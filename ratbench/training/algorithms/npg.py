@@ -35,7 +35,7 @@ on an independent batch on InvertedPendulum).
 Kaczmarz with ``residual="original"``, warm-started from minus the SGD momentum
 buffer (the previous clipped loss gradient; the plain clipped step when
 ``momentum`` is 0), carried across minibatches and rollouts, and clipping in
-L2 whatever ``step_norm`` says (DESIGN.md section 6).
+L2 whatever ``step_norm`` says (docs/design.md section 6).
 """
 
 from __future__ import annotations

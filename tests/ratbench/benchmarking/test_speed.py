@@ -165,6 +165,12 @@ def test_speed_rows_ratios_and_verdicts():
     assert "skipped" in table and "NO" in table and "<= 8x" in table and ">= 30x" in table
 
 
+def test_unmeasured_peaks_read_not_available():
+    rows = sp.speed_rows({"vanilla": _timing("vanilla", 0.01), "woodbury": _timing("woodbury", 0.05)}, memory_targets=False)
+    table = format_table(rows, peak_measured=False)
+    assert "n/a" in table and "GiB" not in table
+
+
 def test_memory_targets_apply_up_to_the_size_they_are_stated_for():
     assert sp.memory_target_applies("nature-cnn", 1024) and not sp.memory_target_applies("nature-cnn", 4096)
     assert all(sp.memory_target_applies("mlp-gaussian", size.n) for size in sp.SIZES.values())
