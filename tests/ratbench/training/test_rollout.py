@@ -20,6 +20,18 @@ def test_env_actions_clip_or_squash_into_the_box():
     assert env_actions(discrete, gym.spaces.Discrete(2), "tanh") is discrete
 
 
+def _record_updates(trainer) -> list[int]:
+    """Wrap the trainer's observation normaliser so that every update records its number of rows."""
+    rows, update = [], trainer.obs_norm.update
+
+    def recording(obs):
+        rows.append(len(obs))
+        return update(obs)
+
+    trainer.obs_norm.update = recording
+    return rows
+
+
 def test_per_iteration_statistics_renormalise_the_batch_and_its_old_log_probs(tmp_path):
     """obs_norm_update=iteration (the reference): the statistics move once, by exactly the batch's
     observations, and the stored old log-probabilities are the policy's on the renormalised batch,
@@ -28,8 +40,9 @@ def test_per_iteration_statistics_renormalise_the_batch_and_its_old_log_probs(tm
     trainer = Trainer.create(config, logdir=tmp_path, progress_bar=False)
     try:
         count = trainer.obs_norm.rms.count
+        updates = _record_updates(trainer)
         batch = trainer.collector.collect()
-        assert trainer.obs_norm.rms.count == count + batch.n
+        assert updates == [batch.n] and trainer.obs_norm.rms.count == count + batch.n
         with torch.no_grad():
             log_probs = trainer.agent.policy.log_prob(batch.obs, batch.actions)
         assert torch.equal(log_probs, batch.log_probs)
@@ -39,11 +52,14 @@ def test_per_iteration_statistics_renormalise_the_batch_and_its_old_log_probs(tm
 
 
 def test_per_step_statistics_move_every_step(tmp_path):
+    """obs_norm_update=step (the default): one update per env step, of one row per env."""
     config = small_config("hopper")
     trainer = Trainer.create(config, logdir=tmp_path, progress_bar=False)
     try:
         count = trainer.obs_norm.rms.count
+        updates = _record_updates(trainer)
         batch = trainer.collector.collect()
-        assert trainer.obs_norm.rms.count == count + batch.n  # one row per env per step, the reset rows counted at reset
+        assert updates == [config["num_envs"]] * config["num_steps"]
+        assert trainer.obs_norm.rms.count == count + batch.n  # the reset rows were counted at reset
     finally:
         trainer.close()
