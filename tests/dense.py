@@ -159,6 +159,25 @@ def param_offsets(problem: NPGProblem) -> dict[int, int]:
     return offsets
 
 
+def expected_fast_layers(problem: NPGProblem) -> list[nn.Module]:
+    """The Linear/Conv2d modules the capture must take as layers, found here without ratbench's rules:
+    exactly ``nn.Linear``/``nn.Conv2d`` (the strategies' convs are all plain), every parameter of the module
+    among ``problem.params``, called by ``log_prob``, and batch-first in every call (leading dim N); a module
+    that sees a flattened (N*T, d) view belongs to the per-sample fallback."""
+    solved = {id(p) for p in problem.params}
+    candidates = [m for m in problem.policy.modules()
+                  if type(m) in (nn.Linear, nn.Conv2d) and all(id(p) in solved for p in m.parameters(recurse=False))]
+    leading: dict[nn.Module, list[int]] = {m: [] for m in candidates}
+    handles = [m.register_forward_hook(lambda mod, inputs, out: leading[mod].append(inputs[0].shape[0])) for m in candidates]
+    try:
+        with torch.no_grad():
+            problem.policy.log_prob(problem.obs, problem.actions)
+    finally:
+        for h in handles:
+            h.remove()
+    return [m for m in candidates if leading[m] and all(k == problem.n for k in leading[m])]
+
+
 def layer_indices(problem: NPGProblem, module: nn.Module) -> np.ndarray:
     """Flat indices of a Linear/Conv2d layer's [W | b] block, as (d_out, d_in [+1])."""
     offsets = param_offsets(problem)

@@ -17,10 +17,9 @@ import torch
 from hypothesis import given
 
 from ratbench import NPGProblem
-from ratbench.curvature import capture
 from ratbench.policies import gaussian_mlp
 from solvers import make_solver
-from tests.dense import EPS64, dense, kfac_factors, layer_indices, layer_inputs_and_grads, rel_err
+from tests.dense import EPS64, dense, expected_fast_layers, kfac_factors, layer_indices, layer_inputs_and_grads, rel_err
 from tests.solvers.test_woodbury import exact_rtol
 from tests.strategies import kronecker_exact_problems, problems, property_settings
 
@@ -32,7 +31,7 @@ def kfac_matrix(problem: NPGProblem) -> tuple[np.ndarray, float]:
     parameter forms one block of the exact F; cross-blocks are zero.
     """
     reference = dense(problem)
-    modules = [layer.module for layer in capture(problem).layers]
+    modules = expected_fast_layers(problem)
     factors = layer_inputs_and_grads(problem, modules)
     approx = np.zeros((problem.num_params, problem.num_params))
     covered, eigenvalues = [], []
