@@ -66,6 +66,10 @@ class Dense:
         """u* = M^-1 b by a sample-space SciPy solve."""
         return scipy.linalg.solve(self.damped_gram, self.rhs, assume_a="pos")
 
+    def npg_from_dual(self) -> np.ndarray:
+        """d* = S^T u* / N (the Woodbury identity) by the N x N SciPy solve: the reference when P >> N."""
+        return self.scores.T @ self.dual() / self.n
+
     def fisher_eigenvalues(self) -> np.ndarray:
         """Eigenvalues of F (length P; the P - rank zeros included), ascending."""
         sv = np.linalg.svd(self.scores, compute_uv=False)
