@@ -11,7 +11,7 @@ import dataclasses
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from ratbench import NPGProblem, RatbenchError
@@ -171,8 +171,7 @@ def test_float32_agrees_with_float64(problem, log_relative_damping):
     Exact solvers are compared with d*, diagonal and kfac with their own float64 result.
     """
     lam_max = dense(problem).fisher_eigenvalues()[-1]
-    if lam_max == 0:
-        return
+    assume(lam_max > 0)  # F = 0 has no relative damping to draw
     problem32 = cast_problem(dataclasses.replace(problem, damping=10**log_relative_damping * lam_max), torch.float32)
     problem64 = cast_problem(problem32, torch.float64)
     reference = dense(problem64)
@@ -192,16 +191,17 @@ def test_float32_agrees_with_float64(problem, log_relative_damping):
 @given(problems())
 def test_cuda_matches_cpu(problem):
     """Every solver on CUDA (float64) against the same solver on CPU: both are float64 computations
-    of the same quantity in different orders, so they differ by rounding: <= 64 eps kappa."""
+    of the same quantity in different orders, each within the exact solvers' float64 allowance
+    4 (N + P) eps kappa c of it (tests/solvers/test_woodbury.py), so at most twice that apart."""
     on_gpu = cast_problem(problem, torch.float64, "cuda")
-    kappa = dense(problem).kappa()
+    rtol = 2 * exact_rtol(problem, dense(problem))
     options = _exact_options(problem)
     options["kaczmarz"] = dict(block_size=max(1, problem.n // 3), sweeps=3)  # the same seeded partitions on both
     for name in NAMES:
         solver = make_solver(name, **options.get(name, {}))
         cpu, gpu = solver.solve(problem).direction, solver.solve(on_gpu).direction
         assert gpu.device.type == "cuda"
-        assert rel_err(gpu, cpu) <= 64 * EPS64 * kappa, name
+        assert rel_err(gpu, cpu) <= rtol, name
 
 
 @pytest.mark.parametrize("name,options", [("woodbury", {}), ("kaczmarz", {}), ("kaczmarz", {"block_size": 10_000, "sweeps": 3})])
