@@ -43,4 +43,5 @@ def test_two_iterations_train_and_evaluate(tmp_path, algo, solver):
     summary = trainer.train()
     rows = read_rows(tmp_path)
     assert summary["iterations"] == 2 and [int(r["env_steps"]) for r in rows] == [32, 64]
-    assert -21 <= float(rows[-1]["eval_return"]) <= 21  # one full game of Pong
+    pong = float(rows[-1]["eval_return"])  # one full game of Pong: an integer score difference
+    assert -21 <= pong <= 21 and pong.is_integer()

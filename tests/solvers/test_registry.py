@@ -125,7 +125,6 @@ def test_result_contract_and_pass_accounting(name, problem):
     }[name]
     assert result.stats.passes == pytest.approx(expected_passes)
     assert result.stats.iterations == {"kaczmarz": 2 * blocks, "cg": result.stats.iterations}.get(name, 1)
-    assert result.stats.seconds >= 0
     again = solver.solve(problem, curvature=capture(problem))
     assert again.stats.passes == pytest.approx(expected_passes - 1)
     assert torch.equal(again.direction, result.direction)  # deterministic, seeded
