@@ -66,12 +66,13 @@ RANGES = {
     "seed": (0, 2**32 - 1, True, True), "eval.every": (0, None, True, False), "checkpoint.keep": (0, None, True, False),
     # sizes past these exhaust memory or time on any machine ratbench targets: refused up front
     "num_envs": (1, 4096, True, True), "num_steps": (1, 1_000_000, True, True), "eval.episodes": (1, 10_000, True, True),
+    "eval.max_episode_steps": (1, 10**9, True, True),
     "steps": (1, 10**12, True, True), "threads": (1, 4096, True, True),
 }
 MAX_BATCH = 10_000_000  # num_envs * num_steps samples held in memory at once
 POSITIVE_INTS = (
     "steps", "num_envs", "num_steps", "npg.epochs", "npg.minibatches", "ppo.epochs", "ppo.minibatches",
-    "pg.epochs", "pg.minibatches", "critic.epochs", "critic.minibatches", "eval.episodes", "checkpoint.every",
+    "pg.epochs", "pg.minibatches", "critic.epochs", "critic.minibatches", "eval.episodes", "eval.max_episode_steps", "checkpoint.every",
 )
 
 

@@ -24,13 +24,13 @@ COLUMNS = (
     "time_env", "time_update", "wall_time", "kl", "entropy", "policy_loss", "value_loss", "step_norm", "lr",
     "solver_iterations", "solver_residual",
 )
-EXTRA_COLUMNS = ("eval_return_std", "solver_passes", "kl_last_minibatch")
+EXTRA_COLUMNS = ("eval_return_std", "solver_passes", "kl_last_minibatch", "eval_cut")
 
 # TensorBoard tag of each logged column (step = env_steps).
 TB_TAGS = {
     "return_mean": "train/return_mean", "return_median": "train/return_median", "length_mean": "train/length_mean",
     "train_return": "train/return_last100",
-    "eval_return": "eval/return", "eval_return_std": "eval/return_std", "fps": "perf/fps", "time_env": "perf/time_env",
+    "eval_return": "eval/return", "eval_return_std": "eval/return_std", "eval_cut": "eval/episodes_cut", "fps": "perf/fps", "time_env": "perf/time_env",
     "time_update": "perf/time_update", "kl": "policy/kl", "entropy": "policy/entropy",
     "policy_loss": "policy/loss", "value_loss": "critic/loss", "step_norm": "policy/step_norm", "lr": "policy/lr",
     "solver_iterations": "solver/iterations", "solver_residual": "solver/residual",

@@ -91,7 +91,7 @@ def measure_training(env: str, solver: str | None = "kaczmarz", algo: str = "npg
                 start = time.perf_counter()
                 with PHASES("evaluation"):
                     evaluate(trainer.eval_envs, trainer.agent.policy, trainer.obs_norm, seed + EVAL_SEED_OFFSET,
-                             trainer.device, config["action_squash"])
+                             trainer.device, config["action_squash"], config["eval"]["max_episode_steps"])
                 evaluation = time.perf_counter() - start
             threads = trainer.threads
             batch = config["num_envs"] * config["num_steps"]

@@ -275,10 +275,11 @@ class Trainer:
         if self.env_steps >= cfg["steps"] or (every > 0 and self.iteration % every == 0):
             seed = cfg["seed"] + EVAL_SEED_OFFSET + self.iteration * cfg["eval"]["episodes"]
             with PHASES("evaluation"):
-                eval_returns = evaluate(self.eval_envs, self.agent.policy, self.obs_norm, seed, self.device,
-                                        cfg["action_squash"])
-            row["eval_return"] = float(np.mean(eval_returns))
-            row["eval_return_std"] = float(np.std(eval_returns))
+                evaluation = evaluate(self.eval_envs, self.agent.policy, self.obs_norm, seed, self.device,
+                                      cfg["action_squash"], cfg["eval"]["max_episode_steps"])
+            row["eval_return"] = float(np.mean(evaluation.returns))
+            row["eval_return_std"] = float(np.std(evaluation.returns))
+            row["eval_cut"] = evaluation.cut
         row["wall_time"] = self.wall_time()
         return row
 
