@@ -277,3 +277,16 @@ def linear_gaussian_scores(problem: NPGProblem) -> np.ndarray:
 def linear_gaussian(problem: NPGProblem) -> Dense:
     """The Dense reference of a linear-Gaussian problem built from the analytic scores (no autograd)."""
     return Dense(linear_gaussian_scores(problem), rhs(problem), problem.damping)
+
+
+def exact_rtol(problem: NPGProblem, reference: Dense) -> float:
+    """4 (N + P) eps kappa c: the float64 forward-error allowance of an exact solver (derived in
+    tests/solvers/test_woodbury.py's docstring)."""
+    return 4 * (problem.n + problem.num_params) * EPS64 * reference.kappa() * reference.product_condition()
+
+
+def stopped_allowance(problem: NPGProblem, reference: Dense, direction: torch.Tensor, dual: torch.Tensor, d_ref: np.ndarray) -> float:
+    """||r|| / (2 sqrt(N lambda)) + 4 (N + P) eps kappa ||d_ref||, with r = b - S d - lambda u measured densely
+    (derived in tests/solvers/test_kaczmarz.py's docstring): what a solver stopped on that residual may miss."""
+    r = reference.rhs - reference.scores @ to_np(direction) - problem.damping * to_np(dual)
+    return np.linalg.norm(r) / (2 * np.sqrt(problem.n * problem.damping)) + exact_rtol(problem, reference) * np.linalg.norm(d_ref)

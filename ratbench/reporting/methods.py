@@ -23,7 +23,7 @@ METHOD_KEYS = ("algo", "solver", "preset", "npg.rat_variant", "arch", "model.act
 SOLVER_NAMES = {"kaczmarz": "RAT", "woodbury": "NPG-Woodbury", "cg": "NPG-CG", "diagonal": "NPG-diag", "kfac": "K-FAC"}
 
 
-def _get(config: Mapping[str, Any], dotted: str) -> Any:
+def value_or_default(config: Mapping[str, Any], dotted: str) -> Any:
     """``config[dotted]``; a key the run's config predates takes today's default (keys are only
     added with defaults that keep the old behaviour: no preset, clipped actions, gymnasium), and
     a key foreign to the schema (a ppo-only run's npg section) is None."""
@@ -40,7 +40,7 @@ def _get(config: Mapping[str, Any], dotted: str) -> Any:
 
 def method_key(config: Mapping[str, Any]) -> tuple:
     """The values of :data:`METHOD_KEYS` (None where absent): runs with equal keys are one method."""
-    return tuple(str(_get(config, k)) for k in METHOD_KEYS)
+    return tuple(str(value_or_default(config, k)) for k in METHOD_KEYS)
 
 
 def method_label(config: Mapping[str, Any]) -> str:
@@ -52,19 +52,19 @@ def method_label(config: Mapping[str, Any]) -> str:
     notes = []
     if config.get("preset"):
         notes.append(f"{config['preset']} preset")
-    elif algo == "npg" and _get(config, "npg.rat_variant") == "original":
+    elif algo == "npg" and value_or_default(config, "npg.rat_variant") == "original":
         notes.append("original rule")
     if config.get("arch") == "shared":
         notes.append("shared")
     if not config.get("preset"):
-        if _get(config, "model.activation") not in (None, "tanh"):
-            notes.append(str(_get(config, "model.activation")))
+        if value_or_default(config, "model.activation") not in (None, "tanh"):
+            notes.append(str(value_or_default(config, "model.activation")))
         if config.get("action_squash") not in (None, "clip"):
             notes.append(f"{config['action_squash']} actions")
-    if _get(config, "model.trunk") not in (None, "auto"):
-        notes.append(f"{_get(config, 'model.trunk')} CNN")
-    if _get(config, "envs.backend") not in (None, "gymnasium"):
-        notes.append(str(_get(config, "envs.backend")))
+    if value_or_default(config, "model.trunk") not in (None, "auto"):
+        notes.append(f"{value_or_default(config, 'model.trunk')} CNN")
+    if value_or_default(config, "envs.backend") not in (None, "gymnasium"):
+        notes.append(str(value_or_default(config, "envs.backend")))
     if config.get("label"):
         notes.append(str(config["label"]))
     return f"{name} ({', '.join(notes)})" if notes else name

@@ -39,7 +39,7 @@ import numpy as np
 import yaml
 
 from ratbench.errors import RatbenchError, unknown_name
-from ratbench.reporting.methods import method_label, one_run_per_seed
+from ratbench.reporting.methods import method_label, one_run_per_seed, value_or_default
 from ratbench.reporting.stats import CONFIDENCE, mean_curve_band
 from ratbench.reporting.runs import MISSING, PROGRESS_FILE, X_AXES, Run, lookup, numeric_columns
 
@@ -127,7 +127,8 @@ def check_one_run_per_seed(groups: Mapping[tuple[str, str], Sequence[Run]]) -> N
 
 
 def mixed_config_note(env: str, group: str, members: Sequence[Run], group_by: Sequence[str]) -> str | None:
-    """A note when one group's runs differ in config keys other than per-run ones (seed, steps, ...).
+    """A note when one group's runs differ in config keys other than per-run ones (seed, steps, ...); a key
+    a run's config predates counts as today's default.
 
     Such a group averages different methods (say RAT's corrected and original
     residual rule), which is rarely what the user wants.
@@ -137,7 +138,7 @@ def mixed_config_note(env: str, group: str, members: Sequence[Run], group_by: Se
     differing = [
         k for k in keys
         if k not in RUN_ONLY_KEYS and k not in group_by and not isinstance(flats[0].get(k), Mapping)
-        and len({_format_value(flat.get(k, _MISSING)) for flat in flats}) > 1
+        and len({_format_value(value_or_default(run.config, k)) for run in members}) > 1
     ]
     if not differing:
         return None

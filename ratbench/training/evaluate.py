@@ -30,7 +30,7 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate(envs: VectorEnv, policy: Policy, obs_norm: ObsNormalizer, seed: int, device: torch.device,
-             action_squash: str = "clip", max_steps: int = 27_000) -> Evaluation:
+             action_squash: str, max_steps: int) -> Evaluation:
     """Run one episode in every sub-env of ``envs`` (sub-env i seeded ``seed + i``), each for at most
     ``max_steps`` steps."""
     space = envs.single_action_space

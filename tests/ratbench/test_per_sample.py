@@ -171,10 +171,8 @@ def test_policies_torch_func_cannot_transform_still_get_d_star(body, obs_shape, 
     from ratbench.per_sample import RatbenchWarning
     from ratbench.policies import CategoricalPolicy
     from solvers import make_solver
-    from tests.dense import Dense, rel_err
-    from tests.solvers.test_kaczmarz import stopped_allowance
-    from tests.solvers.test_woodbury import exact_rtol
-
+    from tests.dense import Dense, exact_rtol, rel_err, stopped_allowance
+    
     torch.manual_seed(0)
     policy = CategoricalPolicy(body()).double()
     obs = torch.randn(*obs_shape, dtype=torch.float64)

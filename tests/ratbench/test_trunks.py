@@ -18,8 +18,7 @@ from ratbench.curvature import capture
 from ratbench.policies import CategoricalPolicy
 from ratbench.trunks import SMALL_FRAME, TRUNKS, image_trunk
 from solvers import make_solver
-from tests.dense import dense, rel_err
-from tests.solvers.test_woodbury import exact_rtol
+from tests.dense import dense, exact_rtol, rel_err
 
 FRAMES = {"minatar": (4, 10, 10), "nature": (2, 36, 36), "impala": (3, 12, 12)}
 

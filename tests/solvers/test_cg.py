@@ -21,8 +21,7 @@ from hypothesis import strategies as st
 
 from ratbench import NPGProblem
 from solvers import WarmStart, make_solver
-from tests.dense import EPS64, Dense, dense, linear_gaussian, rel_err, to_np
-from tests.solvers.test_woodbury import exact_rtol
+from tests.dense import EPS64, Dense, dense, exact_rtol, linear_gaussian, rel_err, to_np
 from tests.strategies import linear_gaussian_problems, problems, property_settings
 
 

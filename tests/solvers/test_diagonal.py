@@ -17,8 +17,7 @@ from hypothesis import given
 from ratbench import NPGProblem
 from ratbench.policies import gaussian_mlp
 from solvers import make_solver
-from tests.dense import EPS64, dense, rel_err
-from tests.solvers.test_woodbury import exact_rtol
+from tests.dense import EPS64, dense, exact_rtol, rel_err
 from tests.strategies import diagonal_fisher_problems, problems, property_settings
 
 

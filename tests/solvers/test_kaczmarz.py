@@ -34,8 +34,7 @@ from ratbench.curvature import capture
 from ratbench.policies import GaussianPolicy
 from solvers import Progress, WarmStart, make_solver
 from solvers.base import solve_damped_gram
-from tests.dense import EPS64, Dense, dense, linear_gaussian, rel_err, to_np
-from tests.solvers.test_woodbury import exact_rtol
+from tests.dense import EPS64, dense, exact_rtol, linear_gaussian, rel_err, stopped_allowance, to_np
 from tests.strategies import linear_gaussian_problems, problems, property_settings
 
 TOL = 1e-12
@@ -51,12 +50,6 @@ def moderately_damped(problem: NPGProblem, log_rho: float) -> NPGProblem:
     lam_max = dense(problem).fisher_eigenvalues()[-1]
     assume(lam_max > 0)
     return dataclasses.replace(problem, damping=10**log_rho * lam_max)
-
-
-def stopped_allowance(problem: NPGProblem, reference: Dense, direction: torch.Tensor, dual: torch.Tensor, d_ref: np.ndarray) -> float:
-    """||r|| / (2 sqrt(N lambda)) + 4 (N + P) eps kappa ||d_ref||, with r = b - S d - lambda u measured densely."""
-    r = reference.rhs - reference.scores @ to_np(direction) - problem.damping * to_np(dual)
-    return np.linalg.norm(r) / (2 * np.sqrt(problem.n * problem.damping)) + exact_rtol(problem, reference) * np.linalg.norm(d_ref)
 
 
 @property_settings(30)

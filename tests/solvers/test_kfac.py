@@ -19,8 +19,7 @@ from hypothesis import given
 from ratbench import NPGProblem
 from ratbench.policies import gaussian_mlp
 from solvers import make_solver
-from tests.dense import EPS64, dense, expected_fast_layers, kfac_factors, layer_indices, layer_inputs_and_grads, rel_err
-from tests.solvers.test_woodbury import exact_rtol
+from tests.dense import EPS64, dense, exact_rtol, expected_fast_layers, kfac_factors, layer_indices, layer_inputs_and_grads, rel_err
 from tests.strategies import kronecker_exact_problems, problems, property_settings
 
 

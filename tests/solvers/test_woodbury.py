@@ -29,13 +29,8 @@ from hypothesis import strategies as st
 from ratbench import NPGProblem, RatbenchError
 from ratbench.policies import GaussianPolicy
 from solvers import WarmStart, make_solver
-from tests.dense import EPS64, Dense, dense, linear_gaussian, rel_err, sqrt_weights, to_np
+from tests.dense import EPS64, dense, exact_rtol, linear_gaussian, rel_err, sqrt_weights, to_np
 from tests.strategies import linear_gaussian_problems, problems, property_settings
-
-
-def exact_rtol(problem: NPGProblem, reference: Dense) -> float:
-    """4 (N + P) eps kappa c: the float64 forward-error allowance of an exact solver (module docstring)."""
-    return 4 * (problem.n + problem.num_params) * EPS64 * reference.kappa() * reference.product_condition()
 
 
 @property_settings(60)

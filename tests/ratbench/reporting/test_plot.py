@@ -321,6 +321,18 @@ def test_mixed_config_note_ignores_per_run_keys_and_names_the_others(tmp_path):
     assert lc.mixed_config_note("cartpole", "x", runs[:1], ["method"]) is None
 
 
+def test_a_key_an_older_run_predates_counts_as_its_default(tmp_path):
+    """A run written before eval.max_episode_steps existed and one resumed after, with the default: one method."""
+    rows = curve_rows(STEPS, [1, 2, 3, 4])
+    write_run(tmp_path, "old", rows, seed=0)
+    write_run(tmp_path, "new", rows, seed=1, eval={"every": 10, "episodes": 10, "max_episode_steps": 27000})
+    runs = runs_api.load_runs([tmp_path])[0]
+    assert lc.mixed_config_note("cartpole", "RAT", runs, ["method"]) is None
+    write_run(tmp_path, "cut", rows, seed=2, eval={"every": 10, "episodes": 10, "max_episode_steps": 500})
+    runs = runs_api.load_runs([tmp_path])[0]
+    assert "eval.max_episode_steps" in lc.mixed_config_note("cartpole", "RAT", runs, ["method"])
+
+
 def test_aggregate_rejects_a_run_whose_steps_go_backwards(tmp_path):
     write_run(tmp_path, "r", curve_rows([1000, 3000, 2000], [1, 2, 3]))
     with pytest.raises(RatbenchError, match="env_steps decreases"):

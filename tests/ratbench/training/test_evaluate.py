@@ -28,7 +28,7 @@ def _evaluate(env: str, action: int, max_steps: int, num_envs: int = 3):
     try:
         policy = CategoricalPolicy(_ConstantLogits(int(envs.single_action_space.n), action))
         normalizer = ObsNormalizer(envs.single_observation_space.shape, enabled=False)
-        return evaluate(envs, policy, normalizer, seed=0, device=torch.device("cpu"), max_steps=max_steps)
+        return evaluate(envs, policy, normalizer, 0, torch.device("cpu"), "clip", max_steps)
     finally:
         envs.close()
 

@@ -29,6 +29,7 @@ def test_run_writes_every_file(tmp_path, env, algo, explicit):
     assert [int(r["env_steps"]) for r in rows] == [1024, 2048]
     for row in rows:
         assert row["eval_return"] != "" and float(row["fps"]) > 0 and float(row["wall_time"]) > 0
+        assert row["eval_cut"] == "0"  # every evaluation episode of these tasks ends long before the cap
         assert row["kl"] != "" and row["lr"] != "" and row["value_loss"] != ""
         # solver columns only for the natural gradient
         assert (row["solver_iterations"] != "") == (algo == "npg")
