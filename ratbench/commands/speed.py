@@ -50,7 +50,7 @@ def format_table(rows: list[sp.SpeedRow], memory_limit_bytes: int = sp.MEMORY_TA
             lines.append([t.method, "skipped", "", "", "", "", "", "", "", "", ""])
             continue
         peak = f"{t.peak_bytes / 2**20:.0f}" if peak_measured else "n/a"
-        if row.memory_target_met is not None:
+        if row.memory_target_met is not None and peak_measured:
             limit = f"< {memory_limit_bytes / 2**30:.0f} GiB"
             peak += f" ({limit if row.memory_target_met else 'NOT ' + limit})"
         lines.append(
