@@ -81,6 +81,8 @@ class RunLogger:
             postfix["return"] = f"{recent_return:.1f}"
         if row["eval_return"] != "":
             postfix["eval"] = f"{float(row['eval_return']):.1f}"
+        if row["eval_cut"] not in ("", 0):
+            postfix["eval cut"] = row["eval_cut"]  # episodes still running at eval.max_episode_steps
         self.bar.set_postfix(postfix, refresh=False)
         self.bar.update(step - self.bar.n)
 
