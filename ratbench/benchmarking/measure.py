@@ -20,6 +20,7 @@ from typing import Any, Callable
 import torch
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_STATM = "/proc/self/statm"  # Linux: sizes of this process in pages, the resident set second
 
 
 @dataclass
@@ -31,12 +32,12 @@ class Measurement:
 
 def cpu_memory_measured() -> bool:
     """Whether this OS offers the RSS probe the CPU peak needs (Linux's /proc); elsewhere CPU peaks read 0."""
-    return os.path.exists("/proc/self/statm")
+    return os.path.exists(_STATM)
 
 
 def _rss_bytes() -> int:
     try:
-        with open("/proc/self/statm") as f:
+        with open(_STATM) as f:
             return int(f.read().split()[1]) * _PAGE
     except OSError:  # not Linux: no cheap RSS probe
         return 0
