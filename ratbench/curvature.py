@@ -30,7 +30,7 @@ import contextlib
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Iterator, Optional
+from typing import Iterator, NamedTuple, Optional
 
 import torch
 import torch.nn.functional as F
@@ -49,15 +49,22 @@ Rows = Optional[torch.Tensor]
 class LayerFactors:
     """Captured factors of one Linear/Conv2d layer.
 
-    a: (N, L, d_in [+1 when biased]), g: (N, L, d_out); weight/bias offsets
-    index the flat parameter vector.
+    g: (N, L, d_out) output-gradients; weight/bias offsets index the flat parameter vector. The inputs are
+    held in one of two forms, chosen at capture by :func:`keeps_per_sample_scores`:
+
+    - a: (N, L, d_in [+1 when biased]) the layer's inputs per position (unfolded patches for a conv);
+    - scores: (N, d_out, d_in [+1]) the per-sample gradients sum_l g_l a_l^T, formed once at capture a chunk
+      of samples at a time, with ``inputs`` (each call's raw input, (N, C, H, W)) kept for K-FAC's factor A.
     """
 
     module: nn.Module
     weight_offset: int
     bias_offset: Optional[int]
-    a: torch.Tensor
+    a: Optional[torch.Tensor]
     g: torch.Tensor
+    scores: Optional[torch.Tensor] = None
+    inputs: tuple[torch.Tensor, ...] = ()
+    input_versions: tuple[int, ...] = ()
 
     @property
     def d_out(self) -> int:
@@ -65,28 +72,32 @@ class LayerFactors:
 
     @property
     def d_in(self) -> int:
-        return self.a.shape[-1]
+        return (self.a if self.scores is None else self.scores).shape[-1]
 
     @property
     def positions(self) -> int:
-        return self.a.shape[1]
+        return self.g.shape[1]
 
     def per_sample(self, rows: Rows) -> torch.Tensor:
-        """Materialised per-sample gradients [W | b] of the selected rows: (n, d_out, d_in)."""
+        """Per-sample gradients [W | b] of the selected rows: (n, d_out, d_in)."""
+        if self.scores is not None:
+            return _take(self.scores, rows)
         return torch.einsum("nlo,nli->noi", _take(self.g, rows), _take(self.a, rows))
 
     def gram(self, rows: Rows, cols: Rows) -> torch.Tensor:
         """This layer's S[rows] S[cols]^T; when ``cols is rows`` only the lower triangle is guaranteed."""
-        ar, gr = _take(self.a, rows), _take(self.g, rows)
-        ac, gc = (ar, gr) if cols is rows else (_take(self.a, cols), _take(self.g, cols))
-        if self.positions == 1:
+        nr, nc = self._n(rows), self._n(cols)
+        if self.scores is None and self.positions == 1:
+            ar, gr = _take(self.a, rows)[:, 0], _take(self.g, rows)[:, 0]
             if cols is rows:
-                return gram_lower(gr[:, 0]).mul_(gram_lower(ar[:, 0]))
-            return (gr[:, 0] @ gc[:, 0].T).mul_(ar[:, 0] @ ac[:, 0].T)
-        nr, nc, L = ar.shape[0], ac.shape[0], self.positions
+                return gram_lower(gr).mul_(gram_lower(ar))
+            return (gr @ _take(self.g, cols)[:, 0].T).mul_(ar @ _take(self.a, cols)[:, 0].T)
+        L = self.positions
         cost_positions = nr * nc * L * L * (self.d_in + self.d_out)
         cost_materialise = (nr + nc + nr * nc / L) * L * self.d_in * self.d_out
-        if cost_positions < cost_materialise:
+        if self.scores is None and cost_positions < cost_materialise:
+            ar, gr = _take(self.a, rows), _take(self.g, rows)
+            ac, gc = (ar, gr) if cols is rows else (_take(self.a, cols), _take(self.g, cols))
             gg = gr.reshape(nr * L, -1) @ gc.reshape(nc * L, -1).T
             aa = ar.reshape(nr * L, -1) @ ac.reshape(nc * L, -1).T
             return (gg * aa).reshape(nr, L, nc, L).sum(dim=(1, 3))
@@ -96,14 +107,20 @@ class LayerFactors:
 
     def jvp(self, v: torch.Tensor, rows: Rows) -> torch.Tensor:
         """(J v)_i restricted to this layer; v is the layer block as (d_out, d_in)."""
+        if self.scores is not None:
+            return torch.einsum("noi,oi->n", _take(self.scores, rows), v)
         return torch.einsum("nlo,nlo->n", _take(self.g, rows), _take(self.a, rows) @ v.T)
 
     def vjp(self, u: torch.Tensor, rows: Rows) -> torch.Tensor:
         """sum_i u_i (per-sample gradient)_i as (d_out, d_in)."""
+        if self.scores is not None:
+            return torch.einsum("n,noi->oi", u, _take(self.scores, rows))
         return torch.einsum("nlo,nli->oi", _take(self.g, rows) * u[:, None, None], _take(self.a, rows))
 
     def diag(self, chunk: int = 256) -> torch.Tensor:
         """sum_i (per-sample gradient)_i^2 as (d_out, d_in)."""
+        if self.scores is not None:
+            return (self.scores**2).sum(0)
         if self.positions == 1:
             return (self.g[:, 0] ** 2).T @ (self.a[:, 0] ** 2)
         out = torch.zeros(self.d_out, self.d_in, dtype=self.a.dtype, device=self.a.device)
@@ -114,9 +131,64 @@ class LayerFactors:
 
     def kfac_factors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(A, G): A = sum_i sum_l a a^T / N (d_in x d_in), G = sum_i sum_l g g^T / (N L)."""
-        n, L = self.a.shape[0], self.positions
-        a, g = self.a.reshape(n * L, -1), self.g.reshape(n * L, -1)
-        return a.T @ a / n, g.T @ g / (n * L)
+        n, L = self.g.shape[0], self.positions
+        g = self.g.reshape(n * L, -1)
+        if self.scores is None:
+            a = self.a.reshape(n * L, -1)
+            return a.T @ a / n, g.T @ g / (n * L)
+        if self.inputs_modified():
+            raise RatbenchError(
+                f"the input of {self.module} was modified in place after the capture, so K-FAC's factor A "
+                "cannot be formed from it; capture again after the change")
+        a_factor = torch.zeros(self.d_in, self.d_in, dtype=self.g.dtype, device=self.g.device)
+        for samples in self._sample_chunks():
+            a = self.unfolded_inputs(samples)
+            a = a.reshape(-1, a.shape[-1])
+            a_factor += a.T @ a
+        return a_factor / n, g.T @ g / (n * L)
+
+    def unfolded_inputs(self, samples: slice) -> torch.Tensor:
+        """The layer's inputs per position for ``samples``, every call's positions in call order:
+        (n_samples, L, d_in [+1]), from the raw ``inputs``."""
+        return torch.cat([_layer_inputs(self.module, x[samples]) for x in self.inputs], dim=1).to(self.g.dtype)
+
+    def inputs_modified(self) -> bool:
+        """Whether a raw input kept for this layer was modified in place since the capture recorded it."""
+        return any(x._version != v for x, v in zip(self.inputs, self.input_versions))
+
+    def form_scores(self) -> None:
+        """scores = sum_l g_l a_l^T per sample, from the raw inputs a chunk of samples at a time (each chunk's
+        unfolded inputs hold at most :data:`UNFOLD_CHUNK_ELEMENTS` numbers)."""
+        n = self.g.shape[0]
+        d_in = self.module.in_channels * math.prod(self.module.kernel_size) + (self.module.bias is not None)
+        self.scores = self.g.new_empty(n, self.d_out, d_in)
+        for samples in self._sample_chunks(d_in):
+            self.scores[samples] = torch.einsum("nlo,nli->noi", self.g[samples], self.unfolded_inputs(samples))
+
+    def _sample_chunks(self, d_in: Optional[int] = None) -> Iterator[slice]:
+        n = self.g.shape[0]
+        step = max(1, UNFOLD_CHUNK_ELEMENTS // (self.positions * (d_in or self.d_in)))
+        return (slice(start, min(start + step, n)) for start in range(0, n, step))
+
+    def _n(self, rows: Rows) -> int:
+        return self.g.shape[0] if rows is None else int(rows.numel())
+
+
+UNFOLD_CHUNK_ELEMENTS = 2**24
+"""Largest unfolded-input chunk formed at once for a layer that keeps per-sample scores (64 MiB in float32)."""
+
+
+def keeps_per_sample_scores(module: nn.Module, output: torch.Tensor) -> bool:
+    """Whether capture keeps ``module``'s per-sample gradients instead of its unfolded inputs: for a Conv2d
+    whose per-sample gradient (d_out x d_in) is smaller than its inputs and output-gradients over the L output
+    positions, d_in d_out < L (d_in + d_out) (the ghost-clipping comparison). Then the Gram needs no pairs of
+    positions, J v and J^T u cost N d_in d_out instead of N L d_in d_out, and the unfolded patches (the Nature
+    CNN's first layer: 400 positions x 257 inputs per sample) are never held for the whole batch."""
+    if type(module) is not nn.Conv2d:
+        return False
+    d_in = module.in_channels * math.prod(module.kernel_size) + (module.bias is not None)
+    d_out, positions = output.shape[1], output.shape[2] * output.shape[3]
+    return d_in * d_out < positions * (d_in + d_out)
 
 
 def _take(t: torch.Tensor, rows: Rows) -> torch.Tensor:
@@ -150,6 +222,8 @@ class Curvature:
         scale = scale.to(self.dtype)
         for layer in self.layers:
             layer.g = layer.g * scale[:, None, None]
+            if layer.scores is not None:
+                layer.scores = layer.scores * scale[:, None, None]
         if self.other_scores is not None:
             self.other_scores = self.other_scores * scale[:, None]
 
@@ -255,17 +329,29 @@ class Curvature:
             col += size
 
 
+class _Call(NamedTuple):
+    """One call of a fast layer: its input (unfolded per position, or raw when the layer keeps per-sample
+    scores), that input's version counter at the call, and the output."""
+
+    inputs: torch.Tensor
+    version: int
+    output: torch.Tensor
+
+
 class _Recorder:
-    """Forward hooks that collect each fast-layer call's inputs ``a`` and output ``z``.
+    """Forward hooks that collect each fast-layer call's inputs and output ``z``.
 
     The hook hands the rest of the network a copy of ``z``, so ``d loss / d z`` is
     the output-gradient ``g`` even when later modules modify their input in place,
     and the backward can stop at the layer outputs: no weight gradient is formed.
+    A layer that keeps per-sample scores (:func:`keeps_per_sample_scores`, decided at its
+    first call) has its raw input kept, not a copy: its version is checked after the backward.
     """
 
     def __init__(self, n: int):
         self.n = n
-        self.calls: dict[nn.Module, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+        self.calls: dict[nn.Module, list[_Call]] = {}
+        self.raw: set[nn.Module] = set()
         self.rejected: set[nn.Module] = set()
 
     def hook(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> Optional[torch.Tensor]:
@@ -273,11 +359,14 @@ class _Recorder:
         if x.shape[0] != self.n or not output.requires_grad:
             self.rejected.add(module)
             return None
-        self.calls.setdefault(module, []).append((_layer_inputs(module, x.detach()), output))
+        if module not in self.calls and keeps_per_sample_scores(module, output):
+            self.raw.add(module)
+        kept = x.detach() if module in self.raw else _layer_inputs(module, x.detach())
+        self.calls.setdefault(module, []).append(_Call(kept, x._version, output))
         return output.clone()
 
     def outputs(self) -> list[torch.Tensor]:
-        return [z for calls in self.calls.values() for _, z in calls]
+        return [call.output for calls in self.calls.values() for call in calls]
 
 
 def _fast_path_supported(module: nn.Module) -> bool:
@@ -351,7 +440,7 @@ def capture_with_log_probs(problem: NPGProblem) -> tuple[Curvature, torch.Tensor
         if "inplace operation" not in str(err):
             raise
         warnings.warn(
-            "a Linear/Conv2d output of the policy is modified in place, which the layer fast path cannot "
+            "a Linear/Conv2d output or input of the policy is modified in place, which the layer fast path cannot "
             f"follow ({str(err).splitlines()[0][:120]}); capturing every parameter's per-sample scores "
             "directly instead (slower, same result)", RatbenchWarning, stacklevel=2)
         return _capture(problem, fast_layers=False)
@@ -389,12 +478,19 @@ def _capture(problem: NPGProblem, fast_layers: bool) -> tuple[Curvature, torch.T
     layers, covered = [], set()
     for m in fast:
         calls = recorder.calls.get(m, [])
-        if m in recorder.rejected or not calls or any(output_grads[id(z)] is None for _, z in calls):
+        if m in recorder.rejected or not calls or any(output_grads[id(c.output)] is None for c in calls):
             continue
-        a = torch.cat([a for a, _ in calls], dim=1)
-        g = torch.cat([_layer_output_grads(m, output_grads[id(z)].detach()) for _, z in calls], dim=1)
+        g = torch.cat([_layer_output_grads(m, output_grads[id(c.output)].detach()) for c in calls], dim=1)
         bias_offset = offsets[id(m.bias)] if m.bias is not None else None
-        layers.append(LayerFactors(m, offsets[id(m.weight)], bias_offset, a, g))
+        if m in recorder.raw:
+            layer = LayerFactors(m, offsets[id(m.weight)], bias_offset, None, g, inputs=tuple(c.inputs for c in calls),
+                                 input_versions=tuple(c.version for c in calls))
+            if layer.inputs_modified():  # as autograd would say, so that capture_with_log_probs falls back
+                raise RuntimeError(f"the input of {m} was changed by an inplace operation after the layer used it")
+            layer.form_scores()
+        else:
+            layer = LayerFactors(m, offsets[id(m.weight)], bias_offset, torch.cat([c.inputs for c in calls], dim=1), g)
+        layers.append(layer)
         covered.update({id(m.weight)} | ({id(m.bias)} if m.bias is not None else set()))
 
     others = [p for p in params if id(p) not in covered]

@@ -14,6 +14,8 @@ Matrix-vector products are compared normwise, relative to ||S|| ||v||
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -22,6 +24,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from ratbench import NPGProblem, RatbenchError
+from ratbench import curvature
 from ratbench.curvature import LayerFactors, capture
 from ratbench.policies import CategoricalPolicy, GaussianPolicy, StateGaussianPolicy, mlp
 from tests.dense import EPS64, cast_problem, dense, expected_fast_layers, kfac_factors, layer_indices, layer_inputs_and_grads, rel_err, to_np
@@ -109,6 +112,89 @@ def test_conv2d_variants_match_materialised_scores(conv, weighted, device, data)
     weights = 0.1 + torch.rand(n, dtype=torch.float64) if weighted else None
     problem = NPGProblem(policy, obs, policy.act(obs).detach(), torch.randn(n, dtype=torch.float64), 0.1, weights=weights)
     assert_products_match(problem, data, device)
+
+
+class _TwoFormCNN(nn.Module):
+    """Convolutions in both capture forms: ``first`` (2 -> 4 channels, 4x4 stride 2 on 12x12: L = 25,
+    d_in = 33, d_out = 4; 132 < 25 x 37) keeps per-sample scores, ``second`` (4 -> 16, 3x3 on 5x5: L = 9,
+    d_in = 37, d_out = 16; 592 >= 9 x 53) its unfolded inputs; ``shared`` (scores form) is called twice,
+    on the image and on its mirror."""
+
+    def __init__(self, out_dim: int):
+        super().__init__()
+        self.first, self.second = nn.Conv2d(2, 4, 4, stride=2), nn.Conv2d(4, 16, 3)
+        self.shared = nn.Conv2d(2, 1, 3, stride=3, bias=False)
+        self.head = nn.Linear(16 * 9 + 2 * 16, out_dim)
+
+    def forward(self, x):
+        h = torch.tanh(self.second(torch.tanh(self.first(x)))).flatten(1)
+        mirrored = torch.cat([self.shared(x).flatten(1), self.shared(x.flip(-1)).flatten(1)], dim=1)
+        return self.head(torch.cat([h, torch.tanh(mirrored)], dim=1))
+
+
+def _two_form_problem(n: int) -> NPGProblem:
+    torch.manual_seed(n)
+    policy = CategoricalPolicy(_TwoFormCNN(3)).double()
+    obs = torch.randn(n, 2, 12, 12, dtype=torch.float64)
+    weights = 0.1 + torch.rand(n, dtype=torch.float64)
+    return NPGProblem(policy, obs, policy.act(obs).detach(), torch.randn(n, dtype=torch.float64), 0.1, weights=weights)
+
+
+@pytest.mark.parametrize("chunk_elements", [None, 2 * 25 * 33], ids=["one-chunk", "two-samples-a-chunk"])
+@pytest.mark.parametrize("device", DEVICES)
+@property_settings(3)
+@given(n=st.integers(1, 9), data=st.data())
+def test_conv_capture_forms_match_materialised_scores(chunk_elements, device, n, data):
+    """Each conv is captured in the form :func:`keeps_per_sample_scores` picks from its shapes, scores formed
+    a chunk of samples at a time (two samples a chunk for ``first``), and every product and K-FAC factor
+    equals the reference's (per-sample scores by torch.func; A and G from hooks of the tests' own)."""
+    problem = _two_form_problem(n)
+    body = problem.policy.body
+    with pytest.MonkeyPatch.context() as patch:
+        if chunk_elements is not None:
+            patch.setattr(curvature, "UNFOLD_CHUNK_ELEMENTS", chunk_elements)
+        assert_products_match(problem, data, device)
+        curv = capture(problem)
+        forms = {layer.module: layer.scores is not None for layer in curv.layers}
+        assert forms == {body.first: True, body.second: False, body.shared: True, body.head: False}
+        reference = layer_inputs_and_grads(problem, list(forms))
+        for layer in curv.layers:
+            a_ref, g_ref = kfac_factors(*reference[layer.module])
+            a_fac, g_fac = layer.kfac_factors()
+            assert rel_err(a_fac, a_ref) <= RTOL
+            assert rel_err(g_fac, g_ref) <= RTOL
+
+
+def test_conv_input_modified_in_place_is_never_read_silently():
+    """A conv keeping per-sample scores keeps its raw input, not a copy. Modifying that input in place after
+    the conv breaks autograd for the policy itself (the conv saved it for its weight gradient): the capture
+    notices by the version counter and ends in the one clear error of such policies, not in wrong scores;
+    an input modified after the capture makes K-FAC's factor A one clear error."""
+    class ModifiesConvInput(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.head = nn.Conv2d(2, 3, 3), nn.Linear(3 * 25 + 1, 2)
+
+        def forward(self, x):
+            x = x * 1.0
+            h = torch.tanh(self.conv(x)).flatten(1)
+            x.mul_(2.0)
+            return self.head(torch.cat([h, x.flatten(1).sum(1, keepdim=True)], dim=1))
+
+    torch.manual_seed(0)
+    policy = CategoricalPolicy(ModifiesConvInput()).double()
+    obs = torch.randn(6, 2, 7, 7, dtype=torch.float64)
+    problem = NPGProblem(policy, obs, policy.act(obs).detach(), torch.randn(6, dtype=torch.float64), 0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(RatbenchError, match=r"body\.conv \(Conv2d\).*inplace operation.*not supported"):
+            capture(problem)
+
+    problem = _two_form_problem(4)
+    layer = next(layer for layer in capture(problem).layers if layer.module is problem.policy.body.first)
+    problem.obs.mul_(2.0)
+    with pytest.raises(RatbenchError, match="modified in place after the capture"):
+        layer.kfac_factors()
 
 
 @pytest.mark.parametrize(

@@ -51,7 +51,7 @@ def test_every_parameter_sits_in_a_conv_or_linear_layer():
         problem = NPGProblem(policy, obs, policy.act(obs).detach(), torch.randn(4, dtype=torch.float64), 0.1)
         curv = capture(problem)
         assert curv.other_scores is None
-        assert sum(layer.a.shape[-1] * layer.g.shape[-1] for layer in curv.layers) == problem.num_params
+        assert sum(layer.d_in * layer.d_out for layer in curv.layers) == problem.num_params
 
 
 def test_auto_picks_minatar_for_small_frames_and_nature_above():
