@@ -20,6 +20,8 @@ STEPS = [1000, 2000, 3000]
     ({"algo": "npg", "solver": "cg", "arch": "shared"}, "NPG-CG (shared)"),
     ({"algo": "ppo", "solver": None}, "PPO"),
     ({"algo": "npg", "solver": "kfac", "model": {"activation": "relu"}}, "K-FAC (relu)"),
+    ({"algo": "npg", "solver": "kaczmarz", "npg": {"ent_coef": 0.03}}, "RAT (entropy 0.03)"),
+    ({"algo": "npg", "solver": "kaczmarz", "npg": {"ent_coef": 0.0}}, "RAT"),
 ])
 def test_labels(config, label):
     assert method_label(config) == label
@@ -33,6 +35,15 @@ def test_arch_and_preset_split_methods_and_seeds_line_up(tmp_path):
     groups = group_by_method(load_runs([tmp_path])[0])
     assert [(g.method, g.seeds) for g in groups] == [
         ("RAT", [0, 1]), ("RAT (reference preset)", [0, 1]), ("RAT (shared)", [0, 1])]
+
+
+def test_an_entropy_bonus_splits_methods(tmp_path):
+    """A suite run that differs only in npg.ent_coef (its name goes into the directory, not the config) is its
+    own method, not a second seed 0 of RAT's."""
+    write_run(tmp_path, "plain", STEPS, [1, 2, 3], seed=0)
+    write_run(tmp_path, "bonus", STEPS, [1, 2, 3], seed=0, npg={"rat_variant": "corrected", "ent_coef": 0.03})
+    groups = group_by_method(load_runs([tmp_path])[0])
+    assert [(g.method, g.seeds) for g in groups] == [("RAT", [0]), ("RAT (entropy 0.03)", [0])]
 
 
 def test_same_seed_twice_is_an_error_unless_keep_latest(tmp_path):
