@@ -79,7 +79,8 @@ class LayerFactors:
         return self.g.shape[1]
 
     def per_sample(self, rows: Rows) -> torch.Tensor:
-        """Per-sample gradients [W | b] of the selected rows: (n, d_out, d_in)."""
+        """Per-sample gradients [W | b] of the selected rows: (n, d_out, d_in) (the kept ``scores`` themselves
+        when ``rows`` is None: read, do not modify)."""
         if self.scores is not None:
             return _take(self.scores, rows)
         return torch.einsum("nlo,nli->noi", _take(self.g, rows), _take(self.a, rows))
@@ -120,7 +121,7 @@ class LayerFactors:
     def diag(self, chunk: int = 256) -> torch.Tensor:
         """sum_i (per-sample gradient)_i^2 as (d_out, d_in)."""
         if self.scores is not None:
-            return (self.scores**2).sum(0)
+            return torch.einsum("noi,noi->oi", self.scores, self.scores)
         if self.positions == 1:
             return (self.g[:, 0] ** 2).T @ (self.a[:, 0] ** 2)
         out = torch.zeros(self.d_out, self.d_in, dtype=self.a.dtype, device=self.a.device)
@@ -180,10 +181,13 @@ UNFOLD_CHUNK_ELEMENTS = 2**24
 
 def keeps_per_sample_scores(module: nn.Module, output: torch.Tensor) -> bool:
     """Whether capture keeps ``module``'s per-sample gradients instead of its unfolded inputs: for a Conv2d
-    whose per-sample gradient (d_out x d_in) is smaller than its inputs and output-gradients over the L output
-    positions, d_in d_out < L (d_in + d_out) (the ghost-clipping comparison). Then the Gram needs no pairs of
-    positions, J v and J^T u cost N d_in d_out instead of N L d_in d_out, and the unfolded patches (the Nature
-    CNN's first layer: 400 positions x 257 inputs per sample) are never held for the whole batch."""
+    whose per-sample gradient (d_out x d_in) is smaller than its unfolded inputs and output-gradients over the
+    L output positions together, d_in d_out < L (d_in + d_out). Then the Gram needs no pairs of positions,
+    J v and J^T u cost N d_in d_out instead of N L d_in d_out, and the unfolded patches (the Nature CNN's
+    first layer: 400 positions x 257 inputs per sample) are never held for the whole batch. The layer still
+    keeps its output-gradients and raw input (for K-FAC's factors), so where d_out is large against L the
+    memory saved is smaller than the rule counts; its products are cheaper in every case. Decided from a
+    module's first call."""
     if type(module) is not nn.Conv2d:
         return False
     d_in = module.in_channels * math.prod(module.kernel_size) + (module.bias is not None)
@@ -220,10 +224,10 @@ class Curvature:
         """Multiply every row of S by ``scale`` (N,) in place: a capture of unweighted scores becomes the
         capture of weights ``scale ** 2`` (each sample's output gradients scale alone; no pass counted)."""
         scale = scale.to(self.dtype)
-        for layer in self.layers:
-            layer.g = layer.g * scale[:, None, None]
+        for layer in self.layers:  # the capture owns g and scores (copies made by it): scaled in place
+            layer.g.mul_(scale[:, None, None])
             if layer.scores is not None:
-                layer.scores = layer.scores * scale[:, None, None]
+                layer.scores.mul_(scale[:, None, None])
         if self.other_scores is not None:
             self.other_scores = self.other_scores * scale[:, None]
 
@@ -331,7 +335,8 @@ class Curvature:
 
 class _Call(NamedTuple):
     """One call of a fast layer: its input (unfolded per position, or raw when the layer keeps per-sample
-    scores), that input's version counter at the call, and the output."""
+    scores), the kept tensor's version counter at the call (shared with the layer's input where it is a view
+    of it), and the output."""
 
     inputs: torch.Tensor
     version: int
@@ -362,7 +367,7 @@ class _Recorder:
         if module not in self.calls and keeps_per_sample_scores(module, output):
             self.raw.add(module)
         kept = x.detach() if module in self.raw else _layer_inputs(module, x.detach())
-        self.calls.setdefault(module, []).append(_Call(kept, x._version, output))
+        self.calls.setdefault(module, []).append(_Call(kept, kept._version, output))  # a view shares x's version
         return output.clone()
 
     def outputs(self) -> list[torch.Tensor]:
@@ -432,8 +437,11 @@ def capture_with_log_probs(problem: NPGProblem) -> tuple[Curvature, torch.Tensor
     """The implicit S of ``problem`` and the log-probabilities (N,) its forward computed.
 
     If that backward fails because the policy modified a hooked layer's output in place (``relu_``
-    after a Linear), the capture is redone without the layer fast path: every parameter's scores
-    then come from :func:`~ratbench.per_sample.per_sample_grads`, with a warning naming the cost."""
+    after a Linear), or a layer's input that the capture keeps without copying was modified in place
+    after the layer, the capture is redone without the layer fast path: every parameter's scores then come
+    from :func:`~ratbench.per_sample.per_sample_grads`, with a warning naming the cost (a policy that
+    modifies a layer's input after using it cannot be differentiated by autograd either, and ends there
+    in one clear error)."""
     try:
         return _capture(problem, fast_layers=True)
     except RuntimeError as err:
@@ -482,11 +490,12 @@ def _capture(problem: NPGProblem, fast_layers: bool) -> tuple[Curvature, torch.T
             continue
         g = torch.cat([_layer_output_grads(m, output_grads[id(c.output)].detach()) for c in calls], dim=1)
         bias_offset = offsets[id(m.bias)] if m.bias is not None else None
+        if any(c.inputs._version != c.version for c in calls):  # a kept view of the input (raw, or a bias-free
+            # Linear's) would be read changed: say it as autograd would, so that capture_with_log_probs falls back
+            raise RuntimeError(f"the input of {m} was changed by an inplace operation after the layer used it")
         if m in recorder.raw:
             layer = LayerFactors(m, offsets[id(m.weight)], bias_offset, None, g, inputs=tuple(c.inputs for c in calls),
                                  input_versions=tuple(c.version for c in calls))
-            if layer.inputs_modified():  # as autograd would say, so that capture_with_log_probs falls back
-                raise RuntimeError(f"the input of {m} was changed by an inplace operation after the layer used it")
             layer.form_scores()
         else:
             layer = LayerFactors(m, offsets[id(m.weight)], bias_offset, torch.cat([c.inputs for c in calls], dim=1), g)

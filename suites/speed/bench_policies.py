@@ -2,8 +2,9 @@
 
 Policies (:func:`ratbench.benchmarking.speed.build_policy`): ``mlp-categorical`` (348
 inputs, 17 actions), ``cnn-categorical`` and ``cnn-gaussian`` (3 x 32 x 32
-frames through two strided Conv2d layers, 6 actions). Conv2d layers take
-the curvature layer's unfolded-patch path, so these cases time it.
+frames through two strided Conv2d layers, 6 actions). Their convs keep
+per-sample gradients in the curvature layer (``keeps_per_sample_scores``);
+the Nature CNN's third conv below takes the unfolded-patch path.
 
 Pixel workloads (``FrameDirection``): ``nature-cnn`` (4 x 84 x 84 uint8 frames, the DQN Nature CNN,
 512 units) and ``minatar-cnn`` (4 x 10 x 10, MinAtar's network) for the vanilla baseline and the two

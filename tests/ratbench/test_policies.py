@@ -31,13 +31,13 @@ def test_gaussian_log_prob_closed_form(obs_dim, act_dim, n, log_std, seed):
     torch.manual_seed(seed)
     policy = gaussian_mlp(obs_dim, act_dim, hidden=(4,), log_std_init=log_std).double()
     obs, actions = torch.randn(n, obs_dim, dtype=torch.float64), torch.randn(n, act_dim, dtype=torch.float64)
-    mean, log_std = policy.body(obs), float(policy.log_std[0])  # the parameter holds log_std rounded to float32
+    mean, log_std = policy.body(obs), float(policy.log_std[0].detach())  # the parameter holds log_std rounded to float32
     assert torch.equal(policy.log_std, torch.full((act_dim,), log_std, dtype=torch.float64))
     quad = -0.5 * (((actions - mean) / math.exp(log_std)) ** 2).sum(-1)
     const = -act_dim * (log_std + 0.5 * math.log(2 * math.pi))
     logp = policy.log_prob(obs, actions)
     assert logp.shape == (n,)
-    assert torch.allclose(logp, quad + const, rtol=0, atol=1e-12 * float(quad.abs().max() + abs(const)))
+    assert torch.allclose(logp, quad + const, rtol=0, atol=1e-12 * float(quad.abs().max().detach() + abs(const)))
     assert torch.equal(policy.act(obs, deterministic=True), mean)
 
 
@@ -50,7 +50,7 @@ def test_categorical_log_prob_is_log_softmax(obs_dim, n_actions, n, seed):
     actions = torch.randint(n_actions, (n,))
     logits = policy.body(obs)
     expected = torch.log_softmax(logits, -1).gather(1, actions[:, None])[:, 0]
-    assert torch.allclose(policy.log_prob(obs, actions), expected, rtol=0, atol=1e-12 * float(logits.abs().max() + 1))
+    assert torch.allclose(policy.log_prob(obs, actions), expected, rtol=0, atol=1e-12 * float(logits.abs().max().detach() + 1))
     assert torch.equal(policy.act(obs, deterministic=True), logits.argmax(-1))
 
 
