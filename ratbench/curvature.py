@@ -482,13 +482,14 @@ def _capture(problem: NPGProblem, fast_layers: bool) -> tuple[Curvature, torch.T
         for h in handles:
             h.remove()
     output_grads = {id(z): g for z, g in zip(outputs, grads)}
+    del outputs, grads  # each layer's outputs and output-gradients are released once copied into its factors
 
-    layers, covered = [], set()
+    layers, covered, unformed = [], set(), []
     for m in fast:
-        calls = recorder.calls.get(m, [])
+        calls = recorder.calls.pop(m, [])
         if m in recorder.rejected or not calls or any(output_grads[id(c.output)] is None for c in calls):
             continue
-        g = torch.cat([_layer_output_grads(m, output_grads[id(c.output)].detach()) for c in calls], dim=1)
+        g = torch.cat([_layer_output_grads(m, output_grads.pop(id(c.output)).detach()) for c in calls], dim=1)
         bias_offset = offsets[id(m.bias)] if m.bias is not None else None
         if any(c.inputs._version != c.version for c in calls):  # a kept view of the input (raw, or a bias-free
             # Linear's) would be read changed: say it as autograd would, so that capture_with_log_probs falls back
@@ -496,11 +497,16 @@ def _capture(problem: NPGProblem, fast_layers: bool) -> tuple[Curvature, torch.T
         if m in recorder.raw:
             layer = LayerFactors(m, offsets[id(m.weight)], bias_offset, None, g, inputs=tuple(c.inputs for c in calls),
                                  input_versions=tuple(c.version for c in calls))
-            layer.form_scores()
+            unformed.append(layer)
         else:
-            layer = LayerFactors(m, offsets[id(m.weight)], bias_offset, torch.cat([c.inputs for c in calls], dim=1), g)
+            owned = len(calls) == 1 and not calls[0].inputs._is_view()  # a bias-free Linear's is a view: copied
+            a = calls[0].inputs if owned else torch.cat([c.inputs for c in calls], dim=1)
+            layer = LayerFactors(m, offsets[id(m.weight)], bias_offset, a, g)
         layers.append(layer)
         covered.update({id(m.weight)} | ({id(m.bias)} if m.bias is not None else set()))
+        del calls
+    for layer in unformed:  # with every layer's outputs and output-gradients released
+        layer.form_scores()
 
     others = [p for p in params if id(p) not in covered]
     other_scores = None
