@@ -30,7 +30,7 @@ import contextlib
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Iterator, NamedTuple, Optional
+from typing import Iterable, Iterator, NamedTuple, Optional
 
 import torch
 import torch.nn.functional as F
@@ -87,7 +87,7 @@ class LayerFactors:
 
     def gram(self, rows: Rows, cols: Rows) -> torch.Tensor:
         """This layer's S[rows] S[cols]^T; when ``cols is rows`` only the lower triangle is guaranteed."""
-        nr, nc = self._n(rows), self._n(cols)
+        nr, nc = _row_count(rows, self.g.shape[0]), _row_count(cols, self.g.shape[0])
         if self.scores is None and self.positions == 1:
             ar, gr = _take(self.a, rows)[:, 0], _take(self.g, rows)[:, 0]
             if cols is rows:
@@ -155,24 +155,19 @@ class LayerFactors:
 
     def inputs_modified(self) -> bool:
         """Whether a raw input kept for this layer was modified in place since the capture recorded it."""
-        return any(x._version != v for x, v in zip(self.inputs, self.input_versions))
+        return _changed(self.inputs, self.input_versions)
 
     def form_scores(self) -> None:
         """scores = sum_l g_l a_l^T per sample, from the raw inputs a chunk of samples at a time (each chunk's
         unfolded inputs hold at most :data:`UNFOLD_CHUNK_ELEMENTS` numbers)."""
-        n = self.g.shape[0]
-        d_in = self.module.in_channels * math.prod(self.module.kernel_size) + (self.module.bias is not None)
-        self.scores = self.g.new_empty(n, self.d_out, d_in)
-        for samples in self._sample_chunks(d_in):
+        self.scores = self.g.new_empty(self.g.shape[0], self.d_out, _conv_input_width(self.module))
+        for samples in self._sample_chunks():
             self.scores[samples] = torch.einsum("nlo,nli->noi", self.g[samples], self.unfolded_inputs(samples))
 
-    def _sample_chunks(self, d_in: Optional[int] = None) -> Iterator[slice]:
+    def _sample_chunks(self) -> Iterator[slice]:
         n = self.g.shape[0]
-        step = max(1, UNFOLD_CHUNK_ELEMENTS // (self.positions * (d_in or self.d_in)))
+        step = max(1, UNFOLD_CHUNK_ELEMENTS // (self.positions * self.d_in))
         return (slice(start, min(start + step, n)) for start in range(0, n, step))
-
-    def _n(self, rows: Rows) -> int:
-        return self.g.shape[0] if rows is None else int(rows.numel())
 
 
 UNFOLD_CHUNK_ELEMENTS = 2**24
@@ -190,13 +185,28 @@ def keeps_per_sample_scores(module: nn.Module, output: torch.Tensor) -> bool:
     module's first call."""
     if type(module) is not nn.Conv2d:
         return False
-    d_in = module.in_channels * math.prod(module.kernel_size) + (module.bias is not None)
+    d_in = _conv_input_width(module)
     d_out, positions = output.shape[1], output.shape[2] * output.shape[3]
     return d_in * d_out < positions * (d_in + d_out)
 
 
+def _conv_input_width(module: nn.Conv2d) -> int:
+    """d_in of a Conv2d's unfolded inputs: C kh kw, plus the ones column of a bias."""
+    return module.in_channels * math.prod(module.kernel_size) + (module.bias is not None)
+
+
 def _take(t: torch.Tensor, rows: Rows) -> torch.Tensor:
     return t if rows is None else t[rows]
+
+
+def _row_count(rows: Rows, n: int) -> int:
+    """How many samples ``rows`` selects out of n (None: all)."""
+    return n if rows is None else int(rows.numel())
+
+
+def _changed(kept: Iterable[torch.Tensor], versions: Iterable[int]) -> bool:
+    """Whether any kept tensor was modified in place since its version was recorded."""
+    return any(t._version != v for t, v in zip(kept, versions))
 
 
 @dataclass
@@ -244,7 +254,7 @@ class Curvature:
         self.rows_touched += self.n if rows is None else int(rows.numel())
 
     def _n_rows(self, rows: Rows) -> int:
-        return self.n if rows is None else int(rows.numel())
+        return _row_count(rows, self.n)
 
     def gram(self, rows: Rows = None, cols: Rows = None, lower_only: bool = False) -> torch.Tensor:
         """S[rows] S[cols]^T: (n_rows, n_cols), unscaled by N. With ``cols is rows`` and ``lower_only``
@@ -491,7 +501,7 @@ def _capture(problem: NPGProblem, fast_layers: bool) -> tuple[Curvature, torch.T
             continue
         g = torch.cat([_layer_output_grads(m, output_grads.pop(id(c.output)).detach()) for c in calls], dim=1)
         bias_offset = offsets[id(m.bias)] if m.bias is not None else None
-        if any(c.inputs._version != c.version for c in calls):  # a kept view of the input (raw, or a bias-free
+        if _changed((c.inputs for c in calls), (c.version for c in calls)):  # a kept view of the input (raw, or a bias-free
             # Linear's) would be read changed: say it as autograd would, so that capture_with_log_probs falls back
             raise RuntimeError(f"the input of {m} was changed by an inplace operation after the layer used it")
         if m in recorder.raw:

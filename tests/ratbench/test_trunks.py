@@ -4,7 +4,8 @@ Each trunk gets uint8 frames of the smallest size its strides allow, categorical
 is run in float64. The dense reference takes autograd per-sample scores S and solves in sample space,
 d* = S^T (S S^T / N + lambda I)^-1 b / N (P is 10^4-10^5 here, too large for a P x P solve); Woodbury
 through the curvature layer (convs keeping per-sample gradients, or unfolded inputs on the materialised
-or positions Gram route, as their shapes decide) must match it to 4 (N + P) eps kappa, the allowance of every exact solver.
+or positions Gram route, as their shapes decide) must match it to 4 (N + P) eps kappa, the allowance of
+every exact solver.
 """
 
 import numpy as np
