@@ -63,7 +63,7 @@ RANGES = {
     "critic.lr": (0, None, False, False), "critic.max_grad_norm": (0, None, False, False),
     "gamma": (0, 1, False, True), "gae_lambda": (0, 1, True, True), "popart_beta": (0, 1, False, False),
     "obs_clip": (0, None, False, False), "obs_eps": (0, None, False, False), "reward_clip": (0, None, False, False),
-    "seed": (0, 2**32 - 1, True, True), "eval.every": (0, None, True, False), "checkpoint.keep": (0, None, True, False),
+    "seed": (0, 2**32 - 1, True, True), "eval.every": (0, None, True, False), "eval.every_steps": (0, None, True, False), "checkpoint.keep": (0, None, True, False),
     # sizes past these exhaust memory or time on any machine ratbench targets: refused up front
     "num_envs": (1, 4096, True, True), "num_steps": (1, 1_000_000, True, True), "eval.episodes": (1, 10_000, True, True),
     "eval.max_episode_steps": (1, 10**9, True, True),

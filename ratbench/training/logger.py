@@ -24,7 +24,7 @@ COLUMNS = (
     "time_env", "time_update", "wall_time", "kl", "entropy", "policy_loss", "value_loss", "step_norm", "lr",
     "solver_iterations", "solver_residual",
 )
-EXTRA_COLUMNS = ("eval_return_std", "solver_passes", "kl_last_minibatch", "eval_cut")
+EXTRA_COLUMNS = ("eval_return_std", "solver_passes", "kl_last_minibatch", "eval_cut", "eval_step")
 
 # TensorBoard tag of each logged column (step = env_steps).
 TB_TAGS = {
@@ -72,9 +72,10 @@ class RunLogger:
         self.rows.append(row)
         self.rewrite()
         step = int(row["env_steps"])
+        eval_step = int(row["eval_step"]) if row["eval_step"] != "" else step  # the mark an evaluation stands for
         for key, tag in TB_TAGS.items():
             if row[key] != "":
-                self.writer.add_scalar(tag, float(row[key]), step)
+                self.writer.add_scalar(tag, float(row[key]), eval_step if tag.startswith("eval/") else step)
         self.writer.flush()
         postfix = {"it": row["iteration"]}
         if recent_return is not None:

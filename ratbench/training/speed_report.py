@@ -24,6 +24,7 @@ from ratbench.benchmarking.measure import synchronize
 from ratbench.phases import PHASES
 from ratbench.training.config import resolve_config
 from ratbench.training.evaluate import evaluate
+from ratbench.training.schedule import evaluations_per_iteration
 from ratbench.training.trainer import EVAL_SEED_OFFSET, Trainer
 
 ROLLOUT_PHASES = ("env_step", "policy_forward")
@@ -74,10 +75,10 @@ def measure_training(env: str, solver: str | None = "kaczmarz", algo: str = "npg
     """Time ``iterations`` iterations (after one untimed warm-up) and the random-action rate."""
     config = resolve_config({"env": env, "algo": algo, "solver": solver if algo == "npg" else None, "seed": seed},
                             sets=list(sets))
-    eval_every = config["eval"]["every"]
+    evaluations = evaluations_per_iteration(config)
     with tempfile.TemporaryDirectory(prefix="ratbench-speed-") as run_dir:
         trainer = Trainer(config, run_dir, progress_bar=False)
-        trainer.config["eval"]["every"] = 0  # evaluation is timed once below and amortised
+        trainer.config["eval"].update(every=0, every_steps=0)  # evaluation is timed once below and amortised
         trainer.config["steps"] = 10**12
         try:
             trainer._iterate()
@@ -103,7 +104,7 @@ def measure_training(env: str, solver: str | None = "kaczmarz", algo: str = "npg
     per = {name: totals.get(name, 0.0) / iterations for name in (*ROLLOUT_PHASES, *UPDATE_PHASES)}
     per["rollout (rest)"] = rollout / iterations - sum(per[n] for n in ROLLOUT_PHASES)
     per["update (rest)"] = update / iterations - sum(per[n] for n in UPDATE_PHASES)
-    per["evaluation (amortised)"] = evaluation / eval_every if eval_every > 0 else 0.0
+    per["evaluation (amortised)"] = evaluation * evaluations
     per["rollout"], per["update"] = rollout / iterations, update / iterations
     report.seconds = per
     total = per["rollout"] + per["update"] + per["evaluation (amortised)"]

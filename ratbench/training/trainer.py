@@ -41,6 +41,7 @@ from ratbench.training.logger import RunLogger, read_progress
 from ratbench.training.normalize import ObsNormalizer, RewardScaler
 from ratbench.training.rollout import Collector
 from ratbench.training.run_lock import RunLock
+from ratbench.training.schedule import evaluation_step
 
 CONFIG_FILE = "config.yaml"
 EVAL_SEED_OFFSET = 1_000_000
@@ -132,6 +133,8 @@ class Trainer:
         if not config_path.is_file():
             raise RatbenchError(f"{str(run_dir)!r} has no {CONFIG_FILE}; pass a run directory written by `ratbench train`")
         saved = yaml.safe_load(config_path.read_text()) or {}
+        if isinstance(saved.get("eval"), dict):  # a run made before eval.every_steps keeps its iteration schedule
+            saved["eval"].setdefault("every_steps", 0)
         config = copy.deepcopy(schema())
         merge(config, saved, str(config_path))
         for key, value in (("steps", steps), ("device", device), ("threads", threads)):
@@ -271,8 +274,8 @@ class Trainer:
             "time_update": t2 - t1,
             **stats,
         }
-        every = cfg["eval"]["every"]
-        if self.env_steps >= cfg["steps"] or (every > 0 and self.iteration % every == 0):
+        eval_step = evaluation_step(cfg, self.iteration, self.env_steps)
+        if eval_step is not None:
             seed = cfg["seed"] + EVAL_SEED_OFFSET + self.iteration * cfg["eval"]["episodes"]
             with PHASES("evaluation"):
                 evaluation = evaluate(self.eval_envs, self.agent.policy, self.obs_norm, seed, self.device,
@@ -280,6 +283,7 @@ class Trainer:
             row["eval_return"] = float(np.mean(evaluation.returns))
             row["eval_return_std"] = float(np.std(evaluation.returns))
             row["eval_cut"] = evaluation.cut
+            row["eval_step"] = eval_step
         row["wall_time"] = self.wall_time()
         return row
 
