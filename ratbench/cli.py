@@ -21,6 +21,7 @@ COMMANDS = {
     "train": ("ratbench.commands.train", "train", "Train a policy on a MuJoCo / classic-control task with any solver."),
     "plot": ("ratbench.commands.plot", "plot", "Draw learning curves from run directories."),
     "report": ("ratbench.commands.report", "report", "Tables, curves and a verdict per task from run directories (rliable statistics)."),
+    "random-score": ("ratbench.commands.random_score", "random_score", "Each task's uniform-random score (the normalisation's lower anchor)."),
 }
 
 

@@ -47,10 +47,14 @@ def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
     ratbench report runs/suites/humanoid --collect results/humanoid   # commit-ready copies + report there"""
     import numpy as np
 
-    from ratbench.reporting import figures, pages, stats
+    from ratbench.reporting import figures, pages, stats, tables
     from ratbench.reporting.methods import group_by_method, last_step
+    from ratbench.reporting.normalisation import load_anchors
     from ratbench.reporting.published import load_published
     from ratbench.reporting.runs import load_runs
+
+    def progress(message: str) -> None:
+        click.echo(f"report: {message}", err=True)
 
     metrics = metrics or METRICS
     for target, what in ((collect_into, "the collected runs"), (out, "the report")):
@@ -61,7 +65,7 @@ def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
 
         runs, warnings = load_runs(paths)
         collect(runs, collect_into)
-        click.echo(f"collected {len(runs)} runs into {collect_into}", err=True)
+        progress(f"collected {len(runs)} runs into {collect_into}")
         paths = (collect_into,)
     out = out or (paths[0] if len(paths) == 1 and paths[0].is_dir() else Path("report"))
     runs, warnings = load_runs(paths)
@@ -70,20 +74,28 @@ def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
     groups = group_by_method(runs, keep_latest=keep_latest, include_unfinished=include_unfinished)
     if not any(g.runs for g in groups):
         raise RatbenchError("every run found is unfinished; wait for one to finish or pass --include-unfinished")
+    progress(f"{len(runs)} runs, {len(groups)} task-method groups; window scores and exact tests ...")
     steps = _milestones(milestones, max(last_step(r) for g in groups for r in g.runs))
     published = load_published()
-    milestone_rows = pages.milestone_rows(groups, metrics, steps, published)
-    final_rows = pages.final_rows(groups, metrics)
+    anchors = load_anchors()
+    milestone_rows = tables.milestone_rows(groups, metrics, steps, published)
+    final_rows = tables.final_rows(groups, metrics, anchors)
+    progress("learning curves (bootstrap bands) ...")
     png = figures.curves_png(groups, metrics, published)
     profile_metric = "eval_return" if "eval_return" in metrics else metrics[0]
-    scores, tasks = stats.normalized_score_matrix(final_rows, profile_metric)
-    profile, aggregate = None, []
-    if len(scores) >= 2:
-        aggregate = stats.aggregate_over_tasks(scores)
-        values = np.concatenate([v.ravel() for v in scores.values()])
-        taus = np.linspace(min(-0.25, float(values.min())), max(1.25, float(values.max())), 81)
-        profiles, cis = stats.performance_profiles(scores, taus)
-        profile = figures.profile_png(profiles, cis, taus, profile_metric)
+    blocks = stats.normalised_blocks(final_rows, profile_metric, anchors)
+    aggregates, panels = [], []
+    for block in blocks:
+        progress(f"{block.family} aggregate over {len(block.tasks)} tasks, {len(block.scores)} methods ...")
+        rows = stats.aggregate_over_tasks(block.scores)
+        aggregates.append((block, rows))
+        values = np.concatenate([v.ravel() for v in block.scores.values()])
+        taus = np.linspace(min(-0.1, float(values.min())), max(1.1, float(values.max())), 81)
+        profiles, cis = stats.performance_profiles(block.scores, taus)
+        panels.append((block.family, profiles, cis, taus))
+    profile = figures.profile_png(panels, profile_metric) if panels else None
+    seed_counts = sorted({r["seeds"] for r in final_rows if r["seeds"] >= 2})
+    coverage = {n: stats.iqm_interval_coverage(n) for n in seed_counts}
     inside = all(out.resolve() in r.path.resolve().parents for g in groups for r in (*g.runs, *g.unfinished))
     command = ("ratbench report " + shlex.quote(str(out)) if inside  # the page regenerates from its own folder
                else "ratbench report " + " ".join(shlex.quote(str(p)) for p in paths) + f" --out {shlex.quote(str(out))}")
@@ -92,11 +104,16 @@ def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
     if milestones:
         command += f" --milestones {milestones}"
     analysis = out / pages.ANALYSIS_FILE
+    if analysis.is_file():
+        progress(f"analysis from {analysis}")
+    else:
+        progress(f"no {analysis}: the page has no Analysis section (it is read from the --out folder)")
     md = pages.markdown(groups, milestone_rows, final_rows, metrics, "curves.png", command, list(warnings), base=out,
                         analysis=analysis.read_text(encoding="utf-8") if analysis.is_file() else None,
-                        profile=(profile_metric, tasks, sorted(scores)) if profile is not None else None,
-                        aggregate=aggregate)
-    written = pages.write_report(out, md, png, milestone_rows, final_rows, profile, aggregate)
-    click.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
+                        blocks=aggregates, profile_metric=profile_metric, anchors=anchors, coverage=coverage)
+    summary = [{"family": block.family, "tasks": block.tasks, "metric": profile_metric, "rows": rows}
+               for block, rows in aggregates]
+    written = pages.write_report(out, md, png, milestone_rows, final_rows, profile, summary)
+    progress(f"wrote {', '.join(str(p) for p in written)}")
     if sys.stdout.isatty():
         click.echo(md)

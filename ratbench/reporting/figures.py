@@ -59,20 +59,23 @@ def curves_png(groups: Sequence[Group], metrics: Sequence[str], published: Seque
     return buffer.getvalue()
 
 
-def profile_png(profiles: dict, cis: dict, taus: np.ndarray, metric: str, dpi: int = 120) -> bytes:
-    """The performance profiles of :func:`ratbench.reporting.stats.performance_profiles` as a PNG."""
+def profile_png(panels: Sequence[tuple[str, dict, dict, np.ndarray]], metric: str, dpi: int = 120) -> bytes:
+    """One panel per benchmark family, ``(family, profiles, cis, taus)`` as
+    :func:`ratbench.reporting.stats.performance_profiles` returns them, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from rliable import plot_utils
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(sorted(profiles))}
-    plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=cis, colors=colours, ax=ax,
-                                         xlabel=f"normalised final {metric} (τ; 0, 1: trailing, leading IQM)",
-                                         ylabel="fraction of runs with score > τ")
-    ax.legend(handles=[matplotlib.lines.Line2D([], [], color=c, label=m) for m, c in colours.items()], fontsize=8)
+    fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 4.2), squeeze=False)
+    for ax, (name, profiles, cis, taus) in zip(axes[0], panels):
+        colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(sorted(profiles))}
+        plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=cis, colors=colours, ax=ax,
+                                             xlabel=f"normalised window {metric} (τ; 0: random, 1: reference)",
+                                             ylabel="fraction of runs with score > τ")
+        ax.set_title(name, fontsize=11)
+        ax.legend(handles=[matplotlib.lines.Line2D([], [], color=c, label=m) for m, c in colours.items()], fontsize=8)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)

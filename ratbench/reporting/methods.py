@@ -24,13 +24,17 @@ SOLVER_NAMES = {"kaczmarz": "RAT", "woodbury": "NPG-Woodbury", "cg": "NPG-CG", "
 
 
 def value_or_default(config: Mapping[str, Any], dotted: str) -> Any:
-    """``config[dotted]``; a key the run's config predates takes today's default (keys are only
-    added with defaults that keep the old behaviour: no preset, clipped actions, gymnasium), and
-    a key foreign to the schema (a ppo-only run's npg section) is None."""
+    """``config[dotted]``; a key the run's config predates takes today's default (keys are added with
+    defaults that keep the old behaviour: no preset, clipped actions, gymnasium) or, for the few that
+    were not, the value such a run had (``PREDATED_VALUES``), and a key foreign to the schema (a
+    ppo-only run's npg section) is None."""
     value = lookup(config, dotted)
     if value is not MISSING:
         return value
-    from ratbench.training.config import schema
+    from ratbench.training.config import PREDATED_VALUES, schema
+
+    if dotted in PREDATED_VALUES:
+        return PREDATED_VALUES[dotted]
 
     default = lookup(schema(), dotted)
     if default is MISSING or (dotted.startswith("npg.") and config.get("algo") != "npg"):

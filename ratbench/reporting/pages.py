@@ -1,143 +1,19 @@
-"""The report: tables in words and numbers, written as markdown, HTML, CSV and JSON.
-
-Tables (each per task, method and metric, with the number of seeds behind every entry):
-- milestones: min / median / max over seeds at given env steps, published numbers beside them;
-- final: IQM of the final value over seeds with its 95% stratified-bootstrap CI;
-- verdict: per task, the methods ranked by that IQM, and P(leader > each other method).
-"""
+"""The report page: tables in words and numbers, written as markdown, HTML, CSV and JSON."""
 
 from __future__ import annotations
 
 import base64
 import html
-import math
 import os
 from pathlib import Path
-from typing import Any, Sequence
-
-import numpy as np
+from typing import Any, Mapping, Sequence
 
 from ratbench.io import atomic_write_bytes, atomic_write_text, write_csv, write_json
 from ratbench.reporting.methods import Group, last_step
-from ratbench.reporting.published import Published
-from ratbench.reporting.stats import iqm, probability_of_improvement, spread, value_at
-
-
-def _seeds(n: int) -> str:
-    return f"{n} seed{'s' if n != 1 else ''}"
-
-
-def _num(x: float) -> str:
-    return "–" if x is None or not math.isfinite(x) else f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
-
-
-def milestone_rows(groups: Sequence[Group], metrics: Sequence[str], milestones: Sequence[int],
-                   published: Sequence[Published]) -> list[dict[str, Any]]:
-    rows = []
-    for group in groups:
-        for metric in metrics:
-            for step in milestones:
-                s = spread([value_at(r, metric, step) for r in group.runs])
-                rows.append({"env": group.env, "method": group.method, "metric": metric, "step": step,
-                             "min": s.low, "median": s.median, "max": s.high, "seeds": s.n, "source": "ratbench"})
-    for entry in published:
-        if entry.metric not in metrics or not any(entry.same_task(g.env) for g in groups):
-            continue
-        for step, value in sorted(entry.points.items()):
-            env = next(g.env for g in groups if entry.same_task(g.env))
-            rows.append({"env": env, "method": f"{entry.method} [published, {entry.env}]", "metric": entry.metric,
-                         "step": step, "min": value, "median": value, "max": value, "seeds": 1, "source": entry.source})
-    return rows
-
-
-FULL_LENGTH_SHARE = 0.98  # groups that reached this share of a task's longest group run its full budget
-
-
-def comparison_lengths(groups: Sequence[Group]) -> dict[tuple[str, str], tuple[float, bool]]:
-    """Per (task, method): the env steps its final values are taken at, and whether it ran the task's
-    full budget. Groups within :data:`FULL_LENGTH_SHARE` of the task's longest are compared at the
-    length every one of their runs reached; a group run to a shorter budget keeps its own length and
-    is compared with the leader there (never two methods at different lengths)."""
-    own = {(g.env, g.method): min(last_step(r) for r in g.runs) for g in groups if g.runs}  # counted runs only
-    longest: dict[str, float] = {}
-    for (env, _), steps in own.items():
-        longest[env] = max(longest.get(env, 0.0), steps)
-    full = {key: steps >= FULL_LENGTH_SHARE * longest[key[0]] for key, steps in own.items()}
-    common: dict[str, float] = {}
-    for key, steps in own.items():
-        if full[key]:
-            common[key[0]] = min(common.get(key[0], math.inf), steps)
-    return {key: (common[key[0]] if full[key] else steps, full[key]) for key, steps in own.items()}
-
-
-def _values(group: Group, metric: str, steps: float) -> np.ndarray:
-    values = np.array([value_at(r, metric, steps, slack=None) for r in group.runs])
-    return values[np.isfinite(values)]
-
-
-def final_rows(groups: Sequence[Group], metrics: Sequence[str]) -> list[dict[str, Any]]:
-    """Per task, method and metric: IQM over seeds of the last value logged at or before the method's
-    comparison length (:func:`comparison_lengths`), with its 95% CI."""
-    lengths = comparison_lengths(groups)
-    rows = []
-    for metric in metrics:
-        for group in groups:
-            if (group.env, group.method) not in lengths:  # every run of it unfinished: listed apart
-                continue
-            steps, full = lengths[(group.env, group.method)]
-            values = _values(group, metric, steps)
-            if not values.size:
-                continue
-            est = iqm({"m": values[:, None]})["m"]
-            rows.append({"env": group.env, "method": group.method, "metric": metric, "iqm": est.value,
-                         "ci_low": est.low, "ci_high": est.high, "seeds": int(values.size),
-                         "steps": int(steps), "full_length": full, "values": values.tolist()})
-    return rows
-
-
-def _comparison(lead_values: np.ndarray, other: dict[str, Any], lead: str = "") -> str:
-    """"<other> (<IQM>, <seeds>): [<lead>] ahead by <d>, P(lead > it) = p [lo, hi]"."""
-    p = probability_of_improvement(lead_values[:, None], np.array(other["values"])[:, None])
-    lead_iqm = iqm({"m": lead_values[:, None]})["m"].value
-    who = f"{lead} (IQM {_num(lead_iqm)}) " if lead else ""
-    return (f"{other['method']} ({_num(other['iqm'])}, {_seeds(other['seeds'])}): {who}ahead by "
-            f"{_num(lead_iqm - other['iqm'])}, P(lead > it) = {p.value:.2f} [{p.low:.2f}, {p.high:.2f}]")
-
-
-def verdict_lines(finals: Sequence[dict[str, Any]], metric: str, groups: Sequence[Group] = ()) -> list[str]:
-    """Per task: the ranking by IQM of the final value among the methods that ran the full budget, and
-    P(leader > other) with its CI; methods run to a shorter budget are compared with the leader at
-    their own length (the leader's values read there from ``groups``)."""
-    lines = []
-    by_key = {(g.env, g.method): g for g in groups}
-    for env in sorted({r["env"] for r in finals if r["metric"] == metric}):
-        rows = [r for r in finals if r["env"] == env and r["metric"] == metric]
-        ranked = sorted((r for r in rows if r.get("full_length", True)), key=lambda r: -r["iqm"])
-        shorter = [r for r in rows if not r.get("full_length", True)]
-        if len(rows) < 2:
-            only = rows[0]
-            lines.append(f"- **{env}**: only {only['method']} ran ({_seeds(only['seeds'])}, IQM {_num(only['iqm'])} "
-                         f"at {only['steps']:,} steps); nothing to compare.")
-            continue
-        if not ranked:  # the full-budget methods never logged this metric
-            continue
-        lead = ranked[0]
-        parts = [_comparison(np.array(lead["values"]), other) for other in ranked[1:]]
-        few = " With fewer than 5 seeds a side these intervals are rough." if min(r["seeds"] for r in rows) < 5 else ""
-        line = (f"- **{env}**, compared at {lead['steps']:,} steps (the length every run of these methods reached): "
-                f"{lead['method']} leads (IQM {_num(lead['iqm'])}, {_seeds(lead['seeds'])})")
-        line += (" over " + "; ".join(parts) + ".") if parts else "."
-        for other in shorter:
-            lead_group = by_key.get((env, lead["method"]))
-            if lead_group is None:
-                continue
-            at_length = _values(lead_group, metric, other["steps"])
-            if not at_length.size:  # the leader logged nothing by then (a sparse evaluation cadence)
-                continue
-            line += (f" {other['method']} ran {other['steps']:,} steps only; there, "
-                     + _comparison(at_length, other, lead["method"]) + ".")
-        lines.append(line + few)
-    return lines
+from ratbench.reporting.normalisation import Anchors
+from ratbench.reporting.stats import BOOTSTRAP_MIN_RUNS, PERMUTATIONS, Block
+from ratbench.reporting.tables import _num, mark_differences, verdict_lines
+from ratbench.reporting.windows import WINDOW_SHARE
 
 
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -154,40 +30,100 @@ def _shown(path: Path, base: Path) -> str:
 ANALYSIS_FILE = "analysis.md"  # written by people, kept beside the runs, included in the page as it is
 
 
+def _interval(low: float | None, high: float | None) -> str:
+    return "–" if low is None else f"[{_num(low)}, {_num(high)}]"
+
+
+def _ratio_interval(low: float | None, high: float | None) -> str:
+    return "–" if low is None else f"[{low:.3g}, {high:.3g}]"
+
+
+def _scoring_section(coverage: Mapping[int, float]) -> list[str]:
+    seeds = ", ".join(f"{coverage[n]:.1%} at {n} seeds" for n in sorted(coverage))
+    return ["## How runs are scored", "",
+             f"- **Window.** A run's score is the mean of its points over the last {WINDOW_SHARE:.0%} of the common "
+             "budget (the smallest budget among the methods that ran a task in full): its deterministic evaluations, "
+             "each placed at the step mark it stands for, for eval_return; its logged training returns (each the "
+             "mean of the last 100 training episodes) for train_return. The final table gives the window and how "
+             "many points each run has in it; runs evaluated at different steps are listed below.",
+             "- **Per task.** The IQM over seeds of those scores (the 25% trimmed mean, rliable's estimator; below "
+             "4 seeds it trims nothing and the table says *mean*), with the Tukey-McLaughlin 95% t-interval of a "
+             "trimmed mean (Yuen 1974), which assumes roughly normal seed scores; simulated coverage on normal "
+             f"seeds: {seeds} (the percentile bootstrap covers about 76% at 3 seeds). One seed: no interval, no P.",
+             "- **Comparisons.** P(X > Y) is the share of run pairs in which X's score is higher (ties half), "
+             "with the exact one-sided permutation p-value of the Mann-Whitney test beside it (3 runs against 3 "
+             "fully separated runs: p = 0.05, the smallest possible). P is on raw scores.",
+             "- **Across tasks.** Scores normalised per task by fixed anchors, (x - random) / (reference - random): "
+             "random is the uniform-random score measured by `ratbench random-score`, reference a published score "
+             "(table below), so a method's normalised score never depends on which other methods are on the page. "
+             "Aggregates per benchmark family use rliable (IQM with stratified-bootstrap 95% intervals, shown from "
+             f"{BOOTSTRAP_MIN_RUNS} runs per task; P(X > Y) averaged over tasks with a stratified permutation "
+             f"p-value, {PERMUTATIONS:,} draws).", ""]
+
+
+def _anchor_table(anchors: Mapping[str, Anchors], finals: Sequence[dict]) -> list[str]:
+    shown = sorted({r["env"] for r in finals} & set(anchors))
+    missing = sorted({r["env"] for r in finals} - set(anchors))
+    if not shown:
+        return []
+    rows = [[env, _num(anchors[env].random), f"`{anchors[env].random_command}`", _num(anchors[env].reference.score),
+             f"{anchors[env].reference.method}: {anchors[env].reference.source}"] for env in shown]
+    parts = ["### Normalisation anchors", "", _md_table(["task", "random", "measured by", "reference", "reference source"], rows), ""]
+    if missing:
+        parts += [f"No anchors (no normalised score, left out of aggregates): {', '.join(missing)}.", ""]
+    return parts
+
+
+def _aggregate_section(blocks: Sequence[tuple[Block, Sequence[dict]]], metric: str) -> list[str]:
+    if not blocks:
+        return []
+    parts = ["## Across tasks", "", f"![performance profiles]({PROFILE_FIGURE})", ""]
+    for block, rows in blocks:
+        leader = rows[0]["method"]
+        rough = block.rough
+        parts += [f"**{block.family}**: {', '.join(block.scores)} on {', '.join(block.tasks)} (the largest set of "
+                  f"{block.family} tasks that every one of these methods ran; {block.runs_per_task} runs per task"
+                  + (": too few for a bootstrap interval, so none is shown" if rough else "") + "). Fixed-normalised window "
+                  f"{metric}; the profile (left out: other methods and tasks) gives the share of runs above each τ.", ""]
+        if block.unanchored:
+            parts += [f"Left out for want of a normalisation anchor: {', '.join(block.unanchored)}.", ""]
+        def shown(low: float | None, high: float | None) -> str:  # no interval from too few runs, or of zero width
+            return "" if rough or low is None or not high > low else f" [{low:.2f}, {high:.2f}]"
+
+        table = [[r["method"], f"{r['iqm']:.2f}{shown(r['iqm_low'], r['iqm_high'])}", str(r["runs"]),
+                  "leader" if r["p_leader_better"] is None else f"{r['p_leader_better']:.2f}{shown(r['p_low'], r['p_high'])}",
+                  "" if r["p_value"] is None else f"{r['p_value']:.2g}"] for r in rows]
+        parts += [_md_table(["method", f"IQM of normalised {metric}" + ("" if rough else " [95% CI]"), "runs per task",
+                             f"P({leader} > method)" + ("" if rough else " [95% CI]"), "one-sided p"], table), ""]
+    return parts
+
+
 def markdown(groups: Sequence[Group], milestones: Sequence[dict], finals: Sequence[dict], metrics: Sequence[str],
              figure_name: str, command: str, notes: Sequence[str], base: Path, analysis: str | None = None,
-             profile: tuple[str, Sequence[str], Sequence[str]] | None = None,
-             aggregate: Sequence[dict] = ()) -> str:
+             blocks: Sequence[tuple[Block, Sequence[dict]]] = (), profile_metric: str = "eval_return",
+             anchors: Mapping[str, Anchors] | None = None, coverage: Mapping[int, float] | None = None) -> str:
+    anchors = {} if anchors is None else anchors
     parts = ["# ratbench report", "", f"Generated by `{command}` from the run directories listed at the end.", ""]
     if analysis:
         parts += ["## Analysis", "", f"(from `{ANALYSIS_FILE}`, written by the people who ran the suite)", "",
                   analysis.strip(), ""]
+    parts += _scoring_section(coverage or {})
+    parts += _anchor_table(anchors, finals)
     for metric in metrics:
         lines = verdict_lines(finals, metric, groups)
         if lines:
-            parts += [f"## Verdict by final {metric}", "", *lines, ""]
+            parts += [f"## Verdict by window {metric}", "", *lines, ""]
+    differ = mark_differences(finals)
+    if differ:
+        parts += ["## Runs evaluated at different steps", "",
+                  "Evaluations inside each task's scoring window, where not every run was evaluated at the same "
+                  "steps (runs made before evaluation marks existed evaluated every N iterations, so at steps that "
+                  "depend on their batch):", "", *differ, ""]
+    parts += _aggregate_section(blocks, profile_metric)
     parts += ["## Curves", "", f"![learning curves]({figure_name})", "",
-              "IQM over seeds with 95% stratified-bootstrap bands (rliable); published numbers from other "
-              "harnesses are hollow black markers, labelled with their task version.", ""]
-    if profile is not None:
-        metric, tasks, methods = profile
-        parts += ["## Performance profile", "", f"![performance profile]({PROFILE_FIGURE})", "",
-                  f"{', '.join(methods)} across {', '.join(tasks)} (the largest set of methods that all ran the same "
-                  f"tasks; other methods and tasks are left out): each run's final {metric} normalised per task by "
-                  "these methods' IQMs, (x - trailing IQM) / (leading IQM - trailing IQM), so 1.0 is the leading "
-                  "method's IQM and 0.0 the trailing one's, and the fraction of a method's "
-                  "runs above each threshold τ, with 95% stratified-bootstrap bands (rliable). A method's "
-                  "runs are trimmed to its smallest seed count over the tasks.", ""]
-        if aggregate:
-            leader = aggregate[0]["method"]
-            rows = [[r["method"], f"{r['iqm']:.2f} [{r['iqm_low']:.2f}, {r['iqm_high']:.2f}]", str(r["runs"]),
-                     "leader" if r["p_leader_better"] is None
-                     else f"{r['p_leader_better']:.2f} [{r['p_low']:.2f}, {r['p_high']:.2f}]"] for r in aggregate]
-            parts += [f"Aggregate over these tasks (rliable): the IQM of every (run, task) normalised {metric} with its "
-                      f"95% stratified-bootstrap CI, and the probability that {leader} beats each method on a task "
-                      "drawn at random, P(X > Y) averaged over the tasks.", "",
-                      _md_table(["method", f"IQM of normalised {metric} [95% CI]", "runs per task",
-                                 f"P({leader} > method) [95% CI]"], rows), ""]
+              "IQM over seeds with 95% percentile-bootstrap bands (rliable; rough below 5 seeds); evaluations are "
+              "placed at their marks; published numbers from other harnesses are hollow black markers, labelled "
+              "with their task version.", ""]
     for metric in metrics:
         rows = [r for r in milestones if r["metric"] == metric]
         if not rows:
@@ -208,13 +144,19 @@ def markdown(groups: Sequence[Group], milestones: Sequence[dict], finals: Sequen
                     cells = [", ".join(f"{_num(x['median'])} at {x['step'] / 1e6:.2f}M" for x in mine)] + [""] * (len(steps) - 1)
                 table.append([env, method, *cells])
         parts += [_md_table(["task", "method", *[f"{s / 1e6:g}M steps (seeds)" for s in steps]], table), ""]
-        parts += ["Published rows list their own logged points (their steps differ from the milestones).", ""]
-    parts += ["## Final values", "", _md_table(
-        ["task", "method", "metric", "IQM [95% CI]", "seeds", "at env steps"],
-        [[r["env"], r["method"], r["metric"], f"{_num(r['iqm'])} [{_num(r['ci_low'])}, {_num(r['ci_high'])}]",
-          str(r["seeds"]), f"{r['steps']:,}"] for r in finals]), "",
-              "Each value is the last one logged at or before its comparison length: the length every run of the "
-              "methods that ran the task's full budget reached, or a shorter-budget method's own length.", ""]
+        parts += ["Each value is the last one logged at or before the milestone (within 5%); published rows list "
+                  "their own logged points (their steps differ from the milestones).", ""]
+    parts += ["## Window scores", "", _md_table(
+        ["task", "method", "metric", "estimator", "score [95% interval]", "normalised [95% interval]", "seeds",
+         "window (env steps)", "points per run"],
+        [[r["env"], r["method"], r["metric"], r["estimator"], f"{_num(r['iqm'])} {_interval(r['ci_low'], r['ci_high'])}",
+          "–" if r["normalised"] is None else f"{r['normalised']:.3g} {_ratio_interval(r['normalised_low'], r['normalised_high'])}",
+          str(r["seeds"]), f"{r['window_from']:,}-{r['steps']:,}",
+          str(r["points_min"]) if r["points_min"] == r["points_max"] else f"{r['points_min']}-{r['points_max']}"]
+         for r in finals]), "",
+              "Window: the last 10% of the common budget (the smallest budget among the methods that ran the task in "
+              "full), or of a shorter-budget method's own budget. Interval: Tukey-McLaughlin 95% t-interval of the "
+              "IQM (– for one seed). Normalised: (x - random) / (reference - random) with the task's fixed anchors.", ""]
     unfinished = [(g, r) for g in groups for r in g.unfinished]
     if unfinished:
         parts += ["## Unfinished runs (not in the statistics)", ""]
@@ -258,7 +200,9 @@ PROFILE_FIGURE = "profile.png"
 
 
 def write_report(out: Path, md: str, png: bytes, milestones: Sequence[dict], finals: Sequence[dict],
-                 profile_png: bytes | None = None, aggregate: Sequence[dict] = ()) -> list[Path]:
+                 profile_png: bytes | None = None, aggregates: Sequence[dict] = ()) -> list[Path]:
+    """README.md, report.html, the figures, milestones.csv, final.csv (one row per task, method and metric;
+    per-seed values and marks only in summary.json) and summary.json (``aggregates``: one entry per family)."""
     out.mkdir(parents=True, exist_ok=True)
     images = {"curves.png": png, **({PROFILE_FIGURE: profile_png} if profile_png is not None else {})}
     files = {"README.md": md, "report.html": render_html(md, images)}
@@ -272,9 +216,10 @@ def write_report(out: Path, md: str, png: bytes, milestones: Sequence[dict], fin
         written.append(out / PROFILE_FIGURE)
     elif (out / PROFILE_FIGURE).is_file():  # a profile from an earlier report of other runs would mislead
         (out / PROFILE_FIGURE).unlink()
+    per_seed = ("values", "seed_marks")
     write_csv(out / "milestones.csv", milestones, list(milestones[0]) if milestones else ["env"])
-    write_csv(out / "final.csv", [{k: v for k, v in r.items() if k != "values"} for r in finals],
-              [k for k in (finals[0] if finals else {"env": 0}) if k != "values"])
+    write_csv(out / "final.csv", [{k: v for k, v in r.items() if k not in per_seed} for r in finals],
+              [k for k in (finals[0] if finals else {"env": 0}) if k not in per_seed])
     write_json(out / "summary.json", {"milestones": list(milestones), "final": list(finals),
-                                      "aggregate": list(aggregate)})
+                                      "aggregates": list(aggregates)})
     return written + [out / "curves.png", out / "milestones.csv", out / "final.csv", out / "summary.json"]

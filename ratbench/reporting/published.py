@@ -1,8 +1,10 @@
 """Numbers published by other harnesses (``published.yaml``), as data with their sources.
 
-Each entry: ``method``, ``harness``, ``env`` (a gymnasium id, version included), ``metric``
+``curves``: each entry: ``method``, ``harness``, ``env`` (a gymnasium id, version included), ``metric``
 (``train_return`` or ``eval_return``), ``source`` and ``points`` ({env steps: value}). They are
 shown beside ratbench's runs and always labelled as published, never mixed into its statistics.
+``reference_scores``: one published score per task (``env``, ``score``, ``method``, ``source``), the upper
+anchor of the fixed normalisation (:mod:`ratbench.reporting.normalisation`).
 """
 
 from __future__ import annotations
@@ -31,7 +33,26 @@ class Published:
         return full.split("-v")[0].lower() == self.env.split("-v")[0].lower()
 
 
+@dataclass(frozen=True)
+class ReferenceScore:
+    """A task's published reference score (the normalisation's upper anchor) and where it comes from."""
+
+    env: str  # gymnasium id, version included
+    score: float
+    method: str
+    source: str
+
+
+def _raw() -> dict:
+    return yaml.safe_load((resources.files("ratbench.reporting") / "published.yaml").read_text())
+
+
 def load_published() -> list[Published]:
-    raw = yaml.safe_load((resources.files("ratbench.reporting") / "published.yaml").read_text())
     return [Published(e["method"], e["harness"], e["env"], e["metric"], e["source"],
-                      {int(k): float(v) for k, v in e["points"].items()}) for e in raw]
+                      {int(k): float(v) for k, v in e["points"].items()}) for e in _raw()["curves"]]
+
+
+def load_reference_scores() -> dict[str, ReferenceScore]:
+    """Per gymnasium id, the published reference score of ``published.yaml``'s ``reference_scores``."""
+    return {e["env"]: ReferenceScore(e["env"], float(e["score"]), e["method"], e["source"])
+            for e in _raw()["reference_scores"]}

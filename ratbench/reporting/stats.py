@@ -1,36 +1,41 @@
-"""Statistics over seeds: values at milestones, final scores, IQM with stratified-bootstrap CIs.
+"""Statistics over seeds: per-task IQMs with small-sample intervals, exact tests, rliable aggregates.
 
-Aggregate scores and their confidence intervals come from rliable (Agarwal et al. 2021), the field's
-library for few-seed RL statistics: the interquartile mean (IQM) over runs, with 95% percentile
-intervals from stratified bootstrap resampling of runs within each task, and the probability of
-improvement P(X > Y). With fewer than about 5 seeds any interval is rough; the tables say how many
-seeds stand behind every number.
+Per task a method's seeds are summarised by their interquartile mean (IQM: the 25% trimmed mean, as
+rliable's ``aggregate_iqm``; below 4 seeds it trims nothing and is the mean) with the Tukey-McLaughlin
+95% t-interval for a trimmed mean (Yuen 1974), whose coverage holds at 2-5 seeds where the percentile
+bootstrap's does not (with 3 seeds the bootstrap interval is [min, max] and covers about 76% of the
+time; tests/ratbench/reporting/test_stats.py measures both by simulation). One seed gets no interval.
+P(X > Y) (ties count half) comes with its exact one-sided permutation p-value (the Mann-Whitney test).
+Across tasks, rliable (Agarwal et al. 2021): IQM of fixed-normalised scores with stratified-bootstrap
+95% intervals, performance profiles, and P(X > Y) averaged over tasks with a stratified permutation
+p-value.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
+from ratbench.reporting.normalisation import Anchors, family
 from ratbench.reporting.runs import Run
+from ratbench.reporting.windows import points
 
 CONFIDENCE = 0.95
 BOOTSTRAP_REPS = 2_000
 BOOTSTRAP_SEED = 0
+BOOTSTRAP_MIN_RUNS = 5  # runs per task below which aggregate bootstrap intervals are not shown
 MILESTONE_SLACK = 0.05  # a milestone value is the last logged point within 5% below the milestone
 
 
 def value_at(run: Run, metric: str, step: float, slack: float | None = MILESTONE_SLACK) -> float:
-    """The metric at the last logged point with env_steps <= ``step`` and, unless ``slack`` is None,
+    """The metric at the last logged point at or before ``step`` (evaluations at their marks) and, unless ``slack`` is None,
     within ``slack * step`` of it (NaN when the run logged none there: it stopped earlier, or logs that
     metric more sparsely)."""
-    steps, values = run.columns["env_steps"], run.columns.get(metric)
-    if values is None:
-        return math.nan
-    ok = (steps <= step) & np.isfinite(values)
+    steps, values = points(run, metric)
+    ok = steps <= step
     if slack is not None:
         ok &= steps >= step * (1 - slack)
     return float(values[ok][-1]) if ok.any() else math.nan
@@ -63,14 +68,110 @@ class Interval:
 
 
 def iqm(scores: dict[str, np.ndarray]) -> dict[str, Interval]:
-    """IQM over runs and tasks with stratified-bootstrap CIs; ``scores[method]``: (runs, tasks)."""
+    """IQM over runs and tasks with stratified-bootstrap CIs; ``scores[method]``: (runs, tasks). Each
+    method is bootstrapped from the same fixed seed on its own, so its interval does not depend on which
+    other methods are passed."""
     from rliable import library as rly
     from rliable import metrics
 
-    np.random.seed(BOOTSTRAP_SEED)  # rliable draws from numpy's global generator: fixed, so a report is reproducible
-    point, ci = rly.get_interval_estimates(
-        scores, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=BOOTSTRAP_REPS, confidence_interval_size=CONFIDENCE)
-    return {k: Interval(float(point[k][0]), float(ci[k][0, 0]), float(ci[k][1, 0])) for k in scores}
+    out = {}
+    for method, matrix in scores.items():
+        np.random.seed(BOOTSTRAP_SEED)  # rliable draws from numpy's global generator: fixed, so a report is reproducible
+        point, ci = rly.get_interval_estimates({method: matrix}, lambda x: np.array([metrics.aggregate_iqm(x)]),
+                                               reps=BOOTSTRAP_REPS, confidence_interval_size=CONFIDENCE)
+        out[method] = Interval(float(point[method][0]), float(ci[method][0, 0]), float(ci[method][1, 0]))
+    return out
+
+
+TRIM = 0.25  # each side; scipy's trim_mean (rliable's aggregate_iqm) trims int(TRIM * n) values per side
+
+
+def trims_nothing(n: int) -> bool:
+    """True when the IQM of ``n`` values is their plain mean (fewer than 4 values)."""
+    return int(TRIM * n) == 0
+
+
+def _iqm_half_width(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """IQM and 95% half-width of :func:`iqm_interval` for each row of ``samples`` (rows, n >= 2)."""
+    from scipy import stats
+
+    x = np.sort(samples, axis=1)
+    n = x.shape[1]
+    g = int(TRIM * n)
+    h = n - 2 * g
+    point = x[:, g:n - g].mean(axis=1)
+    winsorised = np.clip(x, x[:, [g]], x[:, [n - g - 1]])
+    se = np.sqrt((n - 1) * winsorised.var(axis=1, ddof=1) / (h * (h - 1)))
+    return point, stats.t.ppf(0.5 + CONFIDENCE / 2, h - 1) * se
+
+
+def iqm_interval(values: Sequence[float]) -> Interval | None:
+    """The IQM of ``values`` (one per seed) with the Tukey-McLaughlin 95% t-interval (Yuen 1974): with
+    ``g = int(n / 4)`` values trimmed per side and ``h = n - 2g`` kept, the standard error is
+    ``sqrt((n - 1) s_w^2 / (h (h - 1)))`` from the winsorised variance ``s_w^2``, on ``h - 1`` degrees of
+    freedom; with nothing trimmed it is Student's t-interval for the mean. None below 2 values.
+
+    Written here because scipy.stats.mstats.trimmed_mean_ci fails for a truncated trim count (its
+    ``inclusive=(False, False)`` path indexes with floats in SciPy 1.17) and rounds it otherwise."""
+    x = np.asarray(values, dtype=float)
+    if x.size < 2:
+        return None
+    point, half = _iqm_half_width(x[None, :])
+    return Interval(float(point[0]), float(point[0] - half[0]), float(point[0] + half[0]))
+
+
+def iqm_interval_coverage(n: int, reps: int = 4_000, seed: int = 0) -> float:
+    """The share of :func:`iqm_interval`'s intervals that cover the true centre, over ``reps`` samples of
+    ``n`` standard-normal seeds (fixed ``seed``): the coverage a page can state for its seed counts."""
+    point, half = _iqm_half_width(np.random.default_rng(seed).standard_normal((reps, n)))
+    return float(np.mean(np.abs(point) <= half))
+
+
+@dataclass(frozen=True)
+class Improvement:
+    """P(X > Y) over pairs of runs (ties count half) and the one-sided p-value of "X is not better"."""
+
+    probability: float
+    p_value: float
+    test: str  # how the p-value was computed
+
+
+def improvement(x: Sequence[float], y: Sequence[float]) -> Improvement:
+    """P(X > Y) for one task's runs ``x`` and ``y`` (1-D) with its exact one-sided permutation p-value:
+    every split of the pooled runs into groups of ``len(x)`` and ``len(y)`` is enumerated (the exact
+    Mann-Whitney test, ties included); three runs against three fully separated runs give p = 1/20."""
+    from scipy import stats
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    result = stats.permutation_test((x, y), _p_better, permutation_type="independent", alternative="greater",
+                                    n_resamples=np.inf, vectorized=True)
+    return Improvement(float(_p_better(x, y)), float(result.pvalue), "exact permutation (Mann-Whitney)")
+
+
+def _p_better(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    """P(X > Y) over ``axis`` (ties half): the Mann-Whitney U over ``len(x) * len(y)``; other axes are batches."""
+    x, y = np.moveaxis(x, axis, -1), np.moveaxis(y, axis, -1)
+    diff = x[..., :, None] - y[..., None, :]
+    return ((diff > 0).sum(axis=(-2, -1)) + 0.5 * (diff == 0).sum(axis=(-2, -1))) / (x.shape[-1] * y.shape[-1])
+
+
+PERMUTATIONS = 20_000  # random within-task permutations for an aggregate P's p-value
+PERMUTATION_SEED = 0
+
+
+def stratified_improvement(x: np.ndarray, y: np.ndarray) -> Improvement:
+    """P(X > Y) averaged over tasks (``x``, ``y``: (runs, tasks)) with a stratified permutation p-value:
+    runs are permuted between X and Y within each task, :data:`PERMUTATIONS` times from a fixed seed."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    observed = float(_p_better(x.T, y.T).mean())
+    pooled = np.concatenate([x, y]).T  # (tasks, runs)
+    rng = np.random.default_rng(PERMUTATION_SEED)
+    keys = rng.random((PERMUTATIONS, *pooled.shape))
+    shuffled = np.take_along_axis(pooled[None], np.argsort(keys, axis=-1), axis=-1)  # (perms, tasks, runs)
+    n = x.shape[0]
+    null = _p_better(shuffled[..., :n], shuffled[..., n:]).mean(axis=-1)
+    p_value = (1 + int((null >= observed - 1e-12).sum())) / (PERMUTATIONS + 1)
+    return Improvement(observed, p_value, f"stratified permutation, {PERMUTATIONS:,} draws")
 
 
 def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> Interval:
@@ -97,13 +198,12 @@ def mean_curve_band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def iqm_curve(runs: Sequence[Run], metric: str, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """IQM over seeds of the metric at each grid step (last logged value at or before it), with CIs:
+    """IQM over seeds of the metric at each grid step (last value logged at or before it, evaluations at
+    their marks), with CIs:
     (iqm, low, high), each (len(grid),). Grid points some seed has not reached are NaN."""
     table = np.full((len(runs), len(grid)), np.nan)
     for i, run in enumerate(runs):
-        steps, values = run.columns["env_steps"], run.columns.get(metric, np.full_like(run.columns["env_steps"], np.nan))
-        ok = np.isfinite(values)
-        steps, values = steps[ok], values[ok]
+        steps, values = points(run, metric)
         if not steps.size:
             continue
         idx = np.searchsorted(steps, grid, side="right") - 1
@@ -152,43 +252,66 @@ def largest_complete_block(cells: set[tuple[str, str]]) -> tuple[list[str], list
     return best[1], best[2]
 
 
-def normalized_score_matrix(finals: Sequence[dict], metric: str) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Per method, a (runs, tasks) matrix of final values normalised per task by the IQMs of the methods
-    kept, ``(x - worst) / (best - worst)``: 1.0 is the leading method's IQM there and 0.0 the trailing
-    one's, whatever the sign of the returns (a task where every kept IQM is equal uses ``|best|``, or 1,
-    as the scale, so that its IQMs sit at 1.0). Kept: the largest block of tasks and methods in which every
-    method ran every task (:func:`largest_complete_block`), each method's run count trimmed to its
-    smallest count over those tasks (rliable needs rectangular matrices).
-    Returns the matrices (keyed by the methods kept) and the tasks used."""
-    rows = [r for r in finals if r["metric"] == metric and r.get("full_length", True)]  # one length per task
-    tasks, methods = largest_complete_block({(r["env"], r["method"]) for r in rows})
-    cell = {(r["env"], r["method"]): r for r in rows}
-    scales = []
-    for env in tasks:
-        iqms = [cell[env, m]["iqm"] for m in methods]
-        best, span = max(iqms), max(iqms) - min(iqms)
-        scales.append((best, span if span > 0 else (abs(best) or 1.0)))
-    scores: dict[str, np.ndarray] = {}
-    for method in methods:
-        per_task = [np.asarray(cell[env, method]["values"], dtype=float) for env in tasks]
-        n = min(len(v) for v in per_task)
-        scores[method] = np.stack([1.0 + (v[:n] - best) / span for v, (best, span) in zip(per_task, scales)], axis=1)
-    return scores, tasks
+@dataclass(frozen=True)
+class Block:
+    """One family's aggregate: the tasks and methods kept and each method's (runs, tasks) normalised scores."""
+
+    family: str
+    tasks: list[str]
+    scores: dict[str, np.ndarray]
+    unanchored: list[str]  # the family's tasks left out for want of a normalisation anchor
+
+    @property
+    def runs_per_task(self) -> int:
+        return min(m.shape[0] for m in self.scores.values())
+
+    @property
+    def rough(self) -> bool:
+        """Too few runs per task for a stratified-bootstrap interval to hold its stated coverage."""
+        return self.runs_per_task < BOOTSTRAP_MIN_RUNS
+
+
+def normalised_blocks(finals: Sequence[dict], metric: str, anchors: Mapping[str, Anchors]) -> list[Block]:
+    """Per benchmark family (:func:`~ratbench.reporting.normalisation.family`), the fixed-normalised
+    scores (:class:`~ratbench.reporting.normalisation.Anchors`) of the largest block of tasks and methods in
+    which every method ran every task at the full budget (:func:`largest_complete_block`, at least 2
+    methods), each method's runs trimmed to its smallest count over those tasks (rliable needs rectangular
+    matrices). A method's scores depend on its own runs and the task's fixed anchors only."""
+    rows = [r for r in finals if r["metric"] == metric and r.get("full_length", True)]
+    blocks = []
+    for name in sorted({family(r["env"]) for r in rows}):
+        mine = [r for r in rows if family(r["env"]) == name]
+        unanchored = sorted({r["env"] for r in mine if r["env"] not in anchors})
+        tasks, methods = largest_complete_block({(r["env"], r["method"]) for r in mine if r["env"] in anchors})
+        if not methods:
+            continue
+        cell = {(r["env"], r["method"]): r for r in mine}
+        scores = {}
+        for method in methods:
+            per_task = [anchors[env].normalise(cell[env, method]["values"]) for env in tasks]
+            n = min(len(v) for v in per_task)
+            scores[method] = np.stack([v[:n] for v in per_task], axis=1)
+        blocks.append(Block(name, tasks, scores, unanchored))
+    return blocks
 
 
 def aggregate_over_tasks(scores: dict[str, np.ndarray]) -> list[dict]:
-    """Across tasks, from normalised scores (``scores[method]``: (runs, tasks), as
-    :func:`normalized_score_matrix` returns them): each method's IQM over all its (run, task) scores with
-    a stratified-bootstrap CI, and P(leader > method) averaged over tasks with its CI; leader first."""
+    """Across tasks, from normalised scores (``scores[method]``: (runs, tasks)): each method's IQM over all
+    its (run, task) scores with a stratified-bootstrap CI, and P(leader > method) averaged over tasks with
+    its stratified-bootstrap CI and stratified permutation p-value (:func:`stratified_improvement`);
+    leader first."""
     intervals = iqm(scores)
     order = sorted(scores, key=lambda m: -intervals[m].value)
     rows = []
     for method in order:
-        p = None if method == order[0] else probability_of_improvement(scores[order[0]], scores[method])
-        rows.append({"method": method, "iqm": intervals[method].value, "iqm_low": intervals[method].low,
-                     "iqm_high": intervals[method].high, "runs": int(scores[method].shape[0]),
-                     "p_leader_better": None if p is None else p.value,
-                     "p_low": None if p is None else p.low, "p_high": None if p is None else p.high})
+        row = {"method": method, "iqm": intervals[method].value, "iqm_low": intervals[method].low,
+               "iqm_high": intervals[method].high, "runs": int(scores[method].shape[0]),
+               "p_leader_better": None, "p_low": None, "p_high": None, "p_value": None}
+        if method != order[0]:
+            p = probability_of_improvement(scores[order[0]], scores[method])
+            test = stratified_improvement(scores[order[0]], scores[method])
+            row.update(p_leader_better=p.value, p_low=p.low, p_high=p.high, p_value=test.p_value)
+        rows.append(row)
     return rows
 
 

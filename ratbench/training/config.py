@@ -51,6 +51,10 @@ RETIRED = {
     "npg.warm_start": "it was removed: the corrected variant never carries a direction across minibatches "
                       "(a carried direction survives in the minibatch Fisher's null space); drop the key",
 }
+# Keys added with a default that changes behaviour: the value a run written before the key existed had (a
+# resumed run keeps it; reports read it for such runs). Every other key was added with a default that keeps
+# the old behaviour.
+PREDATED_VALUES = {"eval.every_steps": 0}
 # Numeric keys and the ranges they must lie in: (low, high, low inclusive, high inclusive); None: unbounded.
 # Every float anywhere in a config must also be finite (NaN and inf are refused before anything runs).
 RANGES = {
@@ -208,6 +212,18 @@ def merge(config: dict[str, Any], layer: Mapping[str, Any], source: str, base: M
         else:
             config[key] = copy.deepcopy(_coerce(full, default, value, source))
     return config
+
+
+def fill_predated(saved: dict[str, Any]) -> dict[str, Any]:
+    """Give a saved run config the :data:`PREDATED_VALUES` of the keys it predates (in place; returned)."""
+    for dotted, value in PREDATED_VALUES.items():
+        *sections, key = dotted.split(".")
+        node = saved
+        for part in sections:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):  # a section the run never wrote is filled from the schema as usual
+            node.setdefault(key, value)
+    return saved
 
 
 def get(config: Mapping[str, Any], dotted: str) -> Any:

@@ -11,9 +11,11 @@ from ratbench.training.logger import COLUMNS, EXTRA_COLUMNS
 
 
 def write_run(root: Path, name: str, steps: Sequence[int], train: Sequence[float], *, seed: int = 0, budget: int | None = None,
-              evals: dict[int, float] | None = None, env: str = "hopper", **config: Any) -> Path:
+              evals: dict[int, float] | None = None, marks: dict[int, int] | None = None, env: str = "hopper",
+              **config: Any) -> Path:
     """config.yaml (env, algo npg + kaczmarz unless overridden, seed, steps) and progress.csv with
-    ``train_return`` per row and ``eval_return`` at the steps given in ``evals``."""
+    ``train_return`` per row, ``eval_return`` at the steps given in ``evals`` and, for those of them in
+    ``marks``, the mark it stands for in ``eval_step``."""
     run = root / name
     run.mkdir(parents=True)
     full = {"env": env, "algo": "npg", "solver": "kaczmarz", "arch": "separate", "seed": seed,
@@ -23,7 +25,7 @@ def write_run(root: Path, name: str, steps: Sequence[int], train: Sequence[float
     lines = [",".join(header)]
     for i, (step, value) in enumerate(zip(steps, train)):
         row = {"iteration": i + 1, "env_steps": step, "wall_time": float(step), "train_return": value,
-               "eval_return": (evals or {}).get(step)}
+               "eval_return": (evals or {}).get(step), "eval_step": (marks or {}).get(step)}
         lines.append(",".join("" if row.get(c) is None else repr(row[c]) for c in header))
     (run / "progress.csv").write_text("\n".join(lines) + "\n")
     return run

@@ -322,15 +322,21 @@ def test_mixed_config_note_ignores_per_run_keys_and_names_the_others(tmp_path):
 
 
 def test_a_key_an_older_run_predates_counts_as_its_default(tmp_path):
-    """A run written before eval.max_episode_steps existed and one resumed after, with the default: one method."""
+    """A run written before eval.max_episode_steps existed and one resumed after, with the default: one method;
+    a run written before eval.every_steps evaluated on no marks, and says so beside one that did."""
     rows = curve_rows(STEPS, [1, 2, 3, 4])
-    write_run(tmp_path, "old", rows, seed=0)
+    write_run(tmp_path, "old", rows, seed=0, eval={"every": 10, "episodes": 10})
     write_run(tmp_path, "new", rows, seed=1, eval={"every": 10, "episodes": 10, "max_episode_steps": 27000})
     runs = runs_api.load_runs([tmp_path])[0]
     assert lc.mixed_config_note("cartpole", "RAT", runs, ["method"]) is None
     write_run(tmp_path, "cut", rows, seed=2, eval={"every": 10, "episodes": 10, "max_episode_steps": 500})
     runs = runs_api.load_runs([tmp_path])[0]
     assert "eval.max_episode_steps" in lc.mixed_config_note("cartpole", "RAT", runs, ["method"])
+    (tmp_path / "cut").rename(tmp_path.parent / "cut-aside")
+    write_run(tmp_path, "marks", rows, seed=3, eval={"every": 10, "every_steps": 50000, "episodes": 10,
+                                                      "max_episode_steps": 27000})
+    runs = runs_api.load_runs([tmp_path])[0]
+    assert "eval.every_steps" in lc.mixed_config_note("cartpole", "RAT", runs, ["method"])
 
 
 def test_aggregate_rejects_a_run_whose_steps_go_backwards(tmp_path):

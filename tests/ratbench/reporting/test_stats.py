@@ -53,57 +53,67 @@ def test_iqm_curve_follows_the_seeds_and_stops_where_one_stops(tmp_path):
     assert (low[:2] <= mid[:2]).all() and (mid[:2] <= high[:2]).all()
 
 
-def test_the_profile_block_is_the_largest_set_of_methods_sharing_tasks():
-    from ratbench.reporting.stats import largest_complete_block, normalized_score_matrix
+def _anchors(**tasks):
+    """Fixed anchors per task: {env: (random, reference)}."""
+    from ratbench.reporting.normalisation import Anchors
+    from ratbench.reporting.published import ReferenceScore
+
+    return {env: Anchors(env, low, "measured", ReferenceScore(env, high, "expert", "a paper"))
+            for env, (low, high) in tasks.items()}
+
+
+def test_the_aggregate_block_is_the_largest_set_of_methods_sharing_tasks():
+    from ratbench.reporting.stats import largest_complete_block, normalised_blocks
 
     # five methods on four EnvPool tasks, and two other methods on one gymnasium task: no method ran every
     # task, and the profile keeps the 4 x 5 block
-    envpool = {(t, m) for t in "ABCD" for m in "PQRST"}
-    cells = envpool | {("H", "U"), ("H", "V")}
-    assert largest_complete_block(cells) == (list("ABCD"), list("PQRST"))
+    envpool = {(t, m) for t in ("Hopper-v5", "Ant-v5", "Walker2d-v5", "HalfCheetah-v5") for m in "PQRST"}
+    cells = envpool | {("Humanoid-v4", "U"), ("Humanoid-v4", "V")}
+    tasks = sorted({t for t, _ in envpool})
+    assert largest_complete_block(cells) == (tasks, list("PQRST"))
     # a method that ran one task more joins; a task only one method ran never counts
-    assert largest_complete_block(envpool | {("E", "P")}) == (list("ABCD"), list("PQRST"))
+    assert largest_complete_block(envpool | {("Swimmer-v5", "P")}) == (tasks, list("PQRST"))
     # equal sizes (a, b x X, Y against c x U, V, W, Z: 4 cells each) go to more tasks
     assert largest_complete_block({("a", "X"), ("a", "Y"), ("b", "X"), ("b", "Y"), ("c", "U"), ("c", "V"),
                                    ("c", "W"), ("c", "Z")}) == (["a", "b"], ["X", "Y"])
     assert largest_complete_block({("a", "X"), ("b", "Y")}) == ([], [])  # no task two methods share
-    finals = [{"env": t, "method": m, "metric": "eval_return", "iqm": 2.0, "values": [2.0, 2.0]} for t, m in envpool]
-    finals.append({"env": "A", "method": "Z", "metric": "eval_return", "iqm": 99.0, "values": [99.0]})  # A only
-    scores, tasks = normalized_score_matrix(finals, "eval_return")
-    assert tasks == list("ABCD") and sorted(scores) == list("PQRST")
-    np.testing.assert_allclose(scores["P"], np.ones((2, 4)))  # over the best IQM among the kept methods, not Z's
+    finals = [{"env": t, "method": m, "metric": "eval_return", "values": [2.0, 2.0]} for t, m in envpool]
+    finals.append({"env": "Ant-v5", "method": "Z", "metric": "eval_return", "values": [99.0]})  # one task only
+    finals += [{"env": "MinAtar/Breakout-v1", "method": m, "metric": "eval_return", "values": [3.0]} for m in "PQ"]
+    anchors = _anchors(**{t: (0.0, 4.0) for t in tasks}, **{"MinAtar/Breakout-v1": (1.0, 5.0)})
+    minatar, mujoco = normalised_blocks(finals, "eval_return", anchors)  # families in name order
+    assert (mujoco.family, mujoco.tasks, sorted(mujoco.scores)) == ("MuJoCo", tasks, list("PQRST"))
+    np.testing.assert_allclose(mujoco.scores["P"], np.full((2, 4), 0.5))  # (2 - 0) / (4 - 0): fixed anchors
+    assert (minatar.family, sorted(minatar.scores)) == ("MinAtar", ["P", "Q"]) and minatar.rough
+    np.testing.assert_allclose(minatar.scores["Q"], [[0.5]])
 
 
-def test_normalized_scores_and_profiles():
-    from ratbench.reporting.stats import normalized_score_matrix, performance_profiles
+def test_normalised_scores_do_not_move_when_a_method_leaves_the_page():
+    from ratbench.reporting.stats import aggregate_over_tasks, normalised_blocks
 
-    finals = [
-        {"env": "a", "method": "X", "metric": "eval_return", "iqm": 10.0, "values": [9.0, 10.0, 11.0]},
-        {"env": "a", "method": "Y", "metric": "eval_return", "iqm": 5.0, "values": [5.0, 5.0]},
-        {"env": "b", "method": "X", "metric": "eval_return", "iqm": 2.0, "values": [2.0, 2.0]},
-        {"env": "b", "method": "Y", "metric": "eval_return", "iqm": 4.0, "values": [4.0, 4.0]},
-        {"env": "c", "method": "X", "metric": "eval_return", "iqm": 1.0, "values": [1.0]},  # Y never ran c: left out
-    ]
-    scores, tasks = normalized_score_matrix(finals, "eval_return")
-    assert tasks == ["a", "b"]
-    # trimmed to 2 runs; per task (x - trailing IQM) / (leading IQM - trailing IQM): a: (x - 5) / 5, b: (x - 2) / 2
-    np.testing.assert_allclose(scores["X"], [[0.8, 0.0], [1.0, 0.0]])
-    np.testing.assert_allclose(scores["Y"], [[0.0, 1.0], [0.0, 1.0]])
+    rng = np.random.default_rng(1)
+    finals = [{"env": env, "method": m, "metric": "eval_return", "values": list(rng.normal(loc, 300.0, 5))}
+              for env in ("Hopper-v5", "Walker2d-v5") for m, loc in (("A", 2000.0), ("B", 1500.0), ("C", 500.0))]
+    anchors = _anchors(**{"Hopper-v5": (15.0, 3234.3), "Walker2d-v5": (1.0, 4592.3)})
+    (full,) = normalised_blocks(finals, "eval_return", anchors)
+    (fewer,) = normalised_blocks([f for f in finals if f["method"] != "C"], "eval_return", anchors)
+    for method in ("A", "B"):
+        np.testing.assert_array_equal(full.scores[method], fewer.scores[method])
+    rows_full = {r["method"]: r for r in aggregate_over_tasks(full.scores)}
+    rows_fewer = {r["method"]: r for r in aggregate_over_tasks(fewer.scores)}
+    for method in ("A", "B"):  # each method's IQM and interval: its own bootstrap, whoever else is there
+        assert [rows_full[method][k] for k in ("iqm", "iqm_low", "iqm_high")] == \
+               [rows_fewer[method][k] for k in ("iqm", "iqm_low", "iqm_high")]
+    # whereas scaling between the methods' own best and worst IQMs would move B when C leaves
+    np.testing.assert_allclose(full.scores["A"][:, 0], (np.array(finals[0]["values"]) - 15.0) / (3234.3 - 15.0))
+
+
+def test_profiles_count_runs_above_each_threshold():
+    from ratbench.reporting.stats import performance_profiles
+
+    scores = {"X": np.array([[0.8, 0.0], [1.0, 0.0]]), "Y": np.array([[0.0, 1.0], [0.0, 1.0]])}
     profiles, cis = performance_profiles(scores, np.array([-0.1, 0.5, 1.0]))
     np.testing.assert_allclose(profiles["Y"], [1.0, 0.5, 0.0])  # fraction of (run, task) scores above tau
-
-
-def test_normalisation_keeps_the_order_of_negative_returns():
-    from ratbench.reporting.stats import normalized_score_matrix
-
-    finals = [{"env": "Reacher-v5", "method": "X", "metric": "eval_return", "iqm": -100.0, "values": [-50.0, -100.0]},
-              {"env": "Reacher-v5", "method": "Y", "metric": "eval_return", "iqm": -300.0, "values": [-300.0, -500.0]}]
-    scores, _ = normalized_score_matrix(finals, "eval_return")
-    np.testing.assert_allclose(scores["X"][:, 0], [1.25, 1.0])  # better than the leading IQM scores above 1
-    np.testing.assert_allclose(scores["Y"][:, 0], [0.0, -1.0])
-    level = [{**f, "iqm": -100.0} for f in finals]  # equal IQMs: the scale is |best|, the IQMs sit at 1
-    scores, _ = normalized_score_matrix(level, "eval_return")
-    np.testing.assert_allclose(scores["X"][:, 0], [1.5, 1.0])
 
 
 def test_aggregate_over_tasks_ranks_by_iqm_and_gives_p_of_improvement():
@@ -116,3 +126,58 @@ def test_aggregate_over_tasks_ranks_by_iqm_and_gives_p_of_improvement():
     assert rows[0]["iqm_low"] <= rows[0]["iqm"] <= rows[0]["iqm_high"]
     np.testing.assert_allclose(rows[0]["iqm"], 1.0)  # trimmed mean of the middle (run, task) scores
     assert rows[1]["p_leader_better"] == 1.0 and rows[1]["runs"] == 3  # every A run beats every B run on each task
+    # exact: each task's 3-against-3 split is the best of C(6, 3) = 20, so P = 1 has probability 1/400
+    assert rows[1]["p_value"] == pytest.approx(1 / 400, abs=0.002)
+
+
+def test_iqm_interval_is_student_t_below_four_seeds_and_trims_from_four():
+    from scipy import stats as sps
+
+    from ratbench.reporting.stats import iqm_interval, trims_nothing
+
+    assert iqm_interval([3.0]) is None and trims_nothing(3) and not trims_nothing(4)
+    x = [1.0, 2.0, 6.0]
+    got = iqm_interval(x)
+    assert (got.value, got.low, got.high) == pytest.approx((3.0, *sps.t.interval(0.95, 2, loc=3.0, scale=sps.sem(x))))
+    x = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 100.0]  # g = 2 per side: the IQM is the mean of 2, 3, 4, 5
+    got = iqm_interval(x)
+    winsorised = [2.0, 2.0, 2.0, 3.0, 4.0, 5.0, 5.0, 5.0]
+    se = math.sqrt(7 * np.var(winsorised, ddof=1) / (4 * 3))  # Yuen: (n - 1) s_w^2 / (h (h - 1)), h = 4
+    assert got.value == 3.5 and got.high - got.value == pytest.approx(sps.t.ppf(0.975, 3) * se)
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 10])
+def test_iqm_interval_covers_about_95_percent_on_normal_seeds(n):
+    from ratbench.reporting.stats import iqm_interval, iqm_interval_coverage
+
+    coverage = iqm_interval_coverage(n, reps=4000)
+    assert 0.925 <= coverage <= 0.975  # 4,000 draws: standard error 0.35 points; Yuen's interval is approximate
+    # the vectorised coverage is the scalar interval's
+    rng = np.random.default_rng(0)
+    hits = [iqm_interval(s).low <= 0.0 <= iqm_interval(s).high for s in rng.standard_normal((300, n))]
+    assert np.mean(hits) == iqm_interval_coverage(n, reps=300)
+
+
+def test_the_percentile_bootstrap_undercovers_with_three_seeds():
+    """Why per-task intervals are not bootstrapped: with 3 seeds the percentile interval covers ~76%."""
+    rng = np.random.default_rng(0)
+    samples = rng.standard_normal((2000, 3))
+    resampled = samples[np.arange(2000)[:, None, None], rng.integers(0, 3, (2000, 1000, 3))].mean(axis=2)
+    low, high = np.percentile(resampled, [2.5, 97.5], axis=1)
+    assert 0.70 <= np.mean((low <= 0) & (0 <= high)) <= 0.82
+
+
+def test_improvement_p_value_is_the_exact_mann_whitney_test():
+    from scipy import stats as sps
+
+    from ratbench.reporting.stats import improvement
+
+    separated = improvement([10.0, 11.0, 12.0], [1.0, 2.0, 3.0])
+    assert separated.probability == 1.0 and separated.p_value == pytest.approx(0.05)  # 1 / C(6, 3)
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(1.0, 1.0, 5), rng.normal(0.0, 1.0, 4)  # no ties: scipy's exact Mann-Whitney applies
+    exact = sps.mannwhitneyu(x, y, alternative="greater", method="exact")
+    result = improvement(x, y)
+    assert result.probability == pytest.approx(exact.statistic / 20) and result.p_value == pytest.approx(exact.pvalue)
+    tied = improvement([1.0, 1.0, 1.0], [1.0, 1.0, 1.0])
+    assert tied.probability == 0.5 and tied.p_value == 1.0
