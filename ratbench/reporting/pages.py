@@ -74,6 +74,13 @@ def _anchor_table(anchors: Mapping[str, Anchors], finals: Sequence[dict]) -> lis
     return parts
 
 
+def _p_shown(p: float | None) -> str:
+    """A stratified permutation p-value; at the draws' resolution, 1 / (draws + 1), it is an upper bound."""
+    if p is None:
+        return ""
+    return f"≤ {p:.2g}" if p <= 1 / (PERMUTATIONS + 1) else f"{p:.2g}"
+
+
 def _aggregate_section(blocks: Sequence[tuple[Block, Sequence[dict]]], metric: str) -> list[str]:
     if not blocks:
         return []
@@ -92,7 +99,7 @@ def _aggregate_section(blocks: Sequence[tuple[Block, Sequence[dict]]], metric: s
 
         table = [[r["method"], f"{r['iqm']:.2f}{shown(r['iqm_low'], r['iqm_high'])}", str(r["runs"]),
                   "leader" if r["p_leader_better"] is None else f"{r['p_leader_better']:.2f}{shown(r['p_low'], r['p_high'])}",
-                  "" if r["p_value"] is None else f"{r['p_value']:.2g}"] for r in rows]
+                  _p_shown(r["p_value"])] for r in rows]
         parts += [_md_table(["method", f"IQM of normalised {metric}" + ("" if rough else " [95% CI]"), "runs per task",
                              f"P({leader} > method)" + ("" if rough else " [95% CI]"), "one-sided p"], table), ""]
     return parts
