@@ -26,6 +26,7 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, Vecto
 from envs.pixels import wrap_observations
 from envs.registry import DMC_PREFIX, ENVPOOL_ONLY_IDS, check_mujoco, resolve_env_id
 from ratbench.errors import RatbenchError
+from ratbench.safe_state import ObjectState, restore_into
 
 VECTOR_MODES = ("auto", "sync", "async")
 BACKENDS = ("gymnasium", "envpool")
@@ -86,8 +87,12 @@ class StatefulEnv(gym.Wrapper):
         else:
             for k, v in state["attrs"].items():
                 setattr(base, k, copy.deepcopy(v))
-            if "game" in state:
-                base.game = copy.deepcopy(state["game"])
+            if "game" in state:  # restored into this run's own game object: nothing is built from the file
+                saved = state["game"]
+                if isinstance(saved, ObjectState):
+                    restore_into(base.game, saved)
+                else:  # a trusted checkpoint of an earlier version holds the game object itself
+                    base.game = copy.deepcopy(saved)
         for wrapper, attrs in zip(_wrapper_chain(self.env), state["wrappers"]):
             for k, v in attrs.items():
                 setattr(wrapper, k, v)

@@ -35,8 +35,11 @@ from solvers import solver_names
               help="With --suite: local processes, or one Ray task per run (extra [ray]; run directories come back to the suite's logdir).")
 @click.option("--address", default=None, help="With --executor ray: the cluster to join (e.g. auto); default a local Ray instance.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--trust-checkpoint", is_flag=True,
+              help="With --resume or --suite: unpickle a checkpoint that is not plain data (one written by ratbench "
+                   "before safe checkpoints). Unpickling runs code from the file: only for run directories you trust.")
 def train(env, algo, solver, arch, steps, seed, preset, config_file, sets, logdir, run_dir, resume_dir, device, threads, suite_file,
-          print_commands, jobs, executor, address, quiet) -> None:
+          print_commands, jobs, executor, address, quiet, trust_checkpoint) -> None:
     """Train a policy on a MuJoCo / classic-control task with any solver (default: RAT on Hopper)."""
     from ratbench.training import Trainer, resolve_config
 
@@ -48,7 +51,7 @@ def train(env, algo, solver, arch, steps, seed, preset, config_file, sets, logdi
         if resume_dir or any(v is not None for v in explicit.values()) or config_file or sets or logdir or run_dir:
             raise RatbenchError("--suite takes no other run options; put them in the suite file")
         run_suite(suite_file, print_commands=print_commands, jobs=jobs, progress_bar=not quiet, executor=executor,
-                  address=address)
+                  address=address, trust_checkpoint=trust_checkpoint)
         return
     if print_commands:
         raise RatbenchError("--print-commands needs --suite FILE")
@@ -62,8 +65,11 @@ def train(env, algo, solver, arch, steps, seed, preset, config_file, sets, logdi
         given = [k for k, v in explicit.items() if v is not None and k not in ("steps", "device", "threads")]
         if given or config_file or sets or logdir or run_dir:
             raise RatbenchError("--resume continues a run with its saved config; only --steps, --device and --threads may be given with it")
-        trainer = Trainer.resume(resume_dir, steps=steps, device=device, threads=threads, progress_bar=not quiet)
+        trainer = Trainer.resume(resume_dir, steps=steps, device=device, threads=threads, progress_bar=not quiet,
+                                 trust_checkpoint=trust_checkpoint)
     else:
+        if trust_checkpoint:
+            raise RatbenchError("--trust-checkpoint applies to --resume and --suite only (a new run has no checkpoint)")
         if logdir and run_dir:
             raise RatbenchError("give --logdir (a parent; the run gets its own name) or --run-dir (the exact directory), not both")
         config = resolve_config(explicit, config_file=config_file, sets=sets)

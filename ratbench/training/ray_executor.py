@@ -59,18 +59,29 @@ def threads_of(run: SuiteRun) -> int:
     return int(threads) if threads not in (None, "null") else 1
 
 
-def train_remotely(run: SuiteRun, packed: bytes) -> bytes:
+def train_remotely(run: SuiteRun, packed: bytes, trust_checkpoint: bool = False) -> bytes:
     """Body of one Ray task: unpack, train or resume in a temporary directory, pack it back."""
     with tempfile.TemporaryDirectory(prefix="ratbench-ray-") as tmp:
         local = Path(tmp) / run.logdir.name
         unpack(packed, local)
         sets = {**run.sets, "threads": threads_of(run)}
-        run_one(dataclasses.replace(run, logdir=local, sets=sets), progress_bar=False)
+        run_one(dataclasses.replace(run, logdir=local, sets=sets), progress_bar=False, trust_checkpoint=trust_checkpoint)
         return pack(local)
 
 
-def run_on_ray(runs: Sequence[SuiteRun], address: str | None = None) -> None:
-    """Run every suite run as a Ray task (``address``: a cluster, e.g. "auto"; None: a local instance)."""
+def _cause(err: Exception) -> str:
+    """A failed task's reason in one line: a ratbench error's own sentence, else the last line of Ray's report."""
+    lines = str(err).strip().splitlines()
+    if not lines:
+        return type(err).__name__
+    prefix = f"{RatbenchError.__module__}.{RatbenchError.__qualname__}: "
+    last = lines[-1].strip()
+    return last[len(prefix):] if last.startswith(prefix) else last[:300]
+
+
+def run_on_ray(runs: Sequence[SuiteRun], address: str | None = None, trust_checkpoint: bool = False) -> None:
+    """Run every suite run as a Ray task (``address``: a cluster, e.g. "auto"; None: a local instance).
+    Workers load shipped checkpoints as plain data (``trust_checkpoint``: unpickle older ones)."""
     try:
         import ray
     except ImportError:
@@ -88,7 +99,7 @@ def run_on_ray(runs: Sequence[SuiteRun], address: str | None = None) -> None:
             except RunBusyError:
                 skip_busy(run, busy)
                 continue
-            pending[task.options(num_cpus=threads_of(run)).remote(run, pack(run.logdir))] = (run, lock)
+            pending[task.options(num_cpus=threads_of(run)).remote(run, pack(run.logdir), trust_checkpoint)] = (run, lock)
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             run, lock = pending.pop(done[0])
@@ -96,7 +107,7 @@ def run_on_ray(runs: Sequence[SuiteRun], address: str | None = None) -> None:
                 unpack(ray.get(done[0]), run.logdir)
                 click.echo(f"finished {run.logdir}", err=True)
             except ray.exceptions.RayError as err:
-                cause = str(err).strip().splitlines()[-1][:300] if str(err).strip() else type(err).__name__
+                cause = _cause(err)
                 failed.append(f"{run.logdir}: {cause}")
                 click.echo(f"failed {run.logdir}: {cause}", err=True)
             finally:

@@ -111,12 +111,12 @@ def load_suite(path: str | Path) -> list[SuiteRun]:
     return runs
 
 
-def run_one(run: SuiteRun, progress_bar: bool = True) -> dict[str, Any]:
+def run_one(run: SuiteRun, progress_bar: bool = True, trust_checkpoint: bool = False) -> dict[str, Any]:
     """Train (or resume) one suite run in this process."""
     from ratbench.training.trainer import Trainer
 
     if (run.logdir / "checkpoint.pt").is_file():
-        trainer = Trainer.resume(run.logdir, steps=run.steps, progress_bar=progress_bar)
+        trainer = Trainer.resume(run.logdir, steps=run.steps, progress_bar=progress_bar, trust_checkpoint=trust_checkpoint)
     else:
         config = resolve_config({"env": run.env, "algo": run.algo, "solver": run.solver, "arch": run.arch,
                                  "seed": run.seed, "steps": run.steps}, sets=run.set_args())
@@ -128,7 +128,7 @@ EXECUTORS = ("local", "ray")
 
 
 def run_suite(path: str | Path, print_commands: bool = False, jobs: int = 1, progress_bar: bool = True,
-              executor: str = "local", address: str | None = None) -> None:
+              executor: str = "local", address: str | None = None, trust_checkpoint: bool = False) -> None:
     if executor not in EXECUTORS:
         raise RatbenchError(f"unknown executor {executor!r}; valid executors: {', '.join(EXECUTORS)}")
     runs = load_suite(path)
@@ -139,7 +139,7 @@ def run_suite(path: str | Path, print_commands: bool = False, jobs: int = 1, pro
     if executor == "ray":
         from ratbench.training.ray_executor import run_on_ray
 
-        run_on_ray(runs, address)
+        run_on_ray(runs, address, trust_checkpoint)
         return
     if jobs < 1:
         raise RatbenchError(f"--jobs must be a positive integer, got {jobs}")
@@ -148,14 +148,14 @@ def run_suite(path: str | Path, print_commands: bool = False, jobs: int = 1, pro
         for i, run in enumerate(runs, 1):
             click.echo(f"[{i}/{len(runs)}] {run.logdir}", err=True)
             try:
-                summary = run_one(run, progress_bar)
+                summary = run_one(run, progress_bar, trust_checkpoint)
             except RunBusyError:
                 skip_busy(run, busy)
                 continue
             if summary["interrupted"]:
                 raise KeyboardInterrupt
     else:
-        busy = _run_parallel(runs, jobs)
+        busy = _run_parallel(runs, jobs, trust_checkpoint)
     report_busy(busy)
 
 
@@ -171,7 +171,7 @@ def report_busy(busy: list[SuiteRun]) -> None:
                    "rerun the suite after they finish to confirm it is complete", err=True)
 
 
-def _run_parallel(runs: list[SuiteRun], jobs: int) -> list[SuiteRun]:
+def _run_parallel(runs: list[SuiteRun], jobs: int, trust_checkpoint: bool = False) -> list[SuiteRun]:
     """At most ``jobs`` runs at once, each a `python -m ratbench train` process with its own log file;
     returns the runs skipped because another process was training them."""
     pending, active, failed, busy = list(runs), [], [], []
@@ -185,7 +185,8 @@ def _run_parallel(runs: list[SuiteRun], jobs: int) -> list[SuiteRun]:
             log = open(run.logdir / "train.log", "ab")
             cmd = run.command()
             if (run.logdir / "checkpoint.pt").is_file():
-                cmd = ["ratbench", "train", "--resume", str(run.logdir)] + (["--steps", str(run.steps)] if run.steps else [])
+                cmd = (["ratbench", "train", "--resume", str(run.logdir)] + (["--steps", str(run.steps)] if run.steps else [])
+                       + (["--trust-checkpoint"] if trust_checkpoint else []))
             env = {**os.environ, JOBS_VARIABLE: str(jobs)}  # each child's default threads: its share of the cores
             proc = subprocess.Popen([sys.executable, "-m", "ratbench", *cmd[1:], "--quiet"], stdout=log, stderr=log, env=env)
             click.echo(f"started {run.logdir} (pid {proc.pid})", err=True)

@@ -125,9 +125,10 @@ class Trainer:
 
     @classmethod
     def resume(cls, run_dir: str | Path, steps: Optional[int] = None, device: Optional[str] = None,
-               threads: Optional[int] = None, progress_bar: bool = True) -> "Trainer":
+               threads: Optional[int] = None, progress_bar: bool = True, trust_checkpoint: bool = False) -> "Trainer":
         """Continue the run in ``run_dir`` from its checkpoint; ``steps`` may raise the step budget,
-        ``device`` and ``threads`` replace the saved machine settings."""
+        ``device`` and ``threads`` replace the saved machine settings; ``trust_checkpoint`` unpickles a
+        checkpoint that is not plain data (one of an earlier version) instead of refusing it."""
         run_dir = Path(run_dir)
         config_path = run_dir / CONFIG_FILE
         if not config_path.is_file():
@@ -142,7 +143,7 @@ class Trainer:
         config = prune(config)
         lock = RunLock(run_dir)
         try:
-            state = load_checkpoint(run_dir)
+            state = load_checkpoint(run_dir, trust=trust_checkpoint)
             trainer = cls(config, run_dir, progress_bar)
             trainer.load_state(state)
         except BaseException:

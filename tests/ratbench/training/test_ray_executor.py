@@ -10,7 +10,7 @@ pytest.importorskip("ray", reason="ray is not installed (pip install 'ratbench[r
 from ratbench.cli import cli  # noqa: E402
 from ratbench.training.ray_executor import pack, unpack  # noqa: E402
 from ratbench.training.run_lock import LOCK_FILE, RunLock  # noqa: E402
-from tests.ratbench.training.helpers import TIMING_COLUMNS, read_rows  # noqa: E402
+from tests.ratbench.training.helpers import TIMING_COLUMNS, plant_payload, read_rows  # noqa: E402
 
 SUITE = """
 logdir: {logdir}
@@ -51,6 +51,20 @@ def test_ray_runs_match_local_runs_and_rerun_resumes(tmp_path):
     assert again.exit_code == 0, again.output  # finished runs come back at once, unchanged
     assert "1 run(s) were being trained by other processes" in again.output
     assert _rows(tmp_path / "ray" / "cartpole-npg-kaczmarz-s0") == _rows(tmp_path / "local" / "cartpole-npg-kaczmarz-s0")
+
+
+@pytest.mark.slow
+def test_a_shipped_checkpoint_that_would_run_code_fails_its_run_on_the_worker(tmp_path):
+    suite = _suite(tmp_path, "ray")
+    first = CliRunner().invoke(cli, ["train", "--suite", str(suite), "--quiet"])  # local: two finished runs
+    assert first.exit_code == 0, first.output
+    marker = tmp_path / "pwned"
+    plant_payload(tmp_path / "ray" / "cartpole-npg-kaczmarz-s0", "checkpoint.pt", marker)
+    suite.write_text(suite.read_text().replace("steps: 2048", "steps: 3072"))  # both resume
+    result = CliRunner().invoke(cli, ["train", "--suite", str(suite), "--executor", "ray", "--quiet"])
+    assert result.exit_code == 1 and not marker.exists(), result.output
+    assert "1 run(s) failed on Ray" in result.output and "--trust-checkpoint" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_pack_round_trip(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ratbench.training import Trainer
-from tests.ratbench.training.helpers import TIMING_COLUMNS, read_rows, small_config
+from tests.ratbench.training.helpers import TIMING_COLUMNS, plant_payload, read_rows, small_config
 
 
 def _assert_same_run(dir_a, dir_b):
@@ -20,8 +20,8 @@ def _assert_same_run(dir_a, dir_b):
         for key in a:
             if key not in TIMING_COLUMNS:
                 assert a[key] == b[key], (key, a["iteration"], a[key], b[key])
-    state_a = torch.load(dir_a / "checkpoint.pt", weights_only=False)
-    state_b = torch.load(dir_b / "checkpoint.pt", weights_only=False)
+    state_a = torch.load(dir_a / "checkpoint.pt", weights_only=True)
+    state_b = torch.load(dir_b / "checkpoint.pt", weights_only=True)
     for part in ("model",):
         for name, tensor in state_a["agent"][part].items():
             assert torch.equal(tensor, state_b["agent"][part][name]), name
@@ -78,7 +78,7 @@ def test_ctrl_c_leaves_a_resumable_run(tmp_path, stop):
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err.decode()
     assert b"--resume" in err
-    state = torch.load(stopped / "checkpoint.pt", weights_only=False)
+    state = torch.load(stopped / "checkpoint.pt", weights_only=True)
     # The signal can land between logging iteration 2 and recording it as the boundary; the run then
     # rolls back to iteration 1 consistently (checkpoint and progress.csv agree), which is still resumable.
     assert 1 <= state["iteration"] < 16
@@ -125,3 +125,59 @@ def test_no_intact_checkpoint_is_a_one_line_error(tmp_path):
         copy.write_bytes(b"")
     with pytest.raises(RatbenchError, match="damaged .* no intact checkpoints"):
         Trainer.resume(tmp_path, progress_bar=False)
+
+
+@pytest.mark.parametrize("name", ["checkpoint.pt", "checkpoints/iter_000001.pt"])
+def test_a_checkpoint_that_would_run_code_is_refused_in_one_sentence(tmp_path, name):
+    run, marker = tmp_path / "run", tmp_path / "pwned"
+    Trainer.create(small_config("cartpole", steps=2048), logdir=run, progress_bar=False).train()
+    if name != "checkpoint.pt":  # the resume point is damaged, so resuming reaches the periodic copies
+        (run / "checkpoint.pt").write_bytes(b"")
+        (run / "checkpoints" / "iter_000002.pt").write_bytes(b"")
+    target = plant_payload(run, name, marker)
+    result = subprocess.run([sys.executable, "-m", "ratbench", "train", "--resume", str(run), "--steps", "3072",
+                             "--quiet"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and not marker.exists(), result.stderr
+    assert "Traceback" not in result.stderr and str(target) in result.stderr and "--trust-checkpoint" in result.stderr
+    assert "posix.system" in result.stderr  # the reason: the global the file would call
+
+
+def test_a_suite_runner_refuses_it_too(tmp_path):
+    marker = tmp_path / "pwned"
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(f"logdir: {tmp_path / 'runs'}\nenvs: [cartpole]\nseeds: [0]\nsteps: 2048\n"
+                     "set: {threads: 1, num_envs: 4, model.hidden: [32, 32]}\nruns:\n  - {algo: ppo}\n")
+    first = subprocess.run([sys.executable, "-m", "ratbench", "train", "--suite", str(suite), "--quiet"],
+                           capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    (run,) = (tmp_path / "runs").iterdir()
+    plant_payload(run, "checkpoint.pt", marker)
+    suite.write_text(suite.read_text().replace("steps: 2048", "steps: 3072"))
+    result = subprocess.run([sys.executable, "-m", "ratbench", "train", "--suite", str(suite), "--quiet"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and not marker.exists() and "Traceback" not in result.stderr, result.stderr
+
+
+def test_missing_entries_fall_back_like_a_damaged_file(tmp_path, capsys):
+    Trainer.create(small_config("cartpole", steps=2048), logdir=tmp_path, progress_bar=False).train()
+    torch.save({"iteration": 2, "agent": {}}, tmp_path / "checkpoint.pt")  # plain data, but no env_steps
+    trainer = Trainer.resume(tmp_path, steps=3072, progress_bar=False)
+    assert trainer.iteration == 2 and "iter_000002.pt" in capsys.readouterr().err
+    trainer.close()
+
+
+def test_an_earlier_versions_checkpoint_resumes_only_when_trusted(tmp_path):
+    """A checkpoint pickled whole (numpy arrays and generator states as objects), as before safe checkpoints."""
+    from ratbench.errors import RatbenchError
+    from ratbench.safe_state import decode
+
+    run = tmp_path / "run"
+    Trainer.create(small_config("cartpole", steps=2048), logdir=run, progress_bar=False).train()
+    state = decode(torch.load(run / "checkpoint.pt", weights_only=True))
+    torch.save(state, run / "checkpoint.pt")  # numpy inside: what earlier versions wrote
+    with pytest.raises(RatbenchError, match="--trust-checkpoint"):
+        Trainer.resume(run, steps=3072, progress_bar=False)
+    trainer = Trainer.resume(run, steps=3072, progress_bar=False, trust_checkpoint=True)
+    assert trainer.iteration == 2
+    trainer.train()
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["iteration"] == 3  # written safely from now on

@@ -39,7 +39,7 @@ def test_run_writes_every_file(tmp_path, env, algo, explicit):
     for key in ("env", "algo", "solver", "seed", "arch"):
         assert key in saved
     assert saved["env"] == env and saved["algo"] == algo and saved["solver"] == explicit.get("solver")
-    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
     assert state["iteration"] == 2 and state["env_steps"] == 2048
     for part in ("agent", "algo", "obs_norm", "envs", "rng", "collector"):
         assert part in state
