@@ -99,9 +99,9 @@ def test_seeds_fix_initial_states_and_the_checkpoint_state_resumes_exactly():
     first, again, other = (make_env("dmc-cheetah-run", seed=s) for s in (3, 3, 4))
     state = lambda env: env.unwrapped._env.physics.get_state()  # noqa: E731
     assert np.array_equal(state(first), state(again)) and not np.array_equal(state(first), state(other))
-    # a checkpoint's state, pickled, continues the episode exactly in a fresh env built with another seed
-    # (what a resumed run does)
-    import pickle
+    # a checkpoint's state, through a weights-only checkpoint, continues the episode exactly in a fresh env
+    # built with another seed (what a resumed run does)
+    from tests.envs.helpers import through_checkpoint
 
     action = np.full((1, 6), 0.3, np.float32)
     envs = [make_vector_env("dmc-walker-walk", 1, mode="sync") for _ in range(2)]
@@ -109,9 +109,9 @@ def test_seeds_fix_initial_states_and_the_checkpoint_state_resumes_exactly():
     envs[1].reset(seed=1)
     for _ in range(3):
         envs[0].step(action)
-    saved = pickle.dumps(envs[0].envs[0].ratbench_state)
+    saved = through_checkpoint(envs[0].envs[0].ratbench_state)
     expected = [envs[0].step(action)[:2] for _ in range(3)]
-    envs[1].envs[0].ratbench_state = pickle.loads(saved)
+    envs[1].envs[0].ratbench_state = saved
     for obs, reward in expected:
         again_obs, again_reward = envs[1].step(action)[:2]
         assert np.array_equal(obs, again_obs) and np.array_equal(reward, again_reward)

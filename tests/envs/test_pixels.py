@@ -7,6 +7,7 @@ pytest.importorskip("minatar", reason="minatar is not installed (pip install 'ra
 
 from envs.registry import resolve_env_id  # noqa: E402
 from envs.vector import get_vector_state, make_vector_env, set_vector_state  # noqa: E402
+from tests.envs.helpers import through_checkpoint  # noqa: E402
 
 
 @pytest.mark.parametrize("name", ["minatar-breakout", "minatar-space-invaders", "MinAtar/Seaquest-v1"])
@@ -24,7 +25,7 @@ def test_restored_game_replays_exactly():
     rng = np.random.default_rng(0)
     for _ in range(20):
         envs.step(rng.integers(0, envs.single_action_space.n, 3))
-    state = get_vector_state(envs)
+    state = through_checkpoint(get_vector_state(envs))  # the game as attributes, restored onto this run's own
     actions = rng.integers(0, envs.single_action_space.n, (50, 3))
     first = [envs.step(a) for a in actions]
     set_vector_state(envs, state)

@@ -5,6 +5,7 @@ import pytest
 
 from envs.registry import make_env, resolve_env_id
 from envs.vector import choose_vector_mode, get_vector_state, make_vector_env, set_vector_state
+from tests.envs.helpers import through_checkpoint
 from ratbench.errors import RatbenchError
 
 
@@ -23,7 +24,7 @@ def test_restored_state_replays_exactly(name):
     envs.action_space.seed(7)
     actions = [envs.action_space.sample() for _ in range(400)]
     _rollout(envs, actions[:150])  # mid-episode for some envs, after resets for others
-    state = get_vector_state(envs)
+    state = through_checkpoint(get_vector_state(envs))
     first = _rollout(envs, actions[150:])
     assert sum(t.sum() + u.sum() for _, _, t, u in first) > 0  # episodes end (and reset) in the replayed part
     fresh = make_vector_env(name, 3, mode="sync")
@@ -41,7 +42,7 @@ def test_async_workers_restore_sync_state():
     rng = np.random.default_rng(0)
     actions = [rng.uniform(-1, 1, size=(2, 3)) for _ in range(60)]
     _rollout(sync, actions[:20])
-    state = get_vector_state(sync)
+    state = through_checkpoint(get_vector_state(sync))
     expected = _rollout(sync, actions[20:])
     workers = make_vector_env("hopper", 2, mode="async")
     try:
