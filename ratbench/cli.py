@@ -49,6 +49,9 @@ class LazyGroup(click.Group):
             failure = click.ClickException(str(err))
             failure.exit_code = err.exit_code
             raise failure from None
+        except OSError as err:  # a file-system failure not checked up front (a disk filling up mid-run): one sentence
+            where = f" {err.filename!r}" if err.filename else ""
+            raise click.ClickException(f"could not write or read{where}: {err.strerror or err}") from None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

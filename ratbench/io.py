@@ -36,9 +36,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 def check_writable(path: str | os.PathLike, what: str) -> Path:
     """Raise a one-line RatbenchError unless a file or directory could be created at ``path``: its
-    nearest existing ancestor must be a writable directory (and ``path`` itself, if it exists, must
-    not be a directory when a file is meant, nor a file when a directory is). Creates nothing, so a
-    command can check every output before it starts its work."""
+    nearest existing ancestor must be a directory that takes a new file, found by trying (an anonymous
+    temporary file, gone when closed: ``os.access`` says yes to root for /proc and read-only mounts).
+    Leaves nothing behind, so a command can check every output before it starts its work."""
     from ratbench.errors import RatbenchError
 
     path = Path(path)
@@ -50,8 +50,12 @@ def check_writable(path: str | os.PathLike, what: str) -> Path:
     if probe != path and not probe.is_dir():
         raise RatbenchError(f"cannot write {what} {str(path)!r}: {str(probe)!r} is a file, not a directory")
     target = probe if probe.is_dir() else probe.parent
-    if not os.access(target, os.W_OK | os.X_OK):
-        raise RatbenchError(f"cannot write {what} {str(path)!r}: {str(target)!r} is not writable; pick another location")
+    try:
+        with tempfile.TemporaryFile(dir=target):
+            pass
+    except OSError as err:
+        raise RatbenchError(f"cannot write {what} {str(path)!r}: {str(target)!r} takes no new file "
+                            f"({err.strerror or err}); pick another location") from None
     return path
 
 

@@ -9,7 +9,6 @@ solver misses its contract (:mod:`suites.accuracy.contracts`).
 from __future__ import annotations
 
 import math
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Optional
@@ -18,7 +17,7 @@ import click
 import torch
 
 from ratbench.errors import RatbenchError, unknown_name
-from ratbench.io import write_csv, write_json
+from ratbench.io import check_writable, write_csv, write_json
 from ratbench.reporting.accuracy_figures import check_plot_path, plot_convergence
 from ratbench.reference import DEFAULT_MAX_PARAMS, reference_mode
 from solvers import SOLVERS, solver_names, solver_options
@@ -187,7 +186,8 @@ def accuracy(
     validate_options(options)
     device = _device(device)
     for path in (json_path, csv_path, plot_path):
-        _check_writable(path)
+        if path:
+            check_writable(path, "the output")
     if plot_path:
         check_plot_path(plot_path)
 
@@ -223,20 +223,6 @@ def accuracy(
             click.echo(f"contract missed: {r['solver']} on {r['problem']}: {detail}", err=True)
         if failures:
             click.get_current_context().exit(1)
-
-
-def _check_writable(path: Optional[str]) -> None:
-    """Refuse an output path whose nearest existing folder takes no new file, before any work."""
-    if not path:
-        return
-    folder = Path(path).resolve().parent
-    while not folder.exists():
-        folder = folder.parent
-    try:
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError:
-        raise RatbenchError(f"cannot write {path!r}: {folder} is not a writable folder; choose another output path") from None
 
 
 def _write_outputs(report: dict[str, Any], json_path: Optional[str], csv_path: Optional[str], plot_path: Optional[str]) -> None:

@@ -117,7 +117,7 @@ def test_unwritable_output_fails_before_any_work(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     result = invoke(*TINY, "--json", str(blocker / "acc.json"))
-    assert result.exit_code == 1 and "is not a writable folder" in result.output
+    assert result.exit_code == 1 and "is a file, not a directory" in result.output
     assert len(result.output.strip().splitlines()) == 1 and sorted(tmp_path.iterdir()) == [blocker]
 
 
