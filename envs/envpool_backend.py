@@ -24,7 +24,7 @@ import numpy as np
 
 from ratbench.errors import RatbenchError
 
-INSTALL_HINT = "pip install 'ratbench[envpool]' (or pip install envpool)"
+INSTALL_HINT = "pip install envpool (or, in a ratbench checkout, pip install -e '.[envpool]')"
 
 
 def _envpool():

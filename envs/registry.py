@@ -57,7 +57,7 @@ def register_minatar() -> None:
         import minatar.gym
     except ImportError:
         raise RatbenchError("MinAtar tasks need the minatar package, which is not installed; "
-                            "run: pip install 'ratbench[minatar]' (or pip install minatar)") from None
+                            "run: pip install minatar (or, in a ratbench checkout, pip install -e '.[minatar]')") from None
     minatar.gym.register_envs()
 
 

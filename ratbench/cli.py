@@ -18,7 +18,7 @@ from ratbench.errors import RatbenchError
 COMMANDS = {
     "accuracy": ("ratbench.commands.accuracy", "accuracy", "Score solvers against a dense float64 SciPy reference."),
     "speed": ("ratbench.commands.speed", "speed", "Time every solver against a vanilla backward and the per-sample route."),
-    "train": ("ratbench.commands.train", "train", "Train a policy on a MuJoCo / classic-control task with any solver."),
+    "train": ("ratbench.commands.train", "train", "Train a policy (MuJoCo, classic control, MinAtar, Atari, DMC) with any solver or a baseline."),
     "plot": ("ratbench.commands.plot", "plot", "Draw learning curves from run directories."),
     "report": ("ratbench.commands.report", "report", "Tables, curves and a verdict per task from run directories (rliable statistics)."),
     "random-score": ("ratbench.commands.random_score", "random_score", "Each task's uniform-random score (the normalisation's lower anchor)."),

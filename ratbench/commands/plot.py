@@ -80,6 +80,7 @@ def plot(paths: tuple[Path, ...], metrics: tuple[str, ...], x_axes: tuple[str, .
         write_csv(prefix.with_name(prefix.name + ".csv"), lc.curve_rows(curves)),
     ]
     groups = sorted({c.group for c in curves})
-    click.echo(f"Plotted {len(runs)} runs in {len(groups)} groups ({', '.join(groups)}).")
+    click.echo(f"Plotted {len(runs)} run{'s' if len(runs) != 1 else ''} in {len(groups)} "
+               f"group{'s' if len(groups) != 1 else ''} ({', '.join(groups)}).")
     for path in written:
         click.echo(f"wrote {path}")

@@ -12,6 +12,16 @@ from ratbench.training.config import ALGOS, ARCHS, DEVICES, PRESETS
 from solvers import solver_names
 
 
+def _note_rounding(config: dict) -> None:
+    """Say when the budget is not a whole number of iterations (fresh runs and resumes alike)."""
+    from ratbench.training.trainer import rounded_steps
+
+    rounded = rounded_steps(config)
+    if rounded != config["steps"]:
+        click.echo(f"note: steps round up to whole iterations of {config['num_envs'] * config['num_steps']:,} samples: "
+                   f"{config['steps']:,} -> {rounded:,}", err=True)
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--env", "env", default=None, help=f"Task: {', '.join(env_names())}, or a gymnasium id such as Humanoid-v4.")
 @click.option("--algo", default=None, help=f"One of {', '.join(ALGOS)} (default npg, the natural gradient).")
@@ -40,7 +50,8 @@ from solvers import solver_names
                    "before safe checkpoints). Unpickling runs code from the file: only for run directories you trust.")
 def train(env, algo, solver, arch, steps, seed, preset, config_file, sets, logdir, run_dir, resume_dir, device, threads, suite_file,
           print_commands, jobs, executor, address, quiet, trust_checkpoint) -> None:
-    """Train a policy on a MuJoCo / classic-control task with any solver (default: RAT on Hopper)."""
+    """Train a policy on a MuJoCo, classic-control, MinAtar, Atari or DMC task with any solver, or PPO / PG
+    (default: RAT on Hopper)."""
     from ratbench.training import Trainer, resolve_config
 
     explicit = {"env": env, "algo": algo, "solver": solver, "arch": arch, "steps": steps, "seed": seed, "device": device,
@@ -78,12 +89,8 @@ def train(env, algo, solver, arch, steps, seed, preset, config_file, sets, logdi
 
         target = Path(run_dir) if run_dir else default_run_dir(config, logdir or "runs")
         check_writable(target, "the run directory")
-        batch = config["num_envs"] * config["num_steps"]
-        if config["steps"] % batch:
-            rounded = -(-config["steps"] // batch) * batch
-            click.echo(f"note: steps round up to whole iterations of {batch:,} samples: "
-                       f"{config['steps']:,} -> {rounded:,}", err=True)
         trainer = Trainer.create(config, logdir=target, progress_bar=not quiet)
+    _note_rounding(trainer.config)
     click.echo(f"run directory: {trainer.run_dir} ({trainer.threads} torch thread{'s' if trainer.threads > 1 else ''})", err=True)
     summary = trainer.train()
     if summary["interrupted"]:

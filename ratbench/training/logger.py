@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import math
 import sys
+import time
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -51,16 +52,26 @@ def read_progress(path: Path, up_to_iteration: int) -> list[dict[str, str]]:
         return [row for row in csv.DictReader(f) if row.get("iteration") and int(row["iteration"]) <= up_to_iteration]
 
 
+STATUS_SECONDS = 60.0  # how often a status line is printed when stderr is not a terminal
+
+
 class RunLogger:
+    """progress.csv, TensorBoard and progress on stderr: a tqdm bar on a terminal, else (a log file, a batch
+    job) one status line every :data:`STATUS_SECONDS` and at the end. ``total_steps``: the budget rounded up
+    to whole iterations, what the run will actually reach."""
+
     def __init__(self, run_dir: Path, rows: list[dict[str, Any]], purge_step: int | None, total_steps: int,
                  start_steps: int, progress_bar: bool = True):
         from torch.utils.tensorboard import SummaryWriter
 
         self.path = Path(run_dir) / "progress.csv"
         self.rows = rows
+        self.total_steps = total_steps
         self.writer = SummaryWriter(str(run_dir), purge_step=purge_step)
         self.bar = tqdm(total=total_steps, initial=start_steps, unit="step", unit_scale=True, dynamic_ncols=True,
                         file=sys.stderr, disable=None if progress_bar else True, mininterval=1.0)  # None: off when not a terminal
+        self.status_lines = progress_bar and self.bar.disable  # asked for progress, but stderr is no terminal
+        self.last_status = time.monotonic()
         self.rewrite()
 
     def rewrite(self) -> None:
@@ -86,6 +97,12 @@ class RunLogger:
             postfix["eval cut"] = row["eval_cut"]  # episodes still running at eval.max_episode_steps
         self.bar.set_postfix(postfix, refresh=False)
         self.bar.update(step - self.bar.n)
+        now = time.monotonic()
+        if self.status_lines and (now - self.last_status >= STATUS_SECONDS or step >= self.total_steps):
+            self.last_status = now
+            details = ", ".join(f"{k} {v}" for k, v in postfix.items())
+            print(f"step {step:,} of {self.total_steps:,} ({100 * step / self.total_steps:.0f}%): {details}",
+                  file=sys.stderr, flush=True)
 
     def close(self) -> None:
         self.bar.close()

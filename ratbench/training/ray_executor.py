@@ -24,7 +24,7 @@ from ratbench.errors import RatbenchError
 from ratbench.training.run_lock import LOCK_FILE, RunBusyError, RunLock
 from ratbench.training.suite import SuiteRun, report_busy, run_one, skip_busy
 
-INSTALL_HINT = "pip install 'ratbench[ray]' (or pip install ray)"
+INSTALL_HINT = "pip install ray (or, in a ratbench checkout, pip install -e '.[ray]')"
 
 
 def pack(directory: Path) -> bytes:

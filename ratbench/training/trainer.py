@@ -64,6 +64,12 @@ def default_run_dir(config: Mapping[str, Any], root: str | Path = "runs") -> Pat
     return path
 
 
+def rounded_steps(config: Mapping[str, Any]) -> int:
+    """The step count a run reaches: its budget rounded up to whole iterations of num_envs x num_steps."""
+    batch = config["num_envs"] * config["num_steps"]
+    return -(-config["steps"] // batch) * batch
+
+
 def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -114,7 +120,7 @@ class Trainer:
         try:
             if (run_dir / "checkpoint.pt").exists() or (run_dir / "progress.csv").exists():
                 raise RatbenchError(f"{str(run_dir)!r} already holds a run; continue it with --resume {run_dir} "
-                                    "or pick another --logdir")
+                                    "or pick another --run-dir / --logdir")
             trainer = cls(config, run_dir, progress_bar)
         except BaseException:
             lock.abandon()
@@ -209,7 +215,7 @@ class Trainer:
         try:
             provenance.append(self.run_dir, provenance.entry(self.iteration, self.threads))
             logger = RunLogger(self.run_dir, self.rows, purge_step=self.env_steps + 1 if self.env_steps else None,
-                               total_steps=cfg["steps"], start_steps=self.env_steps, progress_bar=self.progress_bar)
+                               total_steps=rounded_steps(cfg), start_steps=self.env_steps, progress_bar=self.progress_bar)
         except BaseException:
             self.close()
             raise

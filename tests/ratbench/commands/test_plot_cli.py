@@ -157,7 +157,7 @@ def test_plot_real_cartpole_training_runs(tmp_path):
         assert result.exit_code == 0, result.output
     result = runner.invoke(cli, ["plot", str(tmp_path / "runs"), "--out", str(tmp_path / "fig")])
     assert result.exit_code == 0, result.output
-    assert "Plotted 2 runs in 1 groups (RAT)" in result.stdout
+    assert "Plotted 2 runs in 1 group (RAT)" in result.stdout
     assert "Warning" not in result.stderr  # TensorBoard files and checkpoints are not mistaken for runs
     _png_size((tmp_path / "fig.png").read_bytes())
     with open(tmp_path / "fig.csv", newline="") as f:
@@ -189,4 +189,4 @@ def test_runs_without_a_seed_plot_as_one_seed(tmp_path):
     write_run(runs, "b", curve_rows(STEPS, [1.0, 2.0, 3.0, 4.0]), seed=1)
     result = _invoke(str(runs), "--out", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
-    assert "Plotted 2 runs in 1 groups (RAT)" in result.stdout
+    assert "Plotted 2 runs in 1 group (RAT)" in result.stdout

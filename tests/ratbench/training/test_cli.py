@@ -128,6 +128,23 @@ def test_logdir_is_a_parent_and_run_dir_is_exact(tmp_path):
     assert "steps round up to whole iterations of 512 samples: 1,000 -> 1,024" in result.output
     result = _invoke(*common, "--logdir", str(tmp_path / "runs"), "--run-dir", str(tmp_path / "x"))
     assert result.exit_code == 1 and "not both" in result.output
+    result = _invoke("--resume", str(run), "--steps", "1500", "--quiet")  # a resume rounds as a fresh run does
+    assert result.exit_code == 0 and "1,500 -> 1,536" in result.output
+
+
+def test_progress_goes_to_a_log_file_as_status_lines(tmp_path):
+    """stderr not a terminal (a batch job): no bar, but status lines, the last at the rounded budget."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "train.log"
+    with open(log, "w") as stderr:
+        subprocess.run([sys.executable, "-m", "ratbench", "train", "--env", "cartpole", "--steps", "1000",
+                        "--run-dir", str(tmp_path / "run"), "--set", "num_envs=2", "--set", "num_steps=256",
+                        "--set", "threads=1"], stderr=stderr, stdout=subprocess.DEVNULL, check=True, timeout=300)
+    lines = log.read_text().splitlines()
+    assert "step 1,024 of 1,024 (100%): it 2" in "\n".join(lines)  # the total is what the run reaches
+    assert not any("\r" in line for line in lines)  # no bar redraws in the file
 
 
 def test_unwritable_output_fails_before_any_work(tmp_path):
