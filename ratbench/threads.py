@@ -8,8 +8,9 @@ with one). Two rules avoid it:
   runtime, unless the user set it): idle pool threads sleep instead of spinning.
 - :func:`auto_threads`: a run's default thread count is its share of the cores this process may use,
   ``cores // jobs`` (``jobs``: runs started together, ``RATBENCH_JOBS`` in the suite runner's
-  children), lowered by the cores other processes already keep busy (the 1-minute load average),
-  and at least 1.
+  children), lowered by the cores other processes keep busy *now* (:func:`busy_cores`: /proc/stat
+  sampled over a quarter second, not the 1-minute load average, which lags: a run started right after
+  another process ended saw a load of 1.1 on an idle 2-core machine and took 1 thread), and at least 1.
 
 :func:`set_compute_threads` applies the count to torch and to SciPy's OpenBLAS alike.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from typing import Iterator
 
 JOBS_VARIABLE = "RATBENCH_JOBS"
@@ -44,13 +46,48 @@ def concurrent_jobs() -> int:
         return 1
 
 
-def auto_threads(jobs: int | None = None, load: float | None = None) -> int:
-    """max(1, min(cores // jobs, cores - round(load))): this run's share, minus cores already busy."""
+SAMPLE_SECONDS = 0.25
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """(busy, total) jiffies over every CPU from /proc/stat's first line; None where there is none."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal (guest time is inside user)
+    return total - idle, total
+
+
+def busy_cores(seconds: float = SAMPLE_SECONDS) -> float:
+    """How many cores other processes keep busy now: /proc/stat's busy share over ``seconds`` (this
+    process sleeps meanwhile) times the CPU count; the 1-minute load average where /proc/stat is missing."""
+    before = _cpu_times()
+    if before is None:
+        return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    time.sleep(seconds)
+    after = _cpu_times()
+    total = after[1] - before[1]
+    return 0.0 if total <= 0 else (after[0] - before[0]) / total * (os.cpu_count() or 1)
+
+
+def auto_threads(jobs: int | None = None, busy: float | None = None) -> int:
+    """max(1, min(cores // jobs, cores - round(busy))): this run's share, minus cores busy now."""
     cores = available_cores()
     jobs = concurrent_jobs() if jobs is None else max(1, jobs)
-    if load is None:
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    return max(1, min(cores // jobs, cores - int(round(load))))
+    if busy is None:
+        busy = busy_cores()
+    return max(1, min(cores // jobs, cores - int(round(busy))))
+
+
+def choose_threads(threads: int | None) -> tuple[int, str]:
+    """The thread count for a run whose config says ``threads`` (None: :func:`auto_threads`), and why."""
+    if threads is not None:
+        return threads, "set by threads"
+    cores, jobs, busy = available_cores(), concurrent_jobs(), busy_cores()
+    return auto_threads(jobs, busy), f"auto: {cores} cores for {jobs} run(s), {busy:.1f} busy now"
 
 
 def set_compute_threads(threads: int | None) -> int:

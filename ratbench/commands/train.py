@@ -91,7 +91,8 @@ def train(env, algo, solver, arch, steps, seed, preset, config_file, sets, logdi
         check_writable(target, "the run directory")
         trainer = Trainer.create(config, logdir=target, progress_bar=not quiet)
     _note_rounding(trainer.config)
-    click.echo(f"run directory: {trainer.run_dir} ({trainer.threads} torch thread{'s' if trainer.threads > 1 else ''})", err=True)
+    click.echo(f"run directory: {trainer.run_dir} ({trainer.threads} torch thread{'s' if trainer.threads > 1 else ''}; "
+               f"{trainer.threads_reason})", err=True)
     summary = trainer.train()
     if summary["interrupted"]:
         click.echo(f"interrupted at iteration {summary['iterations']}; continue with: ratbench train --resume {trainer.run_dir}", err=True)

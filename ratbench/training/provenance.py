@@ -52,7 +52,7 @@ def _cpu() -> str:
     return platform.processor() or "unknown"
 
 
-def entry(iteration: int, threads: int) -> dict[str, Any]:
+def entry(iteration: int, threads: int, threads_reason: str | None = None) -> dict[str, Any]:
     """One start's record (see the module docstring)."""
     versions = {}
     for name in PACKAGES:
@@ -69,6 +69,7 @@ def entry(iteration: int, threads: int) -> dict[str, Any]:
         "platform": platform.platform(),
         "cpu": _cpu(),
         "threads": threads,
+        "threads_reason": threads_reason,
         "mujoco_gl": os.environ.get("MUJOCO_GL"),
     }
 

@@ -30,7 +30,7 @@ from ratbench.errors import RatbenchError
 from ratbench.io import atomic_write_text
 from ratbench.benchmarking.measure import synchronize
 from ratbench.phases import PHASES
-from ratbench.threads import set_compute_threads, torch_threads
+from ratbench.threads import choose_threads, set_compute_threads, torch_threads
 from ratbench.training import provenance
 from ratbench.training.agent import Agent
 from ratbench.training.algorithms import make_algorithm
@@ -88,7 +88,8 @@ class Trainer:
         self.config, self.run_dir, self.progress_bar = dict(config), Path(run_dir), progress_bar
         cfg = self.config
         self.device = resolve_device(cfg["device"])
-        self.threads = set_compute_threads(cfg["threads"])
+        self.threads, self.threads_reason = choose_threads(cfg["threads"])
+        set_compute_threads(self.threads)
         seed = cfg["seed"]
         random.seed(seed)
         np.random.seed(seed)
@@ -213,7 +214,7 @@ class Trainer:
             self.close()
             return self._summary()
         try:
-            provenance.append(self.run_dir, provenance.entry(self.iteration, self.threads))
+            provenance.append(self.run_dir, provenance.entry(self.iteration, self.threads, self.threads_reason))
             logger = RunLogger(self.run_dir, self.rows, purge_step=self.env_steps + 1 if self.env_steps else None,
                                total_steps=rounded_steps(cfg), start_steps=self.env_steps, progress_bar=self.progress_bar)
         except BaseException:
