@@ -28,7 +28,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.registry import DMC_PREFIX
+from envs.names import DMC_PREFIX
 from ratbench.errors import RatbenchError
 
 TASKS = (  # (domain, task, action repeat); their short names are in envs.registry.ENV_IDS

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-from envs.registry import MINATAR_PREFIX
+from envs.names import MINATAR_PREFIX
 
 
 class ChannelsFirstUint8(gym.ObservationWrapper):

@@ -1,4 +1,4 @@
-"""Short environment names and their gymnasium ids.
+"""Resolving task names (:mod:`envs.names`) to registered gymnasium ids, and making single envs.
 
 ``resolve_env_id`` accepts a short name (``humanoid``, case-insensitive) or
 a full registered gymnasium id (``Humanoid-v5``). Unknown names raise a
@@ -10,39 +10,8 @@ from __future__ import annotations
 
 import gymnasium as gym
 
+from envs.names import DMC_PREFIX, ENV_IDS, ENVPOOL_ONLY_IDS, MINATAR_PREFIX, MUJOCO_IDS  # noqa: F401 (re-exported)
 from ratbench.errors import RatbenchError, unknown_name
-
-ENV_IDS: dict[str, str] = {
-    "hopper": "Hopper-v5",
-    "halfcheetah": "HalfCheetah-v5",
-    "walker2d": "Walker2d-v5",
-    "ant": "Ant-v5",
-    "humanoid": "Humanoid-v5",
-    "humanoidstandup": "HumanoidStandup-v5",
-    "reacher": "Reacher-v5",
-    "swimmer": "Swimmer-v5",
-    "invertedpendulum": "InvertedPendulum-v5",
-    "inverteddoublependulum": "InvertedDoublePendulum-v5",
-    "cartpole": "CartPole-v1",
-    # MinAtar (pixel tasks: 10x10xC binary images, Discrete actions; extra [minatar])
-    "minatar-asterix": "MinAtar/Asterix-v1",
-    "minatar-breakout": "MinAtar/Breakout-v1",
-    "minatar-freeway": "MinAtar/Freeway-v1",
-    "minatar-seaquest": "MinAtar/Seaquest-v1",
-    "minatar-space-invaders": "MinAtar/SpaceInvaders-v1",
-    # Atari through EnvPool only (envs.backend=envpool; extra [envpool]): its standard preprocessing
-    "atari-pong": "Pong-v5",
-    "atari-breakout": "Breakout-v5",
-    # DeepMind Control Suite from pixels (extra [dmc]; envs/dmc.py): 84x84 RGB, action repeat, 3 frames
-    "dmc-cartpole-swingup": "DMC/cartpole-swingup-v0",
-    "dmc-cheetah-run": "DMC/cheetah-run-v0",
-    "dmc-walker-walk": "DMC/walker-walk-v0",
-}
-
-MUJOCO_IDS = {v for k, v in ENV_IDS.items() if k != "cartpole" and not k.startswith(("minatar-", "atari-", "dmc-"))}
-MINATAR_PREFIX = "MinAtar/"
-DMC_PREFIX = "DMC/"
-ENVPOOL_ONLY_IDS = {v for k, v in ENV_IDS.items() if k.startswith("atari-")}
 
 
 def _normal(name: str) -> str:

@@ -16,7 +16,7 @@ from importlib import resources
 import numpy as np
 import yaml
 
-from envs.registry import DMC_PREFIX, ENVPOOL_ONLY_IDS, MINATAR_PREFIX, MUJOCO_IDS
+from envs.names import DMC_PREFIX, ENVPOOL_ONLY_IDS, MINATAR_PREFIX, MUJOCO_IDS
 from ratbench.reporting.published import ReferenceScore, load_reference_scores
 
 RANDOM_SCORES_FILE = "random_scores.yaml"

@@ -15,7 +15,7 @@ from typing import Mapping
 
 import yaml
 
-from envs.registry import ENV_IDS
+from envs.names import ENV_IDS
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import yaml
 
-from envs.registry import ENV_IDS
+from envs.names import ENV_IDS
 from ratbench.errors import RatbenchError
 
 MISSING = object()  # what lookup returns for a key the config does not hold

@@ -22,7 +22,7 @@ import click
 
 from ratbench.errors import RatbenchError
 from ratbench.training.run_lock import LOCK_FILE, RunBusyError, RunLock
-from ratbench.training.suite import SuiteRun, report_busy, run_one, skip_busy
+from ratbench.training.suite_run import SuiteRun, report_busy, run_one, skip_busy
 
 INSTALL_HINT = "pip install ray (or, in a ratbench checkout, pip install -e '.[ray]')"
 

@@ -29,45 +29,18 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import click
-import yaml
 
 from ratbench.errors import RatbenchError
 from ratbench.threads import JOBS_VARIABLE
 from ratbench.training.config import canonical_env_name, load_yaml_file, resolve_config
+from ratbench.training.suite_run import SuiteRun, report_busy, run_one, skip_busy
 from ratbench.training.run_lock import BUSY_EXIT_CODE, RunBusyError, is_busy
 
 SUITE_KEYS = {"name", "description", "logdir", "envs", "seeds", "steps", "set", "runs"}
 RUN_KEYS = {"algo", "solver", "arch", "name", "set", "seeds", "steps"}
-
-
-@dataclass
-class SuiteRun:
-    env: str
-    seed: int
-    algo: str = "npg"
-    solver: str | None = None
-    arch: str | None = None
-    steps: int | None = None
-    sets: dict[str, Any] = field(default_factory=dict)
-    logdir: Path = Path(".")
-
-    def set_args(self) -> list[str]:
-        return [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
-                for k, v in self.sets.items()]
-
-    def command(self) -> list[str]:
-        cmd = ["ratbench", "train", "--env", self.env, "--algo", self.algo, "--seed", str(self.seed)]
-        for flag, value in (("--solver", self.solver), ("--arch", self.arch), ("--steps", self.steps)):
-            if value is not None:
-                cmd += [flag, str(value)]
-        for item in self.set_args():
-            cmd += ["--set", item]
-        return cmd + ["--run-dir", str(self.logdir)]
 
 
 def _check_keys(found: dict, allowed: set[str], where: str) -> None:
@@ -111,19 +84,6 @@ def load_suite(path: str | Path) -> list[SuiteRun]:
     return runs
 
 
-def run_one(run: SuiteRun, progress_bar: bool = True, trust_checkpoint: bool = False) -> dict[str, Any]:
-    """Train (or resume) one suite run in this process."""
-    from ratbench.training.trainer import Trainer
-
-    if (run.logdir / "checkpoint.pt").is_file():
-        trainer = Trainer.resume(run.logdir, steps=run.steps, progress_bar=progress_bar, trust_checkpoint=trust_checkpoint)
-    else:
-        config = resolve_config({"env": run.env, "algo": run.algo, "solver": run.solver, "arch": run.arch,
-                                 "seed": run.seed, "steps": run.steps}, sets=run.set_args())
-        trainer = Trainer.create(config, logdir=run.logdir, progress_bar=progress_bar)
-    return trainer.train()
-
-
 EXECUTORS = ("local", "ray")
 
 
@@ -157,18 +117,6 @@ def run_suite(path: str | Path, print_commands: bool = False, jobs: int = 1, pro
     else:
         busy = _run_parallel(runs, jobs, trust_checkpoint)
     report_busy(busy)
-
-
-def skip_busy(run: SuiteRun, busy: list[SuiteRun]) -> None:
-    """Note a run another process is training (it is skipped, not failed)."""
-    busy.append(run)
-    click.echo(f"skipped {run.logdir}: another process is training it", err=True)
-
-
-def report_busy(busy: list[SuiteRun]) -> None:
-    if busy:
-        click.echo(f"{len(busy)} run(s) were being trained by other processes and were skipped; "
-                   "rerun the suite after they finish to confirm it is complete", err=True)
 
 
 def _run_parallel(runs: list[SuiteRun], jobs: int, trust_checkpoint: bool = False) -> list[SuiteRun]:
