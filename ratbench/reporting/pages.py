@@ -6,13 +6,13 @@ import base64
 import html
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from ratbench.io import atomic_write_bytes, atomic_write_text, write_csv, write_json
 from ratbench.reporting.methods import Group, last_step
 from ratbench.reporting.normalisation import Anchors
 from ratbench.reporting.stats import BOOTSTRAP_MIN_RUNS, PERMUTATIONS, Block
-from ratbench.reporting.tables import _num, mark_differences, verdict_lines
+from ratbench.reporting.tables import mark_differences, number_text, verdict_lines
 from ratbench.reporting.windows import WINDOW_SHARE
 
 
@@ -31,7 +31,7 @@ ANALYSIS_FILE = "analysis.md"  # written by people, kept beside the runs, includ
 
 
 def _interval(low: float | None, high: float | None) -> str:
-    return "–" if low is None else f"[{_num(low)}, {_num(high)}]"
+    return "–" if low is None else f"[{number_text(low)}, {number_text(high)}]"
 
 
 def _ratio_interval(low: float | None, high: float | None) -> str:
@@ -66,7 +66,7 @@ def _anchor_table(anchors: Mapping[str, Anchors], finals: Sequence[dict]) -> lis
     missing = sorted({r["env"] for r in finals} - set(anchors))
     if not shown:
         return []
-    rows = [[env, _num(anchors[env].random), f"`{anchors[env].random_command}`", _num(anchors[env].reference.score),
+    rows = [[env, number_text(anchors[env].random), f"`{anchors[env].random_command}`", number_text(anchors[env].reference.score),
              f"{anchors[env].reference.method}: {anchors[env].reference.source}"] for env in shown]
     parts = ["### Normalisation anchors", "", _md_table(["task", "random", "measured by", "reference", "reference source"], rows), ""]
     if missing:
@@ -146,9 +146,9 @@ def markdown(groups: Sequence[Group], milestones: Sequence[dict], finals: Sequen
                     for step in steps:
                         r = next((x for x in mine if x["step"] == step), None)
                         cells.append("–" if r is None or r["seeds"] == 0 else
-                                     f"{_num(r['min'])} / {_num(r['median'])} / {_num(r['max'])} ({r['seeds']})")
+                                     f"{number_text(r['min'])} / {number_text(r['median'])} / {number_text(r['max'])} ({r['seeds']})")
                 else:
-                    cells = [", ".join(f"{_num(x['median'])} at {x['step'] / 1e6:.2f}M" for x in mine)] + [""] * (len(steps) - 1)
+                    cells = [", ".join(f"{number_text(x['median'])} at {x['step'] / 1e6:.2f}M" for x in mine)] + [""] * (len(steps) - 1)
                 table.append([env, method, *cells])
         parts += [_md_table(["task", "method", *[f"{s / 1e6:g}M steps (seeds)" for s in steps]], table), ""]
         parts += ["Each value is the last one logged at or before the milestone (within 5%); published rows list "
@@ -156,7 +156,7 @@ def markdown(groups: Sequence[Group], milestones: Sequence[dict], finals: Sequen
     parts += ["## Window scores", "", _md_table(
         ["task", "method", "metric", "estimator", "score [95% interval]", "normalised [95% interval]", "seeds",
          "window (env steps)", "points per run"],
-        [[r["env"], r["method"], r["metric"], r["estimator"], f"{_num(r['iqm'])} {_interval(r['ci_low'], r['ci_high'])}",
+        [[r["env"], r["method"], r["metric"], r["estimator"], f"{number_text(r['iqm'])} {_interval(r['ci_low'], r['ci_high'])}",
           "–" if r["normalised"] is None else f"{r['normalised']:.3g} {_ratio_interval(r['normalised_low'], r['normalised_high'])}",
           str(r["seeds"]), f"{r['window_from']:,}-{r['steps']:,}",
           str(r["points_min"]) if r["points_min"] == r["points_max"] else f"{r['points_min']}-{r['points_max']}"]

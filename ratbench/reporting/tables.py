@@ -23,11 +23,13 @@ from ratbench.reporting.stats import improvement, iqm_interval, spread, trims_no
 from ratbench.reporting.windows import WINDOW_SHARE, WindowScore, describe_marks, window, window_score
 
 
-def _seeds(n: int) -> str:
+def seeds_text(n: int) -> str:
+    """``1 seed``, ``3 seeds``."""
     return f"{n} seed{'s' if n != 1 else ''}"
 
 
-def _num(x: float) -> str:
+def number_text(x: float | None) -> str:
+    """A table number: thousands separated from 100 up, 3 significant digits below, a dash for none."""
     return "–" if x is None or not math.isfinite(x) else f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
 
 
@@ -131,9 +133,9 @@ def _comparison(lead_values: np.ndarray, other: dict[str, Any], lead: str = "") 
     """"<other> (<score>, <seeds>): [<lead>] ahead by <d>, P(lead > it) = p (one-sided p = ...)"."""
     lead_interval = iqm_interval(lead_values)
     lead_score = lead_interval.value if lead_interval is not None else float(lead_values[0])
-    who = f"{lead} ({_num(lead_score)}) " if lead else ""
-    return (f"{other['method']} ({_num(other['iqm'])}, {_seeds(other['seeds'])}): {who}ahead by "
-            f"{_num(lead_score - other['iqm'])}, {_p_text(lead_values, other['values'])}")
+    who = f"{lead} ({number_text(lead_score)}) " if lead else ""
+    return (f"{other['method']} ({number_text(other['iqm'])}, {seeds_text(other['seeds'])}): {who}ahead by "
+            f"{number_text(lead_score - other['iqm'])}, {_p_text(lead_values, other['values'])}")
 
 
 def verdict_lines(finals: Sequence[dict[str, Any]], metric: str, groups: Sequence[Group] = ()) -> list[str]:
@@ -148,7 +150,7 @@ def verdict_lines(finals: Sequence[dict[str, Any]], metric: str, groups: Sequenc
         shorter = [r for r in rows if not r.get("full_length", True)]
         if len(rows) < 2:
             only = rows[0]
-            lines.append(f"- **{env}**: only {only['method']} ran ({_seeds(only['seeds'])}, {_num(only['iqm'])} "
+            lines.append(f"- **{env}**: only {only['method']} ran ({seeds_text(only['seeds'])}, {number_text(only['iqm'])} "
                          f"over {only['window_from']:,}-{only['steps']:,} steps); nothing to compare.")
             continue
         if not ranked:  # the full-budget methods never logged this metric
@@ -156,8 +158,8 @@ def verdict_lines(finals: Sequence[dict[str, Any]], metric: str, groups: Sequenc
         lead = ranked[0]
         parts = [_comparison(np.array(lead["values"]), other) for other in ranked[1:]]
         line = (f"- **{env}**, scored over steps {lead['window_from']:,}-{lead['steps']:,} (the last "
-                f"{WINDOW_SHARE:.0%} of the common budget): {lead['method']} leads ({_num(lead['iqm'])}, "
-                f"{_seeds(lead['seeds'])})")
+                f"{WINDOW_SHARE:.0%} of the common budget): {lead['method']} leads ({number_text(lead['iqm'])}, "
+                f"{seeds_text(lead['seeds'])})")
         line += (" over " + "; ".join(parts) + ".") if parts else "."
         for other in shorter:
             lead_group = by_key.get((env, lead["method"]))
