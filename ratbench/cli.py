@@ -10,6 +10,8 @@ process is training), no traceback.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 
 import click
 
@@ -49,6 +51,9 @@ class LazyGroup(click.Group):
             failure = click.ClickException(str(err))
             failure.exit_code = err.exit_code
             raise failure from None
+        except BrokenPipeError:  # the reader went away (`ratbench ... | head`): stop quietly, as other CLI tools do
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (Python's own advice: no second error at exit)
+            raise SystemExit(1) from None
         except OSError as err:  # a file-system failure not checked up front (a disk filling up mid-run): one sentence
             where = f" {err.filename!r}" if err.filename else ""
             raise click.ClickException(f"could not write or read{where}: {err.strerror or err}") from None

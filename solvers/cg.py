@@ -12,7 +12,7 @@ CG terminates in at most rank(F) + 1 iterations.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 
@@ -55,31 +55,54 @@ class ConjugateGradient(Solver):
             return curv.fvp(v) + lam * v
 
         g = vanilla_gradient(curv, problem)
-        g_norm = torch.linalg.vector_norm(g)
-        if g_norm == 0:  # d* = (F + lambda I)^-1 0 = 0 exactly, whatever the warm start says
+        if torch.linalg.vector_norm(g) == 0:  # d* = (F + lambda I)^-1 0 = 0 exactly, whatever the warm start says
             return SolveResult(torch.zeros_like(g), None, SolveStats(iterations=0, residual=0.0))
+        start = None
         if warm_start is not None and warm_start.direction is not None:
-            d = warm_start.direction.to(curv.dtype).clone()
-            r = g - operator(d)
-        else:
-            d, r = torch.zeros_like(g), g.clone()
-        p, rr = r.clone(), r.dot(r)
+            start = warm_start.direction.to(curv.dtype).clone()
         history: list[dict] = []
-        residual = float(torch.sqrt(rr) / g_norm)
-        step = 0
-        while step < self.iterations and residual > self.tol:
-            ap = operator(p)
-            curvature = p.dot(ap)
-            if not curvature > 0:  # p has vanished to rounding (underflow): d is as accurate as the dtype allows
-                break
-            alpha = rr / curvature
-            d = d + alpha * p
-            r = r - alpha * ap
-            rr_new = r.dot(r)
-            p = r + (rr_new / rr) * p
-            rr = rr_new
-            step += 1
-            residual = float(torch.sqrt(rr) / g_norm)
+
+        def after_step(step: int, d: torch.Tensor, residual: float) -> None:
             history.append({"iteration": step, "passes": curv.passes, "seconds": clock.elapsed(), "residual": residual})
             clock.report(callback, lambda t: Progress(step, curv.passes, t, d, residual))
+
+        d, step, residual = conjugate_gradient(operator, g, start, self.iterations, self.tol, after_step)
         return SolveResult(d, None, SolveStats(iterations=step, residual=residual, history=history))
+
+
+def conjugate_gradient(operator: Callable[[torch.Tensor], torch.Tensor], g: torch.Tensor,
+                       start: Optional[torch.Tensor] = None, iterations: int = 10, tol: float = 0.0,
+                       after_step: Optional[Callable[[int, torch.Tensor, float], None]] = None,
+                       ) -> tuple[torch.Tensor, int, float]:
+    """Conjugate gradient on ``operator(d) = g`` for a symmetric positive definite operator (P,) -> (P,),
+    from ``start`` (zero when None), at most ``iterations`` steps, stopping once the relative residual
+    ``||g - operator(d)|| / ||g||`` is at most ``tol``. Returns (d, steps taken, relative residual);
+    ``after_step(step, d, residual)`` is called after every step. Used by the ``cg`` solver (the
+    empirical Fisher) and by TRPO (the Hessian of the KL)."""
+    g_norm = torch.linalg.vector_norm(g)
+    if g_norm == 0:
+        return torch.zeros_like(g), 0, 0.0
+    if start is not None:
+        d = start
+        r = g - operator(d)
+    else:
+        d, r = torch.zeros_like(g), g.clone()
+    p, rr = r.clone(), r.dot(r)
+    residual = float(torch.sqrt(rr) / g_norm)
+    step = 0
+    while step < iterations and residual > tol:
+        ap = operator(p)
+        curvature = p.dot(ap)
+        if not curvature > 0:  # p has vanished to rounding (underflow): d is as accurate as the dtype allows
+            break
+        alpha = rr / curvature
+        d = d + alpha * p
+        r = r - alpha * ap
+        rr_new = r.dot(r)
+        p = r + (rr_new / rr) * p
+        rr = rr_new
+        step += 1
+        residual = float(torch.sqrt(rr) / g_norm)
+        if after_step is not None:
+            after_step(step, d, residual)
+    return d, step, residual

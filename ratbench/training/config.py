@@ -27,7 +27,7 @@ from envs.registry import ENV_IDS, resolve_env_id
 from ratbench.errors import RatbenchError, unknown_name
 from ratbench.trunks import TRUNKS
 
-ALGOS = ("npg", "ppo", "pg")
+ALGOS = ("npg", "ppo", "pg", "trpo")
 ARCHS = ("separate", "shared")
 DEVICES = ("cpu", "cuda")
 PRESETS = ("reference",)
@@ -64,6 +64,8 @@ RANGES = {
     "ppo.lr": (0, None, False, False), "ppo.clip": (0, None, False, False), "ppo.vf_coef": (0, None, True, False),
     "ppo.ent_coef": (0, None, True, False), "ppo.max_grad_norm": (0, None, False, False), "ppo.target_kl": (0, None, False, False),
     "pg.lr": (0, None, False, False), "pg.max_grad_norm": (0, None, False, False),
+    "trpo.cg_damping": (0, None, True, False), "trpo.target_kl": (0, None, False, False),
+    "trpo.line_search_shrink": (0, 1, False, False),
     "critic.lr": (0, None, False, False), "critic.max_grad_norm": (0, None, False, False),
     "gamma": (0, 1, False, True), "gae_lambda": (0, 1, True, True), "popart_beta": (0, 1, False, False),
     "obs_clip": (0, None, False, False), "obs_eps": (0, None, False, False), "reward_clip": (0, None, False, False),
@@ -76,7 +78,7 @@ RANGES = {
 MAX_BATCH = 10_000_000  # num_envs * num_steps samples held in memory at once
 POSITIVE_INTS = (
     "steps", "num_envs", "num_steps", "npg.epochs", "npg.minibatches", "ppo.epochs", "ppo.minibatches",
-    "pg.epochs", "pg.minibatches", "critic.epochs", "critic.minibatches", "eval.episodes", "eval.max_episode_steps", "checkpoint.every",
+    "pg.epochs", "pg.minibatches", "trpo.cg_steps", "trpo.line_search_steps", "critic.epochs", "critic.minibatches", "eval.episodes", "eval.max_episode_steps", "checkpoint.every",
 )
 
 

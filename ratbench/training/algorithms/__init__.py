@@ -1,4 +1,4 @@
-"""Policy-update algorithms: ``npg`` (any natural-gradient solver), ``ppo`` and ``pg``.
+"""Policy-update algorithms: ``npg`` (any natural-gradient solver), ``ppo``, ``pg`` and ``trpo``.
 
 Each takes an :class:`~ratbench.training.agent.Agent`, its config and a
 numpy Generator, and exposes ``update(batch, progress) -> dict`` (the
@@ -17,12 +17,13 @@ from ratbench.training.agent import Agent
 from ratbench.training.algorithms.npg import NPG
 from ratbench.training.algorithms.pg import PG
 from ratbench.training.algorithms.ppo import PPO
+from ratbench.training.algorithms.trpo import TRPO
 
-ALGORITHMS = {"npg": NPG, "ppo": PPO, "pg": PG}
+ALGORITHMS = {"npg": NPG, "ppo": PPO, "pg": PG, "trpo": TRPO}
 
 
 def make_algorithm(config: Mapping[str, Any], agent: Agent, rng: np.random.Generator):
     return ALGORITHMS[config["algo"]](agent, config, rng)
 
 
-__all__ = ["ALGORITHMS", "NPG", "PG", "PPO", "make_algorithm"]
+__all__ = ["ALGORITHMS", "NPG", "PG", "PPO", "TRPO", "make_algorithm"]

@@ -73,13 +73,25 @@ def test_bad_overrides_are_clear_errors(sets, message):
         resolve_config({"env": "cartpole"}, sets=sets)
 
 
+def test_trpo_takes_the_zoo_mujoco_settings():
+    """rl-baselines3-zoo hyperparams/trpo.yml (MuJoCo defaults; HalfCheetah's target_kl 0.04)."""
+    config = resolve_config({"env": "hopper", "algo": "trpo"})
+    assert (config["num_envs"], config["num_steps"], config["gamma"], config["solver"]) == (2, 1024, 0.99, None)
+    assert config["trpo"]["cg_steps"] == 25 and config["trpo"]["target_kl"] == 0.01 and config["reward_norm"]
+    assert (config["critic"]["epochs"], config["critic"]["minibatches"], config["critic"]["lr"]) == (20, 16, 1e-3)
+    assert resolve_config({"env": "halfcheetah", "algo": "trpo"})["trpo"]["target_kl"] == 0.04
+    assert "npg" not in config and "ppo" not in config
+
+
 def test_bad_names_are_clear_errors(tmp_path):
     with pytest.raises(RatbenchError, match="did you mean 'hopper'"):
         resolve_config({"env": "hoper"})
     with pytest.raises(RatbenchError, match="did you mean 'kaczmarz'"):
         resolve_config({"env": "hopper", "solver": "kaczmar"})
-    with pytest.raises(RatbenchError, match="unknown algorithm 'trpo'"):
-        resolve_config({"env": "hopper", "algo": "trpo"})
+    with pytest.raises(RatbenchError, match="unknown algorithm 'trpp'.*did you mean 'trpo'"):
+        resolve_config({"env": "hopper", "algo": "trpp"})
+    with pytest.raises(RatbenchError, match="trpo uses no natural-gradient solver"):
+        resolve_config({"env": "hopper", "algo": "trpo", "solver": "cg"})
     with pytest.raises(RatbenchError, match="ppo uses no natural-gradient solver"):
         resolve_config({"env": "hopper", "algo": "ppo", "solver": "cg"})
     with pytest.raises(RatbenchError, match="does not exist"):

@@ -13,11 +13,12 @@ CASES = [
     ("npg", {"solver": "woodbury", "arch": "shared"}),
     ("ppo", {}),
     ("pg", {}),
+    ("trpo", {}),
 ]
 
 
 @pytest.mark.parametrize("env", ["cartpole", "hopper"])
-@pytest.mark.parametrize("algo,explicit", CASES, ids=["rat", "woodbury-shared", "ppo", "pg"])
+@pytest.mark.parametrize("algo,explicit", CASES, ids=["rat", "woodbury-shared", "ppo", "pg", "trpo"])
 def test_run_writes_every_file(tmp_path, env, algo, explicit):
     config = small_config(env, algo, steps=2048, **explicit)
     summary = Trainer.create(config, logdir=tmp_path / "run", progress_bar=False).train()
@@ -31,8 +32,8 @@ def test_run_writes_every_file(tmp_path, env, algo, explicit):
         assert row["eval_return"] != "" and float(row["fps"]) > 0 and float(row["wall_time"]) > 0
         assert row["eval_cut"] == "0"  # every evaluation episode of these tasks ends long before the cap
         assert row["kl"] != "" and row["lr"] != "" and row["value_loss"] != ""
-        # solver columns only for the natural gradient
-        assert (row["solver_iterations"] != "") == (algo == "npg")
+        # solver columns for the natural gradient and TRPO
+        assert (row["solver_iterations"] != "") == (algo in ("npg", "trpo"))  # TRPO logs its CG steps
     assert float(rows[1]["wall_time"]) > float(rows[0]["wall_time"])
     assert list(run.glob("events.out.tfevents.*"))
     saved = yaml.safe_load((run / "config.yaml").read_text())
