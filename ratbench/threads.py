@@ -65,10 +65,11 @@ def busy_cores(seconds: float = SAMPLE_SECONDS) -> float:
     """How many cores other processes keep busy now: /proc/stat's busy share over ``seconds`` (this
     process sleeps meanwhile) times the CPU count; the 1-minute load average where /proc/stat is missing."""
     before = _cpu_times()
-    if before is None:
-        return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    time.sleep(seconds)
+    if before is not None:
+        time.sleep(seconds)
     after = _cpu_times()
+    if before is None or after is None:  # no /proc/stat (or it vanished between the readings)
+        return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     total = after[1] - before[1]
     return 0.0 if total <= 0 else (after[0] - before[0]) / total * (os.cpu_count() or 1)
 
@@ -91,14 +92,15 @@ def choose_threads(threads: int | None) -> tuple[int, str]:
 
 
 def set_compute_threads(threads: int | None) -> int:
-    """Use ``threads or auto_threads()`` threads in torch and in the BLAS that SciPy ships (OpenBLAS,
-    which :mod:`ratbench.symmetric` calls on CPU and which keeps its own pool); returns the count."""
+    """Use ``threads`` (None: :func:`choose_threads`'s automatic count) threads in torch and in the BLAS
+    that SciPy ships (OpenBLAS, which :mod:`ratbench.symmetric` calls on CPU and which keeps its own
+    pool); returns the count."""
     import torch
     from threadpoolctl import threadpool_limits
 
     import ratbench.symmetric  # noqa: F401  (loads SciPy's BLAS, so that the limit reaches it)
 
-    count = threads if threads is not None else auto_threads()
+    count = choose_threads(threads)[0]
     torch.set_num_threads(count)
     threadpool_limits(limits=count, user_api="blas")
     return count

@@ -3,7 +3,7 @@
 Written atomically (:func:`ratbench.io.atomic_write_bytes`) as
 ``checkpoint.pt`` (the resume point) and, periodically, as
 ``checkpoints/iter_<iteration>.pt`` (the last ``keep`` are kept). The state is stored as plain data
-(:mod:`ratbench.training.safe_state`) and read back with ``torch.load(..., weights_only=True)``, so
+(:mod:`ratbench.safe_state`) and read back with ``torch.load(..., weights_only=True)``, so
 resuming a run directory someone else wrote runs no code from it: a checkpoint that holds anything
 else (a pickled object, as checkpoints of earlier ratbench versions do) is refused in one sentence,
 and resumed only when the user says it is trusted (``--trust-checkpoint``).

@@ -26,15 +26,12 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 from torch.distributions import kl_divergence
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from ratbench.training.agent import Agent
 from ratbench.training.algorithms.critic import CriticTrainer
 from ratbench.training.rollout import Batch
 from solvers.cg import conjugate_gradient
-
-
-def _flat(tensors) -> torch.Tensor:
-    return torch.cat([t.reshape(-1) for t in tensors])
 
 
 def standardise(advantages: torch.Tensor) -> torch.Tensor:
@@ -62,25 +59,24 @@ class TrustRegionStep:
         return kl_divergence(self.policy.distribution(self.obs), self.old).mean()
 
     def set_params(self, flat: torch.Tensor) -> None:
-        offset = 0
-        for param in self.params:
-            param.data.copy_(flat[offset:offset + param.numel()].view_as(param))
-            offset += param.numel()
+        vector_to_parameters(flat, self.params)
 
-    def apply(self, cg_steps: int, damping: float, target_kl: float, shrink: float, max_backtracks: int) -> dict[str, Any]:
+    def apply(self, cg_steps: int, damping: float, target_kl: float, shrink: float,
+              max_backtracks: int) -> dict[str, Any]:
         """Direction, scaling and line search (module doc); returns what was done: accepted, step_size (the
         multiple of ``direction`` taken), step_norm, kl, objective (before), improvement, cg_steps,
         cg_residual, backtracks, full_step (the multiple the line search started from) and direction."""
         objective = self.surrogate()
-        g = _flat(torch.autograd.grad(objective, self.params, retain_graph=True))
-        kl_grad = _flat(torch.autograd.grad(self.kl(), self.params, create_graph=True))
+        g = parameters_to_vector(torch.autograd.grad(objective, self.params, retain_graph=True))
+        kl_grad = parameters_to_vector(torch.autograd.grad(self.kl(), self.params, create_graph=True))
 
         def fvp(v: torch.Tensor) -> torch.Tensor:
-            return _flat(torch.autograd.grad(kl_grad.dot(v), self.params, retain_graph=True)) + damping * v
+            hessian_v = torch.autograd.grad(kl_grad.dot(v), self.params, retain_graph=True)
+            return parameters_to_vector(hessian_v) + damping * v
 
         direction, cg_done, residual = conjugate_gradient(fvp, g.detach(), iterations=cg_steps)
         curvature = float(direction.dot(fvp(direction)))
-        start = _flat([p.detach() for p in self.params]).clone()
+        start = parameters_to_vector(self.params).detach().clone()
         result = {"accepted": False, "step_size": 0.0, "step_norm": 0.0, "kl": 0.0,
                   "objective": float(objective.detach()), "improvement": 0.0, "cg_steps": cg_done,
                   "cg_residual": residual, "backtracks": 0, "full_step": 0.0, "direction": direction}
