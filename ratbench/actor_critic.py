@@ -61,7 +61,22 @@ class ActorCritic(nn.Module):
         """V(s): obs (N, obs_dim) -> (N,)."""
         return self.critic(obs).squeeze(-1)
 
+    def value_function(self) -> "ValueFunction":
+        """V as a module of its own (the value term of a joint problem, :class:`ratbench.problem.ValueTerm`)."""
+        return ValueFunction(self.critic)
+
     def critic_only_parameters(self) -> list[nn.Parameter]:
         """Parameters that only the value function uses (the value head when shared)."""
         policy_ids = {id(p) for p in self.policy.parameters()}
         return [p for p in self.critic.parameters() if id(p) not in policy_ids]
+
+
+class ValueFunction(nn.Module):
+    """critic: obs -> (N, 1) as ``forward(obs) -> V (N,)``."""
+
+    def __init__(self, critic: nn.Module):
+        super().__init__()
+        self.critic = critic
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.critic(obs).squeeze(-1)

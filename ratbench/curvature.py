@@ -18,10 +18,16 @@ trainable parameter (LayerNorm, any custom module) gets its per-sample gradients
 (:mod:`ratbench.per_sample`), so every differentiable policy works.
 Modules that mix samples (BatchNorm in training mode) are refused.
 
+A joint problem (``problem.value``, :class:`~ratbench.problem.ValueTerm`) differentiates
+``sum_i sqrt(w_i) (log pi_i + 2 eps_i V_i)`` instead, over the policy's and the value module's
+layers: the value term is one more output-gradient per sample, no N x P Jacobian is formed. A layer
+called more than once on equal inputs (a shared trunk run for the policy and for the value) has its
+calls' output-gradients summed, ``g_1 a^T + g_2 a^T = (g_1 + g_2) a^T``, so it costs one position.
+
 Row indices (``rows``/``cols``) select samples; ``None`` means all N.
 Products never divide by N: ``gram`` is ``S S^T``, ``jvp`` is ``S v``,
 ``vjp`` is ``S^T u`` with S the scaled score matrix of
-:mod:`ratbench.problem`.
+:mod:`ratbench.problem`; both take several columns ((P, k) and (n, k)), one product per column.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from torch import nn
 from ratbench.errors import RatbenchError
 from ratbench.per_sample import RatbenchWarning, per_sample_grads, refuse_sample_mixing
 from ratbench.policies import GaussianPolicy
-from ratbench.problem import NPGProblem
+from ratbench.problem import NPGProblem, ValueLikelihood
 from ratbench.symmetric import fill_upper, gram_lower
 
 Rows = Optional[torch.Tensor]
@@ -268,7 +274,9 @@ class Curvature:
         return out if cols is not rows or lower_only else fill_upper(out)
 
     def jvp(self, v: torch.Tensor, rows: Rows = None) -> torch.Tensor:
-        """S[rows] v for a flat v (P,): (n_rows,)."""
+        """S[rows] v for a flat v (P,): (n_rows,); for v (P, k): (n_rows, k)."""
+        if v.dim() == 2:
+            return torch.stack([self.jvp(column, rows) for column in v.unbind(1)], dim=1)
         self._count(rows)
         out = torch.zeros(self._n_rows(rows), dtype=self.dtype, device=self.device)
         for layer in self.layers:
@@ -278,7 +286,9 @@ class Curvature:
         return out
 
     def vjp(self, u: torch.Tensor, rows: Rows = None) -> torch.Tensor:
-        """S[rows]^T u for u (n_rows,): flat (P,)."""
+        """S[rows]^T u for u (n_rows,): flat (P,); for u (n_rows, k): (P, k)."""
+        if u.dim() == 2:
+            return torch.stack([self.vjp(column, rows) for column in u.unbind(1)], dim=1)
         self._count(rows)
         out = torch.zeros(self.num_params, dtype=self.dtype, device=self.device)
         for layer in self.layers:
@@ -437,6 +447,34 @@ def _layer_output_grads(module: nn.Module, grad: torch.Tensor) -> torch.Tensor:
     return grad.reshape(n, -1, grad.shape[-1])
 
 
+def _equal_inputs(calls: list[_Call]) -> bool:
+    """Whether a layer was called more than once, every time on inputs equal to the first call's."""
+    first = calls[0].inputs
+    return len(calls) > 1 and all(c.inputs.shape == first.shape and torch.equal(c.inputs, first) for c in calls[1:])
+
+
+def _per_sample_rest(problem: NPGProblem, params: list[torch.Tensor]) -> torch.Tensor:
+    """Per-sample scores (N, sum numel) of the parameters outside the layer fast path, by torch.func: those of
+    log pi, plus the value term's ``2 eps_i grad V_i`` for the parameters the value module holds."""
+    owned_by_policy = {id(p) for p in problem.policy.parameters()}
+    out = torch.zeros(problem.n, sum(p.numel() for p in params), dtype=problem.dtype, device=problem.device)
+    parts = [(problem.policy, problem.actions, owned_by_policy)]
+    if problem.value is not None:
+        parts.append((ValueLikelihood(problem.value.module), problem.value.noise,
+                      {id(p) for p in problem.value.module.parameters()}))
+    for module, data, owned in parts:
+        mine = [p for p in params if id(p) in owned]
+        if not mine:
+            continue
+        grads, at, col = per_sample_grads(module, mine, problem.obs, data), 0, 0
+        for p in params:
+            if id(p) in owned:
+                out[:, col:col + p.numel()] += grads[:, at:at + p.numel()].to(problem.dtype)
+                at += p.numel()
+            col += p.numel()
+    return out
+
+
 def capture(problem: NPGProblem) -> Curvature:
     """One forward and one backward over the batch: the implicit S of ``problem`` (see
     :func:`capture_with_log_probs`)."""
@@ -472,7 +510,10 @@ def _capture(problem: NPGProblem, fast_layers: bool) -> tuple[Curvature, torch.T
         offsets[id(p)] = start
         start += p.numel()
 
-    fast = [m for m in policy.modules() if fast_layers and _fast_path_supported(m) and id(m.weight) in offsets]
+    modules = list(policy.modules())
+    if problem.value is not None:
+        modules += [m for m in problem.value.module.modules() if all(m is not k for k in modules)]
+    fast = [m for m in modules if fast_layers and _fast_path_supported(m) and id(m.weight) in offsets]
     fast = [m for m in fast if m.bias is None or id(m.bias) in offsets]
     recorder = _Recorder(problem.n)
     handles = [m.register_forward_hook(recorder.hook) for m in fast]
@@ -486,8 +527,14 @@ def _capture(problem: NPGProblem, fast_layers: bool) -> tuple[Curvature, torch.T
                 logp = policy.log_prob(problem.obs, problem.actions)
             if logp.shape != (problem.n,):
                 raise RatbenchError(f"policy.log_prob must return shape ({problem.n},), got {tuple(logp.shape)}")
+            likelihood = logp
+            if problem.value is not None:
+                value = problem.value.module(problem.obs)
+                if value.shape != (problem.n,):
+                    raise RatbenchError(f"the value module must return shape ({problem.n},), got {tuple(value.shape)}")
+                likelihood = logp + 2.0 * problem.value.noise.to(value.dtype) * value
             outputs = recorder.outputs()
-            grads = torch.autograd.grad((problem.sqrt_weights() * logp).sum(), outputs, allow_unused=True) if outputs else ()
+            grads = torch.autograd.grad((problem.sqrt_weights() * likelihood).sum(), outputs, allow_unused=True) if outputs else ()
     finally:
         for h in handles:
             h.remove()
@@ -499,7 +546,12 @@ def _capture(problem: NPGProblem, fast_layers: bool) -> tuple[Curvature, torch.T
         calls = recorder.calls.pop(m, [])
         if m in recorder.rejected or not calls or any(output_grads[id(c.output)] is None for c in calls):
             continue
-        g = torch.cat([_layer_output_grads(m, output_grads.pop(id(c.output)).detach()) for c in calls], dim=1)
+        per_call = [_layer_output_grads(m, output_grads.pop(id(c.output)).detach()) for c in calls]
+        if m not in recorder.raw and _equal_inputs(calls):  # one position: the calls' output-gradients summed
+            g, calls = torch.stack(per_call).sum(0), calls[:1]
+        else:
+            g = torch.cat(per_call, dim=1)
+        del per_call
         bias_offset = offsets[id(m.bias)] if m.bias is not None else None
         if _changed((c.inputs for c in calls), (c.version for c in calls)):  # a kept view of the input (raw, or a bias-free
             # Linear's) would be read changed: say it as autograd would, so that capture_with_log_probs falls back
@@ -526,7 +578,7 @@ def _capture(problem: NPGProblem, fast_layers: bool) -> tuple[Curvature, torch.T
             with torch.no_grad():
                 closed[id(policy.log_std)] = policy.log_std_scores(gaussian_mean.detach(), problem.actions)
         rest = [p for p in others if id(p) not in closed]
-        from_func = per_sample_grads(policy, rest, problem.obs, problem.actions) if rest else None
+        from_func = _per_sample_rest(problem, rest) if rest else None
         columns, at = [], 0
         for p in others:
             if id(p) in closed:

@@ -6,6 +6,9 @@
   ``||d - d*||_A / ||d*||_A`` with ``||v||_A^2 = v^T (F + lambda I) v``: the
   norm the regularised NPG objective measures, in which CG's error decreases
   monotonically.
+
+For k right-hand sides (d and d* of shape (P, k)) the norms are Frobenius norms and the inner products
+sum over the columns: the metrics of the stacked solution.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ class Scores:
 
 
 def _f64(v: torch.Tensor) -> torch.Tensor:
-    return v.detach().to(device="cpu", dtype=torch.float64).reshape(-1)
+    return v.detach().to(device="cpu", dtype=torch.float64)
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -52,15 +55,15 @@ def cosine(d: torch.Tensor, d_star: torch.Tensor) -> float:
     it for parallel vectors); NaN when either is zero."""
     d, d_star = _f64(d), _f64(d_star)
     norms = float(torch.linalg.vector_norm(d)) * float(torch.linalg.vector_norm(d_star))
-    return min(1.0, max(-1.0, float(d.dot(d_star)) / norms)) if norms > 0 else math.nan
+    return min(1.0, max(-1.0, float((d * d_star).sum()) / norms)) if norms > 0 else math.nan
 
 
 def damped_relative_error(d: torch.Tensor, d_star: torch.Tensor, apply_damped: Operator) -> float:
     """||d - d*||_A / ||d*||_A with ``apply_damped(v) = (F + lambda I) v`` (A symmetric positive definite)."""
     d, d_star = _f64(d), _f64(d_star)
     error = d - d_star
-    error_sq = max(float(error.dot(_f64(apply_damped(error)))), 0.0)
-    target_sq = max(float(d_star.dot(_f64(apply_damped(d_star)))), 0.0)
+    error_sq = max(float((error * _f64(apply_damped(error))).sum()), 0.0)
+    target_sq = max(float((d_star * _f64(apply_damped(d_star))).sum()), 0.0)
     return _ratio(math.sqrt(error_sq), math.sqrt(target_sq))
 
 

@@ -20,6 +20,15 @@ Conventions (held by every solver, the reference and the trainer):
   advantage ``y``.
 - Flat vectors in parameter space follow the order of ``problem.params`` and
   each parameter's row-major layout (``torch.nn.utils.parameters_to_vector``).
+- Several right-hand sides. ``advantages`` may be (N, k): k problems with the
+  same S and damping, solved together (``b`` (N, k), ``d*`` (P, k), ``y`` (N, k));
+  the joint update of a shared actor-critic solves for [A, 1] at once.
+- The value term (``value``, a :class:`ValueTerm`): agent-lab/ICML2026-RAT
+  train_shared.py:114-133 folds a sampled value likelihood
+  ``-(V_i - (V_i + eps_i).detach())^2``, eps_i ~ N(0, 1), into each sample's
+  log-likelihood, so the scores become
+  ``s_i = sqrt(w_i) (grad log pi_i + 2 eps_i grad V_i)`` over the policy's and
+  the value function's parameters together.
 """
 
 from __future__ import annotations
@@ -36,14 +45,36 @@ from ratbench.policies import Policy
 
 
 @dataclass
+class ValueTerm:
+    """The value likelihood of a joint problem: ``module(obs) -> V (N,)`` and the noise eps (N,) drawn for
+    this batch; it adds ``2 eps_i grad V_i`` to sample i's score."""
+
+    module: nn.Module
+    noise: torch.Tensor
+
+
+class ValueLikelihood(nn.Module):
+    """``log_prob(obs, noise) = 2 noise V(obs)``: a per-sample function whose gradient is the value term's
+    score ``2 eps_i grad V_i`` (the noise is data, like an action), for per-sample gradient routes."""
+
+    def __init__(self, value: nn.Module):
+        super().__init__()
+        self.value = value
+
+    def log_prob(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        return 2.0 * noise * self.value(obs)
+
+
+@dataclass
 class NPGProblem:
     """One on-policy batch and its damping.
 
     policy: any module with ``log_prob(obs, actions) -> (N,)``.
     obs: (N, ...) observations; actions: (N, ...) actions;
-    advantages: (N,); weights: optional (N,) positive per-sample weights;
+    advantages: (N,) or (N, k) (k right-hand sides); weights: optional (N,) positive per-sample weights;
     damping: lambda > 0; params: the parameters the Fisher is over
-    (default ``policy.policy_parameters()`` or every trainable parameter);
+    (default ``policy.policy_parameters()`` or every trainable parameter, then the value module's);
+    value: the value term of a joint problem (None: scores of log pi alone);
     trusted: skip the policy forward that checks the actions' shape and support
     (for batches the policy itself sampled, such as the trainer's minibatches;
     the cheap shape and finiteness checks still run).
@@ -58,6 +89,7 @@ class NPGProblem:
     params: list = field(default_factory=list)
     name: str = ""
     trusted: bool = False
+    value: Optional[ValueTerm] = None
 
     def __post_init__(self) -> None:
         if not hasattr(self.policy, "log_prob"):
@@ -71,6 +103,9 @@ class NPGProblem:
                 if isinstance(self.policy, Policy)
                 else [p for p in self.policy.parameters() if p.requires_grad]
             )
+            if self.value is not None:
+                seen = {id(p) for p in self.params}
+                self.params += [p for p in self.value.module.parameters() if p.requires_grad and id(p) not in seen]
         if not self.params:
             raise RatbenchError("the policy has no trainable parameters; nothing to solve for")
         try:
@@ -85,8 +120,10 @@ class NPGProblem:
             raise RatbenchError("the batch is empty: obs must have shape (N, ...) with N >= 1")
         if self.actions.shape[0] != n:
             raise RatbenchError(f"actions have {self.actions.shape[0]} rows but obs has {n}; pass one action per observation")
-        if self.advantages.shape != (n,):
-            raise RatbenchError(f"advantages must have shape ({n},) to match obs, got {tuple(self.advantages.shape)}")
+        if self.advantages.dim() not in (1, 2) or self.advantages.shape[0] != n or 0 in self.advantages.shape:
+            raise RatbenchError(f"advantages must have shape ({n},) or ({n}, k) to match obs, got {tuple(self.advantages.shape)}")
+        if self.value is not None and self.value.noise.shape != (n,):
+            raise RatbenchError(f"the value term's noise must have shape ({n},), got {tuple(self.value.noise.shape)}")
         if self.weights is not None:
             if self.weights.shape != (n,):
                 raise RatbenchError(f"weights must have shape ({n},) to match obs, got {tuple(self.weights.shape)}")
@@ -147,10 +184,21 @@ class NPGProblem:
             return torch.ones(self.n, dtype=self.dtype, device=self.device)
         return self.weights.to(self.dtype).sqrt()
 
+    @property
+    def columns(self) -> Optional[int]:
+        """k for an (N, k) right-hand side, None for a single (N,) one."""
+        return None if self.advantages.dim() == 1 else int(self.advantages.shape[1])
+
+    def rows_scale(self, t: torch.Tensor) -> torch.Tensor:
+        """sqrt(w) shaped to multiply ``t`` (N,) or (N, k) row by row."""
+        scale = self.sqrt_weights()
+        return scale if t.dim() == 1 else scale[:, None]
+
     def rhs(self) -> torch.Tensor:
-        """b = sqrt(w) * A, (N,)."""
-        return self.sqrt_weights() * self.advantages.to(self.dtype)
+        """b = sqrt(w) * A, (N,) or (N, k)."""
+        advantages = self.advantages.to(self.dtype)
+        return self.rows_scale(advantages) * advantages
 
     def to_transformed_advantage(self, u: torch.Tensor) -> torch.Tensor:
-        """Map the dual iterate u (system in scaled rows) to y = u / sqrt(w)."""
-        return u / self.sqrt_weights()
+        """Map the dual iterate u (system in scaled rows, (N,) or (N, k)) to y = u / sqrt(w)."""
+        return u / self.rows_scale(u)

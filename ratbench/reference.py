@@ -12,6 +12,9 @@ independently of the curvature layer's hooks and of the Woodbury code path:
 - Sample space (larger P, where the P x P Fisher does not fit):
   ``(J J^T / N + lambda I) u = b`` by SciPy in float64, ``d* = J^T u / N``.
 
+A joint problem's rows add the value term ``2 eps_i grad V_i`` (:class:`ratbench.problem.ValueTerm`), from
+``torch.func`` per-sample gradients of the value module's copy; k right-hand sides give (P, k) solutions.
+
 Everything the reference returns is a float64 CPU tensor. The mode that was
 used is recorded in :attr:`Reference.mode` and shown in every output.
 """
@@ -29,7 +32,7 @@ import torch
 
 from ratbench.errors import RatbenchError
 from ratbench.per_sample import param_names, per_sample_grads
-from ratbench.problem import NPGProblem
+from ratbench.problem import NPGProblem, ValueLikelihood
 
 DEFAULT_MAX_PARAMS = 20_000
 """Largest P solved in parameter space (F takes 8 P^2 bytes: 3.2 GB at the cutoff)."""
@@ -89,21 +92,40 @@ def dense_jacobian(problem: NPGProblem, dtype: torch.dtype = torch.float64) -> t
     gradients of a deep copy of the policy cast to ``dtype``; the problem's
     policy is never touched. Rows are computed in chunks to bound memory.
     """
-    names = param_names(problem.policy, problem.params)
-    policy = copy.deepcopy(problem.policy).to(device=problem.device, dtype=dtype)
-    by_name = dict(policy.named_parameters())
-    params = [by_name[name] for name in names]
-    obs = _cast(problem.obs, dtype)
-    actions = _cast(problem.actions, dtype)
+    parts = [(problem.policy, problem.actions)]
+    if problem.value is not None:
+        parts.append((ValueLikelihood(problem.value.module), problem.value.noise))
     n, p = problem.n, problem.num_params
-    jacobian = torch.empty(n, p, dtype=dtype, device=problem.device)
+    jacobian = torch.zeros(n, p, dtype=dtype, device=problem.device)
+    obs = _cast(problem.obs, dtype)
     rows = max(1, _CHUNK_ELEMENTS // p)
-    for start in range(0, n, rows):
-        stop = min(start + rows, n)
-        jacobian[start:stop] = per_sample_grads(policy, params, obs[start:stop], actions[start:stop])
+    for module, data in parts:
+        owned = {id(q) for q in module.parameters()}
+        mine = [q for q in problem.params if id(q) in owned]
+        if not mine:
+            continue
+        columns = _columns_of(problem.params, owned)
+        names = param_names(module, mine)
+        module = copy.deepcopy(module).to(device=problem.device, dtype=dtype)
+        by_name = dict(module.named_parameters())
+        params = [by_name[name] for name in names]
+        data = _cast(data, dtype)
+        for start in range(0, n, rows):
+            stop = min(start + rows, n)
+            jacobian[start:stop, columns] += per_sample_grads(module, params, obs[start:stop], data[start:stop])
     if problem.weights is not None:
         jacobian *= problem.weights.to(dtype).sqrt()[:, None]
     return jacobian
+
+
+def _columns_of(params: list, owned: set) -> torch.Tensor:
+    """Flat column indices of the parameters in ``owned``, in the order of ``params``."""
+    columns, at = [], 0
+    for q in params:
+        if id(q) in owned:
+            columns.append(torch.arange(at, at + q.numel()))
+        at += q.numel()
+    return torch.cat(columns)
 
 
 def compute_reference(problem: NPGProblem, mode: str = "auto", max_params: int = DEFAULT_MAX_PARAMS) -> Reference:
@@ -119,7 +141,9 @@ def compute_reference(problem: NPGProblem, mode: str = "auto", max_params: int =
     if not bool(torch.isfinite(jacobian).all()):
         raise RatbenchError("the policy's per-sample scores contain NaN or inf; check the policy and its inputs")
     n, lam = problem.n, problem.damping
-    b = (_sqrt_weights(problem) * problem.advantages.detach().cpu().to(torch.float64)).numpy()
+    advantages = problem.advantages.detach().cpu().to(torch.float64)
+    scale = _sqrt_weights(problem)
+    b = ((scale if advantages.dim() == 1 else scale[:, None]) * advantages).numpy()
     j = jacobian.numpy()
     g = j.T @ b / n
     fisher = None

@@ -72,7 +72,7 @@ class CholeskyFactor:
     lapack: bool
 
     def solve(self, rhs: torch.Tensor) -> torch.Tensor:
-        """M^-1 rhs for rhs (n,)."""
+        """M^-1 rhs for rhs (n,) or (n, k)."""
         if rhs.dtype != self.data.dtype:
             raise ValueError(f"rhs is {rhs.dtype}, the factor {self.data.dtype}")
         if self.lapack:
@@ -81,6 +81,8 @@ class CholeskyFactor:
             if info != 0:
                 raise ValueError(f"potrs: argument {-info} is invalid")
             return torch.from_numpy(x)
+        if rhs.dim() == 2:
+            return torch.cholesky_solve(rhs, self.data)
         return torch.cholesky_solve(rhs[:, None], self.data)[:, 0]
 
 

@@ -6,6 +6,11 @@ of ``d* = (F + lambda I)^-1 g`` (an ascent direction; see the conventions in
 forward/backward pass unless a :class:`~ratbench.curvature.Curvature` of the
 same problem is passed in.
 
+A problem with k right-hand sides (advantages (N, k)) gets directions (P, k) and transformed
+advantages (N, k): solved together by the solvers whose work is shared across columns
+(``multi_rhs``: one Gram and one factorisation for woodbury and kaczmarz), column by column on one
+capture by the others.
+
 ``callback(progress)`` (optional) is called after every iteration of an
 iterative solver with a :class:`Progress`; the time the callback takes is
 not counted in ``Progress.elapsed`` nor in ``SolveResult.stats.seconds``.
@@ -13,6 +18,7 @@ not counted in ``Progress.elapsed`` nor in ``SolveResult.stats.seconds``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import time
@@ -56,7 +62,8 @@ class SolveStats:
 
 @dataclass
 class SolveResult:
-    """direction: flat (P,) ascent direction; transformed_advantage: (N,) y with
+    """direction: flat (P,) ascent direction ((P, k) for k right-hand sides, as every field below);
+    transformed_advantage: (N,) y with
     d = (1/N) sum_i w_i y_i grad log pi_i, or None for solvers without one;
     dual: (N,) the sample-space iterate u (scaled rows), or None;
     scores_direction: (N,) S d when the solver knows it without a J v product
@@ -90,6 +97,7 @@ class Solver:
 
     name: ClassVar[str] = ""
     exact: ClassVar[str] = ""  # when the solver returns d* exactly, in one line
+    multi_rhs: ClassVar[bool] = False  # whether _solve takes (N, k) right-hand sides itself
 
     def solve(
         self,
@@ -107,7 +115,10 @@ class Solver:
         else:
             start_rows = curvature.rows_touched
         with torch.no_grad():
-            result = self._solve(problem, curvature, clock, callback, warm_start)
+            if problem.columns is None or self.multi_rhs:
+                result = self._solve(problem, curvature, clock, callback, warm_start)
+            else:
+                result = self._solve_columns(problem, curvature, clock, callback, warm_start)
         result.stats.passes = (curvature.rows_touched - start_rows) / curvature.n
         result.stats.seconds = clock.elapsed()
         return result
@@ -121,6 +132,28 @@ class Solver:
         warm_start: Optional[WarmStart],
     ) -> SolveResult:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _solve_columns(self, problem: NPGProblem, curv: Curvature, clock: "Clock", callback: Optional[Callback],
+                       warm_start: Optional[WarmStart]) -> SolveResult:
+        """k right-hand sides one at a time on the same capture; results stacked as columns (iterations and
+        residual: the largest over the columns). ``callback`` is not called: a column's iterate is not an
+        iterate of the whole problem."""
+        results = []
+        for j, advantages in enumerate(problem.advantages.unbind(1)):
+            column = dataclasses.replace(problem, advantages=advantages, trusted=True)
+            warm = None if warm_start is None else WarmStart(
+                direction=_column(warm_start.direction, j), dual=_column(warm_start.dual, j))
+            results.append(self._solve(column, curv, clock, None, warm))
+
+        def stacked(name: str) -> Optional[torch.Tensor]:
+            parts = [getattr(r, name) for r in results]
+            return None if any(p is None for p in parts) else torch.stack(parts, dim=1)
+
+        stats = SolveStats(iterations=max(r.stats.iterations for r in results),
+                           residual=max(r.stats.residual for r in results),
+                           history=[h for r in results for h in r.stats.history])
+        return SolveResult(stacked("direction"), stacked("transformed_advantage"), stats, dual=stacked("dual"),
+                           scores_direction=stacked("scores_direction"))
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
@@ -144,6 +177,11 @@ class Clock:
         t0 = time.perf_counter()
         callback(make(self.elapsed()))
         self._paused += time.perf_counter() - t0
+
+
+def _column(t: Optional[torch.Tensor], j: int) -> Optional[torch.Tensor]:
+    """Column j of a (rows, k) warm start; a one-column (rows,) start serves every column."""
+    return t if t is None or t.dim() == 1 else t[:, j]
 
 
 def integer_option(option: str, value: Any, minimum: Optional[int] = None) -> int:

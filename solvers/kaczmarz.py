@@ -58,6 +58,7 @@ RESIDUAL_RULES = ("block", "original")
 class Kaczmarz(Solver):
     name = "kaczmarz"
     exact = "converges to d* as sweeps grow (residual='block'); exact after one sweep when block_size >= N"
+    multi_rhs = True  # k right-hand sides share every block's Gram and Cholesky factor
 
     def __init__(
         self,
@@ -89,7 +90,7 @@ class Kaczmarz(Solver):
     ) -> SolveResult:
         n, lam = curv.n, problem.damping
         b = problem.rhs()
-        u, d, d_base = self._start(curv, warm_start)
+        u, d, d_base = self._start(curv, warm_start, problem.columns)
         generator = torch.Generator().manual_seed(self.seed)
         all_rows = torch.arange(n, device=curv.device)
         original = self.residual == "original"
@@ -133,29 +134,35 @@ class Kaczmarz(Solver):
         return SolveResult(d, problem.to_transformed_advantage(u), stats, dual=u, scores_direction=sd)
 
     @staticmethod
-    def _start(curv: Curvature, warm: Optional[WarmStart]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(u, d, d_base) with d = d_base + S^T u / N."""
-        zeros_p = torch.zeros(curv.num_params, dtype=curv.dtype, device=curv.device)
+    def _start(curv: Curvature, warm: Optional[WarmStart], columns: Optional[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(u, d, d_base) with d = d_base + S^T u / N; with k right-hand sides each is (rows, k), and a
+        one-column warm start starts every column."""
+        tail = () if columns is None else (columns,)
+        zeros_p = torch.zeros(curv.num_params, *tail, dtype=curv.dtype, device=curv.device)
+        zeros_n = torch.zeros(curv.n, *tail, dtype=curv.dtype, device=curv.device)
         if warm is None or (warm.direction is None and warm.dual is None):
-            return torch.zeros(curv.n, dtype=curv.dtype, device=curv.device), zeros_p, zeros_p
-        if warm.dual is not None and warm.dual.shape != (curv.n,):
-            raise RatbenchError(f"warm-start dual must have shape ({curv.n},), got {tuple(warm.dual.shape)}")
-        if warm.direction is not None and warm.direction.shape != (curv.num_params,):
-            raise RatbenchError(
-                f"warm-start direction must have shape ({curv.num_params},), got {tuple(warm.direction.shape)}"
-            )
+            return zeros_n, zeros_p, zeros_p
+        for label, t, rows in (("dual", warm.dual, curv.n), ("direction", warm.direction, curv.num_params)):
+            if t is not None and tuple(t.shape) not in {(rows,), (rows, *tail)}:
+                raise RatbenchError(f"warm-start {label} must have shape {(rows, *tail)}, got {tuple(t.shape)}")
+
+        def spread(t: torch.Tensor) -> torch.Tensor:
+            t = t.to(curv.dtype)
+            return (t[:, None].expand(-1, columns) if columns is not None and t.dim() == 1 else t).clone()
+
         if warm.dual is None:
-            d0 = warm.direction.to(curv.dtype).clone()
-            return torch.zeros(curv.n, dtype=curv.dtype, device=curv.device), d0, d0.clone()
-        u0 = warm.dual.to(curv.dtype).clone()
+            d0 = spread(warm.direction)
+            return zeros_n, d0, d0.clone()
+        u0 = spread(warm.dual)
         from_dual = curv.vjp(u0) / curv.n
         if warm.direction is None:
             return u0, from_dual, zeros_p
-        d0 = warm.direction.to(curv.dtype).clone()
+        d0 = spread(warm.direction)
         return u0, d0, d0 - from_dual
 
 
 def _dual_objective(d: torch.Tensor, d_base: torch.Tensor, u: torch.Tensor, b: torch.Tensor, lam: float, n: int) -> float:
-    """f(u) = 1/2 u^T M u - u^T (b - S d_base), from d - d_base = S^T u / N without touching S."""
+    """f(u) = 1/2 u^T M u - u^T (b - S d_base), from d - d_base = S^T u / N without touching S (summed over
+    the columns of k right-hand sides)."""
     dd = d - d_base
-    return float(0.5 * n * dd.dot(dd) + 0.5 * lam * u.dot(u) - u.dot(b) + n * d_base.dot(dd))
+    return float(0.5 * n * (dd * dd).sum() + 0.5 * lam * (u * u).sum() - (u * b).sum() + n * (d_base * dd).sum())

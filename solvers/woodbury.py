@@ -16,6 +16,7 @@ from solvers.base import Callback, Clock, SolveResult, SolveStats, Solver, WarmS
 class Woodbury(Solver):
     name = "woodbury"
     exact = "always (up to rounding in the working dtype)"
+    multi_rhs = True  # k right-hand sides share the Gram and its Cholesky factor
 
     def _solve(
         self,

@@ -290,3 +290,22 @@ def stopped_allowance(problem: NPGProblem, reference: Dense, direction: torch.Te
     (derived in tests/solvers/test_kaczmarz.py's docstring): what a solver stopped on that residual may miss."""
     r = reference.rhs - reference.scores @ to_np(direction) - problem.damping * to_np(dual)
     return np.linalg.norm(r) / (2 * np.sqrt(problem.n * problem.damping)) + exact_rtol(problem, reference) * np.linalg.norm(d_ref)
+
+
+def joint_scores(problem: NPGProblem) -> np.ndarray:
+    """S of a joint problem (``problem.value`` set) by plain autograd, one sample at a time:
+    row i is ``sqrt(w_i) grad (log pi_i + 2 eps_i V_i)`` over ``problem.params`` (train_shared.py:114-132's
+    ``-(V - (V + eps).detach())^2`` has that gradient)."""
+    value, rows = problem.value, []
+    for i in range(problem.n):
+        obs, act = problem.obs[i:i + 1], problem.actions[i:i + 1]
+        likelihood = problem.policy.log_prob(obs, act).sum() + 2 * value.noise[i] * value.module(obs).sum()
+        grads = torch.autograd.grad(likelihood, problem.params, allow_unused=True)
+        rows.append(torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1)
+                               for g, p in zip(grads, problem.params)]))
+    return to_np(torch.stack(rows) * sqrt_weights(problem)[:, None])
+
+
+def column_dense(problem: NPGProblem, scores: np.ndarray, j: int) -> Dense:
+    """The Dense of right-hand side j of a problem with (N, k) advantages, from its materialised S."""
+    return Dense(scores, to_np(sqrt_weights(problem) * problem.advantages[:, j].to(torch.float64)), problem.damping)

@@ -32,7 +32,7 @@ from torch import nn
 
 from ratbench.actor_critic import ActorCritic
 from ratbench.policies import CategoricalPolicy, GaussianPolicy, Policy, StateGaussianPolicy, mlp
-from ratbench.problem import NPGProblem
+from ratbench.problem import NPGProblem, ValueTerm
 
 Draw = Callable[[st.SearchStrategy], object]
 
@@ -250,6 +250,32 @@ def problems(
         advantages, weights = _data(draw, batch)
     damping = draw(dampings)
     return NPGProblem(policy, obs, actions, advantages, damping, weights=weights, params=params, name=f"{arch}(N={batch})")
+
+
+@st.composite
+def joint_problems(
+    draw: Draw,
+    n: st.SearchStrategy[int] = st.integers(1, 16),
+    dampings: st.SearchStrategy[float] = DAMPINGS,
+    columns: st.SearchStrategy[int] = st.integers(1, 3),
+) -> NPGProblem:
+    """A float64 joint problem of a shared-trunk ActorCritic (train_shared.py's scores: log pi + the value
+    term with N(0, 1) noise), over every parameter, with k right-hand sides (N, k) and optional weights."""
+    batch, k = draw(n), draw(columns)
+    seed = draw(st.integers(0, 2**31 - 1))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        obs_dim, act_dim = draw(st.integers(1, 6)), draw(st.integers(1, 3))
+        hidden = tuple(draw(st.lists(st.integers(1, 10), min_size=1, max_size=2)))
+        model = ActorCritic(obs_dim, act_dim, discrete=draw(st.booleans()), hidden=hidden, shared=True).double()
+        obs = torch.randn(batch, obs_dim, dtype=torch.float64)
+        with torch.no_grad():
+            actions = model.policy.act(obs)
+        _, weights = _data(draw, batch)
+        advantages = torch.randn(batch, k, dtype=torch.float64)
+        noise = torch.randn(batch, dtype=torch.float64)
+    return NPGProblem(model.policy, obs, actions, advantages, draw(dampings), weights=weights,
+                      value=ValueTerm(model.value_function(), noise), name=f"joint(N={batch}, k={k})")
 
 
 @st.composite

@@ -28,11 +28,13 @@ from typing import Any, Callable, Iterable, Optional
 import torch
 from torch import nn
 
+from ratbench.actor_critic import ActorCritic
 from ratbench.errors import RatbenchError, unknown_name
 from ratbench.benchmarking.measure import measure, synchronize
 from ratbench.per_sample import per_sample_grads
 from ratbench.policies import CategoricalPolicy, GaussianPolicy, Policy, categorical_mlp, gaussian_mlp
-from ratbench.problem import NPGProblem
+from ratbench.problem import NPGProblem, ValueTerm
+from ratbench.reference import dense_jacobian
 from ratbench.trunks import image_trunk
 from solvers import Solver, make_solver
 
@@ -57,7 +59,10 @@ FRAME_POLICIES = {
     "nature-cnn": FrameWorkload((4, 84, 84), "nature", 512),  # Atari: 84x84 grey, 4 stacked frames
     "minatar-cnn": FrameWorkload((4, 10, 10), "minatar", 128),  # MinAtar Breakout's 4 channels
 }
-POLICIES = ("mlp-gaussian", "mlp-categorical", "cnn-categorical", "cnn-gaussian", *FRAME_POLICIES)
+JOINT_POLICY = "mlp-shared-joint"
+"""train_shared.py's joint problem: a shared-trunk Gaussian actor-critic at Humanoid size, scores of log pi plus
+the value term (N(0, 1) noise), every parameter, right-hand sides [A, 1] (:class:`ratbench.problem.ValueTerm`)."""
+POLICIES = ("mlp-gaussian", "mlp-categorical", "cnn-categorical", "cnn-gaussian", *FRAME_POLICIES, JOINT_POLICY)
 BASELINES = ("vanilla", "per-sample")
 SOLVER_METHODS = ("woodbury", "kaczmarz", "kaczmarz-sweep", "cg", "diagonal", "kfac")
 METHODS = SOLVER_METHODS + BASELINES
@@ -163,6 +168,8 @@ def build_policy(kind: str, width: int) -> Policy:
         return CategoricalPolicy(_cnn_body(width, IMAGE_ACTIONS))
     if kind == "cnn-gaussian":
         return GaussianPolicy(_cnn_body(width, IMAGE_ACTIONS), IMAGE_ACTIONS)
+    if kind == JOINT_POLICY:
+        return ActorCritic(HUMANOID_OBS, HUMANOID_ACT, hidden=(width, width), shared=True).policy
     if kind in FRAME_POLICIES:
         frames = FRAME_POLICIES[kind]
         trunk = image_trunk(frames.trunk, frames.shape, frames.width, scale=1.0 / 255)
@@ -174,9 +181,12 @@ def build_problem(
     n: int, width: int, policy: str = "mlp-gaussian", device: str | torch.device = "cpu", seed: int = 0
 ) -> NPGProblem:
     """A synthetic on-policy minibatch: standard-normal observations, actions sampled
-    from the policy, advantages centred to unit RMS, unit weights, damping 0.1."""
+    from the policy, advantages centred to unit RMS, unit weights, damping 0.1 (for :data:`JOINT_POLICY`:
+    right-hand sides [A, 1], the value term's noise N(0, 1), every parameter of the actor-critic)."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
+    if policy == JOINT_POLICY:
+        return _joint_problem(n, width, device, generator)
     model = build_policy(policy, width)
     if policy in FRAME_POLICIES:
         obs = torch.randint(0, 256, (n, *obs_shape(policy)), generator=generator, dtype=torch.uint8)
@@ -189,6 +199,20 @@ def build_problem(
     advantages = advantages / advantages.square().mean().sqrt()
     model = model.to(device)
     return NPGProblem(model, obs.to(device), actions.to(device), advantages.to(device), DAMPING, name=policy)
+
+
+def _joint_problem(n: int, width: int, device: str | torch.device, generator: torch.Generator) -> NPGProblem:
+    model = ActorCritic(HUMANOID_OBS, HUMANOID_ACT, hidden=(width, width), shared=True)
+    obs = torch.randn(n, HUMANOID_OBS, generator=generator)
+    with torch.no_grad():
+        actions = model.policy.act(obs)
+    advantages = torch.randn(n, generator=generator)
+    advantages = (advantages - advantages.mean()) / (advantages - advantages.mean()).square().mean().sqrt()
+    rhs = torch.stack([advantages, torch.ones(n)], dim=1)
+    noise = torch.randn(n, generator=generator)
+    model = model.to(device)
+    return NPGProblem(model.policy, obs.to(device), actions.to(device), rhs.to(device), DAMPING,
+                      value=ValueTerm(model.value_function(), noise.to(device)), name=JOINT_POLICY)
 
 
 def jacobian_bytes(problem: NPGProblem) -> int:
@@ -217,10 +241,16 @@ def solver_options(method: str, n: int) -> tuple[str, dict[str, Any]]:
 
 
 def vanilla_backward(problem: NPGProblem) -> list[torch.Tensor]:
-    """Gradient of the surrogate (1/N) sum_i w_i A_i log pi_i: one forward, one backward."""
+    """Gradient of the surrogate (1/N) sum_i w_i A_i log pi_i: one forward, one backward. For a joint problem
+    the joint loss's: (1/N) sum_i (w_i y_pi,i log pi_i + y_v,i V_i), policy and value heads in one backward."""
     with torch.enable_grad():
         logp = problem.policy.log_prob(problem.obs, problem.actions)
-        surrogate = (problem.sqrt_weights() * problem.rhs() * logp).mean()
+        rhs = problem.rhs()
+        if problem.value is None:
+            surrogate = (problem.sqrt_weights() * rhs * logp).mean()
+        else:
+            values = problem.value.module(problem.obs)
+            surrogate = (problem.sqrt_weights() * rhs[:, 0] * logp + rhs[:, 1] * values).mean()
         return list(torch.autograd.grad(surrogate, problem.params))
 
 
@@ -232,13 +262,18 @@ def per_sample_direction(problem: NPGProblem) -> torch.Tensor:
             f"(N={problem.n}, P={problem.num_params}), over the {PER_SAMPLE_MAX_BYTES / 2**30:.0f} GiB limit; "
             "use a smaller size"
         )
-    scores = per_sample_grads(problem.policy, problem.params, problem.obs, problem.actions)
-    scores = scores * problem.sqrt_weights()[:, None]
+    if problem.value is None:
+        scores = per_sample_grads(problem.policy, problem.params, problem.obs, problem.actions)
+        scores = scores * problem.sqrt_weights()[:, None]
+    else:  # the value term too, by torch.func like the line above
+        scores = dense_jacobian(problem, problem.dtype)
     gram = scores @ scores.T / problem.n
     gram.diagonal().add_(problem.damping)
     chol = torch.linalg.cholesky(gram)
-    u = torch.cholesky_solve(problem.rhs()[:, None], chol)[:, 0]
-    return scores.T @ u / problem.n
+    rhs = problem.rhs()
+    u = torch.cholesky_solve(rhs if rhs.dim() == 2 else rhs[:, None], chol)
+    direction = scores.T @ u / problem.n
+    return direction if rhs.dim() == 2 else direction[:, 0]
 
 
 def _solver_direction(solver: Solver, problem: NPGProblem) -> torch.Tensor:

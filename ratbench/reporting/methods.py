@@ -1,7 +1,7 @@
 """Which runs are one method: grouping by everything that defines a method, one run per seed.
 
 A method is defined by the config keys in :data:`METHOD_KEYS` (algorithm, solver, preset, RAT's
-residual rule, the natural gradient's entropy bonus, architecture, activation, action squashing): two
+residual rule, the natural gradient's entropy bonus, how the value is trained, architecture, activation, action squashing): two
 runs that differ in any of them are different methods, whatever their names. Within one (task, method) group every seed appears once;
 two runs with the same seed are an error unless ``keep_latest`` (the most recently written one is
 kept). A run whose last logged step is below its config's ``steps`` is *unfinished*; it is reported
@@ -18,8 +18,8 @@ import numpy as np
 from ratbench.errors import RatbenchError
 from ratbench.reporting.runs import MISSING, PROGRESS_FILE, Run, lookup
 
-METHOD_KEYS = ("algo", "solver", "preset", "npg.rat_variant", "npg.ent_coef", "arch", "model.activation", "model.trunk",
-               "action_squash", "envs.backend", "label")
+METHOD_KEYS = ("algo", "solver", "preset", "npg.rat_variant", "npg.ent_coef", "npg.value_update", "arch", "model.activation",
+               "model.trunk", "action_squash", "envs.backend", "label")
 SOLVER_NAMES = {"kaczmarz": "RAT", "woodbury": "NPG-Woodbury", "cg": "NPG-CG", "diagonal": "NPG-diag", "kfac": "K-FAC"}
 
 
@@ -49,7 +49,8 @@ def method_key(config: Mapping[str, Any]) -> tuple:
 
 def method_label(config: Mapping[str, Any]) -> str:
     """A readable name: ``RAT``, ``RAT (reference preset)``, ``RAT (original rule)``, ``PPO``, ``NPG-CG``,
-    with ``entropy C`` for an NPG entropy bonus, ``, shared`` for a shared actor-critic and the activation /
+    with ``entropy C`` for an NPG entropy bonus, ``, shared`` for a shared actor-critic (``shared, joint solve``
+    with train_shared.py's joint policy-and-value solve) and the activation /
     squashing when they are not the algorithm's default (so that different methods never share a label)."""
     algo, solver = config.get("algo"), config.get("solver")
     name = SOLVER_NAMES.get(solver, f"NPG-{solver}") if algo == "npg" else str(algo).upper()
@@ -62,7 +63,7 @@ def method_label(config: Mapping[str, Any]) -> str:
     if ent_coef:
         notes.append(f"entropy {ent_coef:g}")
     if config.get("arch") == "shared":
-        notes.append("shared")
+        notes.append("shared, joint solve" if value_or_default(config, "npg.value_update") == "joint" else "shared")
     if not config.get("preset"):
         if value_or_default(config, "model.activation") not in (None, "tanh"):
             notes.append(str(value_or_default(config, "model.activation")))

@@ -31,12 +31,15 @@ ALGOS = ("npg", "ppo", "pg", "trpo")
 ARCHS = ("separate", "shared")
 DEVICES = ("cpu", "cuda")
 PRESETS = ("reference",)
+JOINT_SOLVERS = ("kaczmarz", "woodbury", "diagonal")
+"""Solvers of the joint update: the sample-space ones (transformed advantages) and train_shared.py's diagonal twin."""
 CHOICES = {
     "vector": ("auto", "sync", "async"),
     "obs_norm_update": ("step", "iteration"),
     "envs.backend": ("gymnasium", "envpool"),
     "action_squash": ("clip", "tanh"),
-    "npg.kl_rule": ("batch", "last_minibatch"),
+    "npg.kl_rule": ("batch", "last_minibatch", "last_minibatch_after_step"),
+    "npg.value_update": ("critic", "joint"),
     "value_norm": ("popart", "none"),
     "model.activation": ("tanh", "relu"),
     "model.trunk": TRUNKS,
@@ -60,7 +63,7 @@ PREDATED_VALUES = {"eval.every_steps": 0}
 RANGES = {
     "npg.damping": (0, None, False, False), "npg.lr": (0, None, False, False), "npg.target_kl": (0, None, False, False),
     "npg.lr_min": (0, None, False, False), "npg.lr_max": (0, None, False, False),
-    "npg.max_step_norm": (0, None, False, False), "npg.momentum": (0, 1, True, False),
+    "npg.max_step_norm": (0, None, False, False), "npg.momentum": (0, 1, True, False), "npg.vf_coef": (0, None, True, False),
     "ppo.lr": (0, None, False, False), "ppo.clip": (0, None, False, False), "ppo.vf_coef": (0, None, True, False),
     "ppo.ent_coef": (0, None, True, False), "ppo.max_grad_norm": (0, None, False, False), "ppo.target_kl": (0, None, False, False),
     "pg.lr": (0, None, False, False), "pg.max_grad_norm": (0, None, False, False),
@@ -276,7 +279,7 @@ def resolve_config(
             stems += [f"task-{family}", f"task-{family}-{algo}"]
     stems += [f"task-{env.lower()}", f"task-{env.lower()}-{algo}"]
     if preset in PRESETS:  # an unknown preset is refused by validate, naming the valid ones
-        stems.append(f"preset-{preset}")
+        stems += [f"preset-{preset}", f"preset-{preset}-{arch}"]
     for stem in stems:
         layer = shipped_config(stem)
         if layer is not None:
@@ -353,8 +356,17 @@ def validate(config: Mapping[str, Any], solver_given: bool = False) -> None:
             raise RatbenchError(f"npg.ratio_clip must be [low, high] with 0 < low <= 1 <= high, got {[low, high]}")
         if config["npg"]["rat_variant"] == "original" and config["solver"] != "kaczmarz":
             raise RatbenchError("npg.rat_variant=original is the reference's Kaczmarz rule; use it with --solver kaczmarz")
+        if config["npg"]["value_update"] == "joint":
+            if config["arch"] != "shared":
+                raise RatbenchError("npg.value_update=joint solves for one network's policy and value together; "
+                                    "use it with --arch shared")
+            if config["solver"] not in JOINT_SOLVERS:
+                raise RatbenchError(f"the joint update runs with the solvers {', '.join(JOINT_SOLVERS)} (the reference's "
+                                    f"K-FAC twin is not implemented), not {config['solver']!r}")
         if config["npg"]["lr_min"] > config["npg"]["lr_max"]:
             raise RatbenchError(f"npg.lr_min ({config['npg']['lr_min']}) exceeds npg.lr_max ({config['npg']['lr_max']}); swap them")
+    elif config.get("npg", {}).get("value_update") == "joint":
+        raise RatbenchError(f"npg.value_update=joint is the NPG joint solve; {algo} trains its value function its own way")
     elif config["solver"] is not None:
         if solver_given:
             raise RatbenchError(f"{algo} uses no natural-gradient solver; drop --solver or use --algo npg")

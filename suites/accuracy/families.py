@@ -33,7 +33,7 @@ from torch import nn
 from ratbench.actor_critic import ActorCritic
 from ratbench.errors import RatbenchError, unknown_name
 from ratbench.policies import CategoricalPolicy, GaussianPolicy, Policy, categorical_mlp, gaussian_mlp, mlp
-from ratbench.problem import NPGProblem
+from ratbench.problem import NPGProblem, ValueTerm
 from ratbench.training.algorithms.minibatch import normalize_advantages
 from suites.accuracy.rollouts import rollout_batch
 
@@ -51,7 +51,9 @@ class Family:
     n, seed) returns float64 (obs, actions, advantages) for the float64
     policy; select_params picks the parameters the Fisher is over (default:
     ``policy.policy_parameters()``); exact_for names the approximate solvers
-    that are exact on this family.
+    that are exact on this family. A ``joint`` family's make_policy builds a shared
+    :class:`~ratbench.actor_critic.ActorCritic`: its problem is train_shared.py's joint one
+    (:class:`~ratbench.problem.ValueTerm` with N(0, 1) noise, every parameter, right-hand sides [A, 1]).
     """
 
     name: str
@@ -62,6 +64,7 @@ class Family:
     select_params: Optional[Callable[[Policy], list]] = None
     exact_for: tuple[str, ...] = ()
     quick: bool = False
+    joint: bool = False
 
     def build(
         self,
@@ -73,11 +76,18 @@ class Family:
         """The seeded problem in ``dtype`` on ``device``."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            policy = self.make_policy().to(torch.float64)
+            model = self.make_policy().to(torch.float64)
+            policy = model.policy if self.joint else model
             obs, actions, advantages = self.make_batch(policy, self.n, seed)
-        policy = policy.to(device=device, dtype=dtype)
+            noise = torch.randn(self.n, dtype=torch.float64) if self.joint else None
+        model = model.to(device=device, dtype=dtype)
+        policy = model.policy if self.joint else model
         actions = actions.to(dtype) if actions.is_floating_point() else actions
         params = self.select_params(policy) if self.select_params is not None else []
+        value = None
+        if self.joint:
+            advantages = torch.stack([advantages, torch.ones_like(advantages)], dim=1)
+            value = ValueTerm(model.value_function(), noise.to(device=device, dtype=dtype))
         return NPGProblem(
             policy,
             obs.to(device=device, dtype=dtype),
@@ -86,12 +96,15 @@ class Family:
             damping=damping,
             params=params,
             name=self.name,
+            value=value,
         )
 
     def num_params(self) -> int:
         """P, from the policy alone (no batch is drawn)."""
         with torch.random.fork_rng(devices=[]):
             policy = self.make_policy()
+        if self.joint:
+            return sum(p.numel() for p in policy.parameters())
         params = self.select_params(policy) if self.select_params is not None else policy.policy_parameters()
         return sum(p.numel() for p in params)
 
@@ -213,6 +226,11 @@ FAMILIES: dict[str, Family] = {
         Family(
             "shared-ac-medium", "shared-trunk actor-critic policy (obs 348, act 17), 256x256 trunk, N(0,1) obs",
             1024, _shared_actor_critic(348, 17, (256, 256)), _on_policy(_normal_obs(348)),
+        ),
+        Family(
+            "joint-ac-small", "train_shared.py's joint problem: shared actor-critic (obs 17, act 6), 32x32 trunk, "
+            "scores of log pi + 2 eps V over every parameter, right-hand sides [A, 1]",
+            512, lambda: ActorCritic(17, 6, hidden=(32, 32), shared=True), _on_policy(_normal_obs(17)), joint=True,
         ),
         Family(
             "hopper-rollout-small", "Hopper-v5 rollout of a fresh 32x32 Gaussian policy, GAE from a fresh 32x32 critic",

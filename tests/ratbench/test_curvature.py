@@ -27,9 +27,20 @@ from ratbench import NPGProblem, RatbenchError
 from ratbench import curvature
 from ratbench.curvature import LayerFactors, capture
 from ratbench.policies import CategoricalPolicy, GaussianPolicy, StateGaussianPolicy, mlp
-from tests.dense import EPS64, cast_problem, dense, expected_fast_layers, kfac_factors, layer_indices, layer_inputs_and_grads, rel_err, to_np
+from tests.dense import (
+    EPS64,
+    cast_problem,
+    dense,
+    expected_fast_layers,
+    joint_scores,
+    kfac_factors,
+    layer_indices,
+    layer_inputs_and_grads,
+    rel_err,
+    to_np,
+)
 from tests.devices import DEVICES, needs_cuda
-from tests.strategies import conv_output_size, problems, property_settings
+from tests.strategies import conv_output_size, joint_problems, problems, property_settings
 
 RTOL = 1e-10
 
@@ -388,3 +399,37 @@ def test_scaling_an_unweighted_capture_equals_the_weighted_capture(problem):
     v = torch.randn(problem.num_params, dtype=problem.dtype, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(unweighted.gram(), weighted.gram(), rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(unweighted.jvp(v), weighted.jvp(v), rtol=1e-10, atol=1e-12)
+
+
+@property_settings(25)
+@given(joint_problems())
+def test_joint_scores_add_the_value_term_and_share_the_trunk(problem):
+    """The joint capture's S is train_shared.py's per-sample likelihood gradient (autograd, row by row), its
+    products follow with several columns, and each trunk layer (run for the policy and for the value on equal
+    inputs) is one position, not two."""
+    s = joint_scores(problem)
+    curv = capture(problem)
+    assert rel_err(curv.dense(), s) <= RTOL
+    assert all(layer.positions == 1 for layer in curv.layers)
+    v = torch.randn(problem.num_params, 2, dtype=torch.float64)
+    u = torch.randn(problem.n, 2, dtype=torch.float64)
+    assert rel_err(curv.jvp(v), s @ to_np(v)) <= RTOL
+    assert rel_err(curv.vjp(u), s.T @ to_np(u)) <= RTOL
+
+
+def test_the_value_term_changes_the_scores_and_is_refused_with_the_wrong_shape():
+    from ratbench.actor_critic import ActorCritic
+    from ratbench.problem import ValueTerm
+
+    torch.manual_seed(0)
+    model = ActorCritic(3, 2, hidden=(4,), shared=True).double()
+    obs = torch.randn(5, 3, dtype=torch.float64)
+    actions = model.policy.act(obs).detach()
+    advantages = torch.randn(5, dtype=torch.float64)
+    params = list(model.parameters())
+    plain = capture(NPGProblem(model.policy, obs, actions, advantages, 0.1, params=params)).dense()
+    joint = capture(NPGProblem(model.policy, obs, actions, advantages, 0.1, params=params,
+                               value=ValueTerm(model.value_function(), torch.randn(5, dtype=torch.float64)))).dense()
+    assert rel_err(joint, plain) > 1e-3
+    with pytest.raises(RatbenchError, match="noise must have shape"):
+        NPGProblem(model.policy, obs, actions, advantages, 0.1, value=ValueTerm(model.value_function(), torch.zeros(4)))

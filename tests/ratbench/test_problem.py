@@ -92,7 +92,8 @@ def _bad(what: str):
         "broadcastable actions": (obs, torch.zeros(N, 1, dtype=torch.float64), adv, None, r"actions have shape \(6, 1\).*expects \(6, 2\)"),
         "flat actions": (obs, torch.zeros(N, dtype=torch.float64), adv, None, r"actions have shape \(6,\).*expects \(6, 2\)"),
         "advantage length": (obs, actions, adv[:-1], None, r"advantages must have shape \(6,\).*got \(5,\)"),
-        "advantage column": (obs, actions, adv[:, None], None, r"advantages must have shape \(6,\).*got \(6, 1\)"),
+        "advantage cube": (obs, actions, adv[:, None, None], None, r"advantages must have shape \(6,\) or \(6, k\).*got \(6, 1, 1\)"),
+        "advantage rows": (obs, actions, adv[:-1, None].repeat(1, 2), None, r"advantages must have shape.*got \(5, 2\)"),
         "weight length": (obs, actions, adv, good_w[:-1], r"weights must have shape \(6,\).*got \(5,\)"),
         "zero weight": (obs, actions, adv, torch.tensor([1, 1, 0, 1, 1, 1.0]), r"weights must be finite and strictly positive"),
         "negative weight": (obs, actions, adv, -good_w, r"weights must be finite and strictly positive"),
@@ -110,7 +111,7 @@ def _bad(what: str):
 
 BAD = [
     "empty batch", "action rows", "action width", "broadcastable actions", "flat actions",
-    "advantage length", "advantage column", "weight length", "zero weight", "negative weight",
+    "advantage length", "advantage cube", "advantage rows", "weight length", "zero weight", "negative weight",
     "nan weight", "inf weight", "nan obs", "inf obs", "nan actions", "inf advantages", "nan advantages",
 ]  # fmt: skip
 

@@ -14,6 +14,8 @@ from ratbench.errors import RatbenchError
 from ratbench.policies import GaussianPolicy, gaussian_mlp
 from ratbench.problem import NPGProblem
 from ratbench.reference import compute_reference, dense_jacobian, reference_mode
+from tests.dense import column_dense, exact_rtol, joint_scores, rel_err
+from tests.strategies import joint_problems, property_settings
 
 EPS64 = float(np.finfo(np.float64).eps)
 
@@ -133,3 +135,16 @@ def test_unknown_mode_is_a_user_error():
     problem = _mlp_problem(4, 2, 1, (), 0.1, seed=0, weighted=False)
     with pytest.raises(RatbenchError, match="valid modes: auto, parameter, sample"):
         compute_reference(problem, mode="dual")
+
+
+@property_settings(15)
+@given(joint_problems())
+def test_joint_problems_have_their_value_term_and_every_column_in_the_reference(problem):
+    """train_shared.py's scores (value term included) and one float64 solution per right-hand side."""
+    scores = joint_scores(problem)
+    reference = compute_reference(problem)
+    assert rel_err(reference.jacobian, scores) <= 1e-10
+    assert reference.direction.shape == (problem.num_params, problem.advantages.shape[1])
+    for j in range(problem.advantages.shape[1]):
+        column = column_dense(problem, scores, j)
+        assert rel_err(reference.direction[:, j], column.npg()) <= exact_rtol(problem, column)

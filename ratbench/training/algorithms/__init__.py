@@ -1,4 +1,5 @@
-"""Policy-update algorithms: ``npg`` (any natural-gradient solver), ``ppo``, ``pg`` and ``trpo``.
+"""Policy-update algorithms: ``npg`` (any natural-gradient solver; with ``npg.value_update: joint`` the
+shared network's joint policy-and-value solve), ``ppo``, ``pg`` and ``trpo``.
 
 Each takes an :class:`~ratbench.training.agent.Agent`, its config and a
 numpy Generator, and exposes ``update(batch, progress) -> dict`` (the
@@ -14,6 +15,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ratbench.training.agent import Agent
+from ratbench.training.algorithms.joint import JointNPG
 from ratbench.training.algorithms.npg import NPG
 from ratbench.training.algorithms.pg import PG
 from ratbench.training.algorithms.ppo import PPO
@@ -23,7 +25,9 @@ ALGORITHMS = {"npg": NPG, "ppo": PPO, "pg": PG, "trpo": TRPO}
 
 
 def make_algorithm(config: Mapping[str, Any], agent: Agent, rng: np.random.Generator):
+    if config["algo"] == "npg" and config["npg"]["value_update"] == "joint":
+        return JointNPG(agent, config, rng)
     return ALGORITHMS[config["algo"]](agent, config, rng)
 
 
-__all__ = ["ALGORITHMS", "NPG", "PG", "PPO", "TRPO", "make_algorithm"]
+__all__ = ["ALGORITHMS", "JointNPG", "NPG", "PG", "PPO", "TRPO", "make_algorithm"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -40,3 +40,13 @@ def entropy_advantage(log_probs: torch.Tensor) -> torch.Tensor:
 def approx_kl(log_ratio: torch.Tensor) -> float:
     """KL(old || new) estimate E[(r - 1) - log r] with r = pi_new / pi_old (non-negative, low variance)."""
     return float(((log_ratio.exp() - 1) - log_ratio).mean())
+
+
+def kl_adapted_lr(lr: float, kl: float, cfg: Mapping[str, Any]) -> float:
+    """The KL-adaptive step size: lr / 1.5 when kl > 2 target_kl, x 1.5 when kl < target_kl / 2, clamped to
+    [lr_min, lr_max] (train_detach.py:537-542, train_shared.py:461-467)."""
+    if kl > 2.0 * cfg["target_kl"]:
+        lr /= 1.5
+    elif kl < 0.5 * cfg["target_kl"]:
+        lr *= 1.5
+    return float(min(max(lr, cfg["lr_min"]), cfg["lr_max"]))

@@ -54,7 +54,13 @@ from ratbench.phases import PHASES
 from ratbench.problem import NPGProblem
 from ratbench.training.agent import Agent
 from ratbench.training.algorithms.critic import CriticTrainer
-from ratbench.training.algorithms.minibatch import approx_kl, entropy_advantage, minibatches, normalize_advantages
+from ratbench.training.algorithms.minibatch import (
+    approx_kl,
+    entropy_advantage,
+    kl_adapted_lr,
+    minibatches,
+    normalize_advantages,
+)
 from ratbench.training.rollout import Batch
 from solvers import WarmStart, make_solver
 
@@ -69,6 +75,15 @@ def solver_for(config: Mapping[str, Any], minibatch_size: int):
         if npg["rat_variant"] == "original":
             options["residual"] = "original"
     return make_solver(config["solver"], **options)
+
+
+def momentum_direction(optimizer: torch.optim.SGD, params: list[torch.nn.Parameter]) -> Optional[torch.Tensor]:
+    """Minus the SGD momentum buffers of ``params``, flat (P,): the ascent direction the reference carries as
+    g_k (train_detach.py:268-273, train_shared.py:162-167); None before the first step or without momentum."""
+    buffers = [optimizer.state[p].get("momentum_buffer") for p in params]
+    if any(b is None for b in buffers):
+        return None
+    return -torch.cat([b.reshape(-1) for b in buffers])
 
 
 @torch.no_grad()
@@ -188,19 +203,13 @@ class NPG:
     def _carried(self, step: torch.Tensor) -> torch.Tensor:
         """The original variant's carried ascent direction: minus the SGD momentum buffer (the
         reference's g_k, train_detach.py:268-273), or the clipped step when there is no buffer."""
-        buffers = [self.optimizer.state[p].get("momentum_buffer") for p in self.params]
-        if any(b is None for b in buffers):
-            return step.detach().clone()
-        return -torch.cat([b.reshape(-1) for b in buffers]).to(step.dtype)
+        carried = momentum_direction(self.optimizer, self.params)
+        return step.detach().clone() if carried is None else carried.to(step.dtype)
 
     def _adapt_lr(self, kl: float) -> None:
-        cfg, lr = self.cfg, self.lr
-        if kl > 2.0 * cfg["target_kl"]:
-            lr /= 1.5
-        elif kl < 0.5 * cfg["target_kl"]:
-            lr *= 1.5
+        lr = kl_adapted_lr(self.lr, kl, self.cfg)
         for group in self.optimizer.param_groups:
-            group["lr"] = float(min(max(lr, cfg["lr_min"]), cfg["lr_max"]))
+            group["lr"] = lr
 
     def state_dict(self) -> dict[str, Any]:
         return {

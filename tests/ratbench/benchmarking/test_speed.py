@@ -35,10 +35,17 @@ def test_build_problem_shapes_and_advantages(policy):
     problem = sp.build_problem(32, 8, policy, seed=1)
     assert problem.obs.shape == (32, *sp.obs_shape(policy))
     assert problem.obs.dtype == (torch.uint8 if policy in sp.FRAME_POLICIES else torch.float32)
-    assert problem.advantages.shape == (32,)
+    advantages = problem.advantages
+    if policy == sp.JOINT_POLICY:  # right-hand sides [A, 1] and the value term over every parameter
+        assert advantages.shape == (32, 2) and bool((advantages[:, 1] == 1).all())
+        assert problem.value is not None and problem.value.noise.shape == (32,)
+        assert problem.num_params == sum(p.numel() for p in problem.value.module.parameters()) + sp.HUMANOID_ACT * 9 + sp.HUMANOID_ACT
+        advantages = advantages[:, 0]
+    else:
+        assert advantages.shape == (32,)
     # Advantages are centred to unit RMS in float32: mean ~ 0 and RMS ~ 1 up to rounding (1e-5).
-    assert abs(float(problem.advantages.mean())) < 1e-5
-    assert abs(float(problem.advantages.square().mean()) - 1.0) < 1e-5
+    assert abs(float(advantages.mean())) < 1e-5
+    assert abs(float(advantages.square().mean()) - 1.0) < 1e-5
     assert problem.policy.log_prob(problem.obs, problem.actions).shape == (32,)
     assert problem.damping == sp.DAMPING
 
