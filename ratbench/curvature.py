@@ -247,6 +247,10 @@ class Curvature:
         if self.other_scores is not None:
             self.other_scores = self.other_scores * scale[:, None]
 
+    def add_passes(self, passes: float) -> None:
+        """Count work done outside this object's products (e.g. a Hessian-vector product) as ``passes``."""
+        self.rows_touched += round(passes * self.n)
+
     @contextlib.contextmanager
     def uncounted(self) -> Iterator[None]:
         """Products inside this block are diagnostics: they do not count as passes."""

@@ -8,15 +8,24 @@ uses, so all solvers target the same d*.
 
 In exact arithmetic the (F + lambda I)-norm error decreases monotonically and
 CG terminates in at most rank(F) + 1 iterations.
+
+``curvature="kl_hessian"`` replaces F by the Hessian H of the mean KL(pi_theta(.|s) detached || pi_theta(.|s))
+over the batch's states, by double back-propagation: the Fisher of the policy's own distribution (the
+expected, not the sampled-action, Fisher), the matrix of TRPO's and the natural actor-critic's Fisher-vector
+product (agent-lab/ICML2026-RAT train_detach.py:139-146). Each product counts as two passes (a backward of
+the KL gradient's dot product through its graph). It is not the d* of the other solvers.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import torch
+from torch.distributions import kl_divergence
+from torch.nn.utils import parameters_to_vector
 
 from ratbench.curvature import Curvature
+from ratbench.errors import RatbenchError
 from ratbench.problem import NPGProblem
 from solvers.base import (
     Callback,
@@ -36,10 +45,14 @@ class ConjugateGradient(Solver):
     name = "cg"
     exact = "converges to d*; exact in at most rank(F) + 1 iterations in exact arithmetic"
 
-    def __init__(self, iterations: int = 10, tol: float = 1e-10):
-        """iterations: maximum CG steps; tol: stop when ||g - (F + lambda I) d|| / ||g|| < tol."""
+    def __init__(self, iterations: int = 10, tol: float = 1e-10, curvature: str = "empirical"):
+        """iterations: maximum CG steps; tol: stop when ||g - (F + lambda I) d|| / ||g|| < tol;
+        curvature: 'empirical' (F = S^T S / N) or 'kl_hessian' (the Hessian of the mean KL, module doc)."""
+        if curvature not in CURVATURES:
+            raise RatbenchError(f"unknown cg curvature {curvature!r}; valid: {', '.join(CURVATURES)}")
         self.iterations = integer_option("cg iterations", iterations, minimum=1)
         self.tol = tolerance_option("cg tol", tol, allow_zero=True)
+        self.curvature = curvature
 
     def _solve(
         self,
@@ -50,9 +63,15 @@ class ConjugateGradient(Solver):
         warm_start: Optional[WarmStart],
     ) -> SolveResult:
         lam = problem.damping
+        if self.curvature == "kl_hessian":
+            hessian = policy_kl_hessian(problem, lam)
 
-        def operator(v: torch.Tensor) -> torch.Tensor:
-            return curv.fvp(v) + lam * v
+            def operator(v: torch.Tensor) -> torch.Tensor:
+                curv.add_passes(2.0)
+                return hessian(v)
+        else:
+            def operator(v: torch.Tensor) -> torch.Tensor:
+                return curv.fvp(v) + lam * v
 
         g = vanilla_gradient(curv, problem)
         if torch.linalg.vector_norm(g) == 0:  # d* = (F + lambda I)^-1 0 = 0 exactly, whatever the warm start says
@@ -68,6 +87,37 @@ class ConjugateGradient(Solver):
 
         d, step, residual = conjugate_gradient(operator, g, start, self.iterations, self.tol, after_step)
         return SolveResult(d, None, SolveStats(iterations=step, residual=residual, history=history))
+
+
+CURVATURES = ("empirical", "kl_hessian")
+
+
+def kl_hessian_operator(kl: torch.Tensor, params: Sequence[torch.Tensor], damping: float
+                        ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """v -> (H + damping I) v for flat v (P,), H the Hessian of the scalar ``kl`` in ``params`` (flat order
+    of ``parameters_to_vector``), by double back-propagation; ``kl`` must have been computed with a graph."""
+    params = list(params)
+    with torch.enable_grad():
+        kl_grad = parameters_to_vector(torch.autograd.grad(kl, params, create_graph=True))
+
+    def operator(v: torch.Tensor) -> torch.Tensor:
+        with torch.enable_grad():
+            hessian_v = torch.autograd.grad(kl_grad.dot(v), params, retain_graph=True)
+        return parameters_to_vector(hessian_v).detach() + damping * v
+
+    return operator
+
+
+def policy_kl_hessian(problem: NPGProblem, damping: float) -> Callable[[torch.Tensor], torch.Tensor]:
+    """:func:`kl_hessian_operator` of mean_i KL(pi(.|s_i) detached || pi(.|s_i)) over ``problem.obs`` and
+    ``problem.params`` (unweighted, as train_detach.py:113-116 forms it)."""
+    if not hasattr(problem.policy, "distribution"):
+        raise RatbenchError("cg curvature 'kl_hessian' needs a policy with distribution(obs); use curvature 'empirical'")
+    with torch.no_grad():
+        fixed = problem.policy.distribution(problem.obs)
+    with torch.enable_grad():
+        kl = kl_divergence(fixed, problem.policy.distribution(problem.obs)).mean()
+    return kl_hessian_operator(kl, problem.params, damping)
 
 
 def conjugate_gradient(operator: Callable[[torch.Tensor], torch.Tensor], g: torch.Tensor,

@@ -31,6 +31,8 @@ ALGOS = ("npg", "ppo", "pg", "trpo")
 ARCHS = ("separate", "shared")
 DEVICES = ("cpu", "cuda")
 PRESETS = ("reference",)
+PRESET_SOLVERS = ("kaczmarz", "cg")
+"""Solvers the reference preset reproduces: RAT (kaczmarz) and the reference's fvp baseline (cg)."""
 JOINT_SOLVERS = ("kaczmarz", "woodbury", "diagonal")
 """Solvers of the joint update: the sample-space ones (transformed advantages) and train_shared.py's diagonal twin."""
 CHOICES = {
@@ -43,7 +45,7 @@ CHOICES = {
     "value_norm": ("popart", "none"),
     "model.activation": ("tanh", "relu"),
     "model.trunk": TRUNKS,
-    "npg.step_norm": ("fisher", "l2"),
+    "npg.step_norm": ("fisher", "l2", "kl_quadratic"),
     "npg.rat_variant": ("corrected", "original"),
 }
 FREE_FORM = {"npg.solver_options"}  # dicts whose keys the schema does not fix
@@ -279,7 +281,7 @@ def resolve_config(
             stems += [f"task-{family}", f"task-{family}-{algo}"]
     stems += [f"task-{env.lower()}", f"task-{env.lower()}-{algo}"]
     if preset in PRESETS:  # an unknown preset is refused by validate, naming the valid ones
-        stems += [f"preset-{preset}", f"preset-{preset}-{arch}"]
+        stems += [f"preset-{preset}", f"preset-{preset}-{choice('solver')}", f"preset-{preset}-{arch}"]
     for stem in stems:
         layer = shipped_config(stem)
         if layer is not None:
@@ -323,8 +325,9 @@ def validate(config: Mapping[str, Any], solver_given: bool = False) -> None:
     if config.get("preset") is not None:
         if config["preset"] not in PRESETS:
             raise unknown_name("preset", str(config["preset"]), PRESETS)
-        if config["algo"] != "npg" or config["solver"] != "kaczmarz":
-            raise RatbenchError(f"preset {config['preset']!r} is the reference's RAT: use it with --algo npg --solver kaczmarz")
+        if config["algo"] != "npg" or config["solver"] not in PRESET_SOLVERS:
+            raise RatbenchError(f"preset {config['preset']!r} is the reference's code: use it with --algo npg and "
+                                f"--solver kaczmarz (RAT) or cg (its fvp baseline)")
     if config["device"] not in DEVICES:
         raise unknown_name("device", str(config["device"]), DEVICES)
     for key in POSITIVE_INTS:

@@ -231,6 +231,7 @@ FAMILIES: dict[str, Family] = {
             "joint-ac-small", "train_shared.py's joint problem: shared actor-critic (obs 17, act 6), 32x32 trunk, "
             "scores of log pi + 2 eps V over every parameter, right-hand sides [A, 1]",
             512, lambda: ActorCritic(17, 6, hidden=(32, 32), shared=True), _on_policy(_normal_obs(17)), joint=True,
+            quick=True,
         ),
         Family(
             "hopper-rollout-small", "Hopper-v5 rollout of a fresh 32x32 Gaussian policy, GAE from a fresh 32x32 critic",

@@ -20,7 +20,7 @@ def _tensors(problem) -> list[torch.Tensor]:
 def test_registry_names_and_quick_set():
     names = family_names()
     for required in ("gaussian-mlp-small", "gaussian-mlp-medium", "categorical-small", "cnn-small", "shared-ac-small",
-                     "hopper-rollout-small", "humanoid-rollout-medium", "kfac-exact-small", "diagonal-exact-small"):
+                     "joint-ac-small", "hopper-rollout-small", "humanoid-rollout-medium", "kfac-exact-small", "diagonal-exact-small"):
         assert required in names
     assert set(quick_set()) == {n for n in names if n.endswith("-small")}
     for name in names:

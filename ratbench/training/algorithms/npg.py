@@ -14,7 +14,8 @@ Per iteration, ``epochs`` x ``minibatches`` policy steps. Each minibatch:
    multi-sweep Kaczmarz solve still warm-starts its own blocks);
 4. d is clipped to ``max_step_norm`` in the Fisher norm sqrt(d^T F d) =
    ||S d|| / sqrt(N) (S d from the solver when it knows it, else one J v product
-   on the captured curvature) or in L2;
+   on the captured curvature), in L2, or (``kl_quadratic``, the reference's fvp baseline,
+   train_detach.py:163-166) by d^T (H + lambda I) d with H the KL Hessian, no square root;
 5. the optimiser (SGD with ``momentum``, step size ``lr``) gets ``p.grad = -d`` and steps.
 
 After the epochs a KL sets the next step size (``kl_adaptive``: lr / 1.5 above
@@ -63,6 +64,7 @@ from ratbench.training.algorithms.minibatch import (
 )
 from ratbench.training.rollout import Batch
 from solvers import WarmStart, make_solver
+from solvers.cg import policy_kl_hessian
 
 
 def solver_for(config: Mapping[str, Any], minibatch_size: int):
@@ -96,7 +98,7 @@ class NPG:
     def __init__(self, agent: Agent, config: Mapping[str, Any], rng: np.random.Generator):
         self.agent, self.cfg, self.rng = agent, config["npg"], rng
         self.original = self.cfg["rat_variant"] == "original" and config["solver"] == "kaczmarz"
-        self.fisher_clip = self.cfg["step_norm"] == "fisher" and not self.original  # else L2, as the reference
+        self.step_norm = "l2" if self.original else self.cfg["step_norm"]  # the original rule clips in L2
         batch = config["num_envs"] * config["num_steps"]
         self.solver = solver_for(config, math.ceil(batch / self.cfg["minibatches"]))
         self.params = agent.policy.policy_parameters()
@@ -110,15 +112,18 @@ class NPG:
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
 
-    def _step_norm(self, result, curv) -> float:
-        """Fisher norm ||S d|| / sqrt(N) (S d from the solver when it has it, else one J v) or L2."""
+    def _step_norm(self, result, curv, problem: NPGProblem) -> float:
+        """Fisher norm ||S d|| / sqrt(N) (S d from the solver when it has it, else one J v), L2, or the
+        reference fvp's d^T (H + lambda I) d (one more KL-Hessian product)."""
         direction = result.direction
-        if self.fisher_clip:
+        if self.step_norm == "fisher":
             sd = result.scores_direction
             if sd is None:
                 with curv.uncounted():
                     sd = curv.jvp(direction)
             return float(torch.linalg.vector_norm(sd) / math.sqrt(curv.n))
+        if self.step_norm == "kl_quadratic":
+            return float(direction.dot(policy_kl_hessian(problem, problem.damping)(direction)))
         return float(torch.linalg.vector_norm(direction))
 
     def update(self, batch: Batch, progress: float) -> dict[str, float]:
@@ -153,7 +158,7 @@ class NPG:
                 with PHASES("solve"):
                     result = self.solver.solve(problem, curvature=curv, warm_start=warm)
                 direction = result.direction
-                norm = self._step_norm(result, curv)
+                norm = self._step_norm(result, curv, problem)
                 step = direction * self._clip_coefficient(norm)
                 norms.append(norm)
                 iterations.append(result.stats.iterations)
@@ -194,9 +199,10 @@ class NPG:
         self.optimizer.zero_grad(set_to_none=True)
 
     def _clip_coefficient(self, norm: float) -> float:
-        """min(1, max / norm) for the Fisher norm; in L2, torch.nn.utils.clip_grad_norm_'s
-        min(1, max / (norm + 1e-6)) (what the reference calls, train_detach.py:292)."""
-        if self.fisher_clip:
+        """min(1, max / norm) for the Fisher norm and the KL quadratic (train_detach.py:166's
+        ``clamp(max / q, max=1)``); in L2, torch.nn.utils.clip_grad_norm_'s min(1, max / (norm + 1e-6))
+        (what the reference calls, train_detach.py:292)."""
+        if self.step_norm in ("fisher", "kl_quadratic"):
             return min(1.0, self.cfg["max_step_norm"] / norm) if norm > 0 else 1.0
         return min(1.0, self.cfg["max_step_norm"] / (norm + 1e-6))
 

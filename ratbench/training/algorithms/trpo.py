@@ -31,7 +31,7 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from ratbench.training.agent import Agent
 from ratbench.training.algorithms.critic import CriticTrainer
 from ratbench.training.rollout import Batch
-from solvers.cg import conjugate_gradient
+from solvers.cg import conjugate_gradient, kl_hessian_operator
 
 
 def standardise(advantages: torch.Tensor) -> torch.Tensor:
@@ -68,11 +68,7 @@ class TrustRegionStep:
         cg_residual, backtracks, full_step (the multiple the line search started from) and direction."""
         objective = self.surrogate()
         g = parameters_to_vector(torch.autograd.grad(objective, self.params, retain_graph=True))
-        kl_grad = parameters_to_vector(torch.autograd.grad(self.kl(), self.params, create_graph=True))
-
-        def fvp(v: torch.Tensor) -> torch.Tensor:
-            hessian_v = torch.autograd.grad(kl_grad.dot(v), self.params, retain_graph=True)
-            return parameters_to_vector(hessian_v) + damping * v
+        fvp = kl_hessian_operator(self.kl(), self.params, damping)
 
         direction, cg_done, residual = conjugate_gradient(fvp, g.detach(), iterations=cg_steps)
         curvature = float(direction.dot(fvp(direction)))

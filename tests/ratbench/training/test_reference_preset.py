@@ -18,6 +18,7 @@ import pytest
 import torch
 
 import ratbench.training.algorithms.npg as npg_module
+from ratbench.errors import RatbenchError
 from ratbench.training import resolve_config
 from ratbench.training.agent import Agent
 from ratbench.training.algorithms.npg import NPG
@@ -153,3 +154,115 @@ def test_update_matches_a_dense_restatement_of_the_reference(monkeypatch):
         assert float((got - want).norm() / want.norm()) <= 1e-8
     final = torch.cat([p.detach().reshape(-1) for p in params])
     assert float((final - torch.cat([t.reshape(-1) for t in theta])).norm()) <= 1e-8 * float(final.norm())
+
+
+def _restated_cg(fvp, g, nsteps=10, residual_tol=1e-10):
+    """utils/cg.py's conjugate_gradient, line for line."""
+    x, r = torch.zeros_like(g), g.clone()
+    p, rdotr = r.clone(), torch.dot(r, r)
+    for _ in range(nsteps):
+        z = fvp(p)
+        alpha = rdotr / torch.dot(p, z)
+        x += alpha * p
+        r -= alpha * z
+        new_rdotr = torch.dot(r, r)
+        p = r + new_rdotr / rdotr * p
+        rdotr = new_rdotr
+        if rdotr < residual_tol:
+            break
+    return x
+
+
+def _fvp_step(policy, theta, obs, act, old_logp, adv_raw) -> torch.Tensor:
+    """train_detach.py's TrustRegion_ActorUpdate (:83-180) on the parameters ``theta``: the descent step written
+    into the gradients (CG on the entropy-KL Hessian + 0.1 I, then step * clamp(0.5 / d^T (H + 0.1 I) d, max=1))."""
+    leaves = [t.detach().requires_grad_(True) for t in theta]
+    ratio = torch.exp(_gaussian_logp(policy, leaves, obs, act) - old_logp).clamp(0.1, 10.0)
+    adv = adv_raw - adv_raw.mean()
+    loss = (-ratio * adv).mean() / (adv.pow(2).mean().sqrt() + 1e-8)
+    grad = torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, leaves)])
+    mu, log_std = _mean(policy, leaves, obs), leaves[0]
+    mu_ref, ls_ref = mu.detach(), log_std.detach()
+    ent_kl = (log_std - ls_ref + 0.5 * (torch.exp(ls_ref) ** 2 + (mu_ref - mu) ** 2) / torch.exp(log_std) ** 2 - 0.5).sum(-1).mean()
+    kl_grad = torch.cat([g.reshape(-1) for g in torch.autograd.grad(ent_kl, leaves, create_graph=True)])
+
+    def fvp(x):
+        return torch.cat([g.reshape(-1) for g in torch.autograd.grad(kl_grad.dot(x), leaves, retain_graph=True)]) + 0.1 * x
+
+    step = _restated_cg(fvp, grad)
+    quadratic = torch.dot(step, fvp(step))
+    return (step * torch.clamp(0.5 / quadratic, max=1.0)).detach()
+
+
+def _fvp_parity_gap(monkeypatch, mutate=None) -> float:
+    """Two rollouts x two minibatches of `--preset reference --solver cg` against the re-statement: the largest
+    relative difference of the parameters after a rollout or of the step size."""
+    torch.manual_seed(0)
+    config = resolve_config({"env": "hopper", "preset": "reference", "solver": "cg", "seed": 0}, sets=SETS)
+    agent = Agent(config, gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,)), gym.spaces.Box(-1.0, 1.0, (ACT_DIM,))).double()
+    policy = agent.policy
+    params = policy.policy_parameters()
+    used: list[torch.Tensor] = []
+    real_minibatches = npg_module.minibatches
+
+    def recorded(n, count, rng):
+        for idx in real_minibatches(n, count, rng):
+            used.append(idx)
+            yield idx
+
+    monkeypatch.setattr(npg_module, "minibatches", recorded)
+    algo = NPG(agent, config, np.random.default_rng(0))
+    if mutate is not None:
+        mutate(monkeypatch, algo)
+    gen = torch.Generator().manual_seed(1)
+    theta = [p.detach().clone() for p in params]
+    buf, lr, gap = None, config["npg"]["lr"], 0.0
+    for _ in range(2):
+        obs = torch.randn(N_BATCH, OBS_DIM, generator=gen, dtype=torch.float64)
+        with torch.no_grad():
+            dist = policy.distribution(obs)
+            act = dist.sample()
+            old_logp = dist.log_prob(act)
+        adv_all = torch.randn(N_BATCH, generator=gen, dtype=torch.float64) * 3 + 1
+        batch = Batch(obs=obs, actions=act, log_probs=old_logp, values=torch.zeros(N_BATCH, dtype=torch.float64),
+                      advantages=adv_all, returns=adv_all.clone())
+        start = len(used)
+        algo.update(batch, 0.0)
+        theta_old = [t.clone() for t in theta]
+        kl = float("nan")
+        for idx in used[start:]:
+            kl = _gaussian_kl(policy, theta_old, theta, obs[idx])
+            step = _fvp_step(policy, theta, obs[idx], act[idx], old_logp[idx], adv_all[idx])
+            buf = step if buf is None else 1e-6 * buf + step
+            theta = _unflatten(torch.cat([t.reshape(-1) for t in theta]) - lr * buf, theta)
+        if kl > 0.008 * 2:
+            lr = max(lr / 1.5, 1e-4)
+        elif kl < 0.008 / 2:
+            lr = min(lr * 1.5, config["npg"]["lr_max"])
+        got = torch.cat([p.detach().reshape(-1) for p in params])
+        want = torch.cat([t.reshape(-1) for t in theta])
+        gap = max(gap, float((got - want).norm() / want.norm()), abs(algo.lr - lr) / lr)
+    return gap
+
+
+def test_fvp_baseline_matches_a_dense_restatement_of_the_reference(monkeypatch):
+    """`--preset reference --solver cg` is train_detach.py's fvp baseline: CG (10 steps) on the KL Hessian, the
+    clip by d^T (H + 0.1 I) d without a square root, SGD with momentum 1e-6, the last minibatch's KL rule."""
+    assert _fvp_parity_gap(monkeypatch) <= 1e-8
+
+
+def test_a_square_root_in_the_fvp_clip_fails_the_parity(monkeypatch):
+    def with_sqrt(monkeypatch, algo):
+        real = algo._step_norm
+        monkeypatch.setattr(algo, "_step_norm", lambda *args: math.sqrt(real(*args)))
+
+    assert _fvp_parity_gap(monkeypatch, with_sqrt) > 1e-5
+
+
+def test_preset_selects_the_fvp_baseline_for_cg_and_refuses_other_solvers():
+    npg = resolve_config({"env": "hopper", "preset": "reference", "solver": "cg"})["npg"]
+    assert npg["solver_options"] == {"iterations": 10, "tol": 0.0, "curvature": "kl_hessian"}
+    assert (npg["step_norm"], npg["rat_variant"], npg["momentum"], npg["kl_rule"]) == (
+        "kl_quadratic", "corrected", 1e-6, "last_minibatch")
+    with pytest.raises(RatbenchError, match="--solver kaczmarz \\(RAT\\) or cg"):
+        resolve_config({"env": "hopper", "preset": "reference", "solver": "woodbury"})
