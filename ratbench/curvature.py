@@ -124,16 +124,19 @@ class LayerFactors:
             return torch.einsum("n,noi->oi", u, _take(self.scores, rows))
         return torch.einsum("nlo,nli->oi", _take(self.g, rows) * u[:, None, None], _take(self.a, rows))
 
-    def diag(self, chunk: int = 256) -> torch.Tensor:
-        """sum_i (per-sample gradient)_i^2 as (d_out, d_in)."""
+    def diag(self, chunk: int = 256, scale: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """sum_i c_i (per-sample gradient)_i^2 as (d_out, d_in), c = ``scale`` (N,) or ones."""
         if self.scores is not None:
-            return torch.einsum("noi,noi->oi", self.scores, self.scores)
+            squares = self.scores ** 2
+            return squares.sum(0) if scale is None else torch.einsum("n,noi->oi", scale, squares)
         if self.positions == 1:
-            return (self.g[:, 0] ** 2).T @ (self.a[:, 0] ** 2)
+            g2 = self.g[:, 0] ** 2
+            return (g2 if scale is None else g2 * scale[:, None]).T @ (self.a[:, 0] ** 2)
         out = torch.zeros(self.d_out, self.d_in, dtype=self.a.dtype, device=self.a.device)
         for start in range(0, self.a.shape[0], chunk):
             rows = torch.arange(start, min(start + chunk, self.a.shape[0]), device=self.a.device)
-            out += (self.per_sample(rows) ** 2).sum(0)
+            squares = self.per_sample(rows) ** 2
+            out += squares.sum(0) if scale is None else torch.einsum("n,noi->oi", scale[rows], squares)
         return out
 
     def kfac_factors(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -305,13 +308,16 @@ class Curvature:
         """F v = S^T S v / N (flat (P,))."""
         return self.vjp(self.jvp(v)) / self.n
 
-    def fisher_diagonal(self) -> torch.Tensor:
-        """diag(F) = sum_i s_i^2 / N, flat (P,)."""
+    def fisher_diagonal(self, row_scale: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """diag(F) = sum_i s_i^2 / N, flat (P,); with ``row_scale`` c (N,), sum_i c_i s_i^2 / N (c = 1 / w
+        gives the diagonal of the unweighted scores' Fisher)."""
+        scale = None if row_scale is None else row_scale.to(self.dtype)
         out = torch.zeros(self.num_params, dtype=self.dtype, device=self.device)
         for layer in self.layers:
-            self.add_layer_block(out, layer, layer.diag())
+            self.add_layer_block(out, layer, layer.diag(scale=scale))
         if self.other_scores is not None:
-            self.add_other_block(out, (self.other_scores**2).sum(0))
+            squares = self.other_scores**2
+            self.add_other_block(out, squares.sum(0) if scale is None else scale @ squares)
         return out / self.n
 
     def dense(self) -> torch.Tensor:

@@ -31,8 +31,8 @@ ALGOS = ("npg", "ppo", "pg", "trpo")
 ARCHS = ("separate", "shared")
 DEVICES = ("cpu", "cuda")
 PRESETS = ("reference",)
-PRESET_SOLVERS = ("kaczmarz", "cg")
-"""Solvers the reference preset reproduces: RAT (kaczmarz) and the reference's fvp baseline (cg)."""
+PRESET_SOLVERS = ("kaczmarz", "cg", "diagonal")
+"""Solvers the reference preset reproduces: RAT (kaczmarz) and the reference's fvp (cg) and diag baselines."""
 JOINT_SOLVERS = ("kaczmarz", "woodbury", "diagonal")
 """Solvers of the joint update: the sample-space ones (transformed advantages) and train_shared.py's diagonal twin."""
 CHOICES = {
@@ -327,7 +327,7 @@ def validate(config: Mapping[str, Any], solver_given: bool = False) -> None:
             raise unknown_name("preset", str(config["preset"]), PRESETS)
         if config["algo"] != "npg" or config["solver"] not in PRESET_SOLVERS:
             raise RatbenchError(f"preset {config['preset']!r} is the reference's code: use it with --algo npg and "
-                                f"--solver kaczmarz (RAT) or cg (its fvp baseline)")
+                                f"--solver kaczmarz (RAT), cg or diagonal (its fvp and diag baselines)")
     if config["device"] not in DEVICES:
         raise unknown_name("device", str(config["device"]), DEVICES)
     for key in POSITIVE_INTS:

@@ -52,3 +52,18 @@ def test_not_exact_for_a_coupled_fisher():
     problem = NPGProblem(policy, obs, policy.act(obs).detach(), torch.randn(32, dtype=torch.float64), 0.1)
     reference = dense(problem)
     assert rel_err(make_solver("diagonal").solve(problem).direction, reference.npg()) > 0.1
+
+
+@property_settings(30)
+@given(problems())
+def test_unweighted_diagonal_is_the_reference_diag_baseline(problem):
+    """weighted=False: g of the weighted problem over the diagonal of the unweighted scores' Fisher
+    (train_detach.py:364-376); the same tolerance as the weighted definition above."""
+    reference = dense(problem)
+    w = np.ones(problem.n) if problem.weights is None else problem.weights.double().numpy()
+    unweighted = reference.scores / np.sqrt(w)[:, None]
+    diagonal = (unweighted**2).sum(0) / problem.n + problem.damping
+    expected = reference.gradient / diagonal
+    kappa_d = diagonal.max() / diagonal.min()
+    result = make_solver("diagonal", weighted=False).solve(problem)
+    assert rel_err(result.direction, expected) <= 4 * (problem.n + problem.num_params) * EPS64 * kappa_d

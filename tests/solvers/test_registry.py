@@ -28,8 +28,9 @@ def test_names_and_options():
     assert solver_names() == NAMES
     assert all(SOLVERS[name].name == name and SOLVERS[name].exact for name in NAMES)
     assert solver_options("kaczmarz") == dict(block_size=256, sweeps=1, tol=None, seed=0, residual="block")
-    assert solver_options("cg") == dict(iterations=10, tol=1e-10)
-    assert all(solver_options(name) == {} for name in ("woodbury", "diagonal", "kfac"))
+    assert solver_options("cg") == dict(iterations=10, tol=1e-10, curvature="empirical")
+    assert solver_options("diagonal") == dict(weighted=True)
+    assert all(solver_options(name) == {} for name in ("woodbury", "kfac"))
     for name in NAMES:
         assert make_solver(name).name == name
 

@@ -194,11 +194,25 @@ def _fvp_step(policy, theta, obs, act, old_logp, adv_raw) -> torch.Tensor:
     return (step * torch.clamp(0.5 / quadratic, max=1.0)).detach()
 
 
-def _fvp_parity_gap(monkeypatch, mutate=None) -> float:
-    """Two rollouts x two minibatches of `--preset reference --solver cg` against the re-statement: the largest
-    relative difference of the parameters after a rollout or of the step size."""
+def _diag_step(policy, theta, obs, act, old_logp, adv_raw) -> torch.Tensor:
+    """train_detach.py's diag_ActorUpdate (:342-379) on ``theta``: the loss gradient with detached clamped ratios
+    over the diagonal of the *unweighted* scores' Fisher plus 0.1, then clip_grad_norm_ to 0.5."""
+    leaves = [t.detach().requires_grad_(True) for t in theta]
+    logp = _gaussian_logp(policy, leaves, obs, act)
+    ratio = torch.exp(logp - old_logp).clamp(0.1, 10.0).detach()
+    adv = adv_raw - adv_raw.mean()
+    adv = adv / (adv.pow(2).mean().sqrt() + 1e-8)
+    diag_fisher = torch.linalg.norm(_scores(policy, theta, obs, act), dim=0).pow(2) / obs.shape[0]
+    grad = torch.cat([g.reshape(-1) for g in torch.autograd.grad((-ratio * logp * adv).mean(), leaves)])
+    step = grad / (diag_fisher + 0.1)
+    return step * min(1.0, 0.5 / (float(step.norm()) + 1e-6))
+
+
+def _baseline_parity_gap(monkeypatch, solver, restated_step, mutate=None) -> float:
+    """Two rollouts x two minibatches of `--preset reference --solver SOLVER` against ``restated_step``: the
+    largest relative difference of the parameters after a rollout or of the step size."""
     torch.manual_seed(0)
-    config = resolve_config({"env": "hopper", "preset": "reference", "solver": "cg", "seed": 0}, sets=SETS)
+    config = resolve_config({"env": "hopper", "preset": "reference", "solver": solver, "seed": 0}, sets=SETS)
     agent = Agent(config, gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,)), gym.spaces.Box(-1.0, 1.0, (ACT_DIM,))).double()
     policy = agent.policy
     params = policy.policy_parameters()
@@ -232,7 +246,7 @@ def _fvp_parity_gap(monkeypatch, mutate=None) -> float:
         kl = float("nan")
         for idx in used[start:]:
             kl = _gaussian_kl(policy, theta_old, theta, obs[idx])
-            step = _fvp_step(policy, theta, obs[idx], act[idx], old_logp[idx], adv_all[idx])
+            step = restated_step(policy, theta, obs[idx], act[idx], old_logp[idx], adv_all[idx])
             buf = step if buf is None else 1e-6 * buf + step
             theta = _unflatten(torch.cat([t.reshape(-1) for t in theta]) - lr * buf, theta)
         if kl > 0.008 * 2:
@@ -248,7 +262,7 @@ def _fvp_parity_gap(monkeypatch, mutate=None) -> float:
 def test_fvp_baseline_matches_a_dense_restatement_of_the_reference(monkeypatch):
     """`--preset reference --solver cg` is train_detach.py's fvp baseline: CG (10 steps) on the KL Hessian, the
     clip by d^T (H + 0.1 I) d without a square root, SGD with momentum 1e-6, the last minibatch's KL rule."""
-    assert _fvp_parity_gap(monkeypatch) <= 1e-8
+    assert _baseline_parity_gap(monkeypatch, "cg", _fvp_step) <= 1e-8
 
 
 def test_a_square_root_in_the_fvp_clip_fails_the_parity(monkeypatch):
@@ -256,7 +270,24 @@ def test_a_square_root_in_the_fvp_clip_fails_the_parity(monkeypatch):
         real = algo._step_norm
         monkeypatch.setattr(algo, "_step_norm", lambda *args: math.sqrt(real(*args)))
 
-    assert _fvp_parity_gap(monkeypatch, with_sqrt) > 1e-5
+    assert _baseline_parity_gap(monkeypatch, "cg", _fvp_step, with_sqrt) > 1e-5
+
+
+def test_diag_baseline_matches_a_dense_restatement_of_the_reference(monkeypatch):
+    """`--preset reference --solver diagonal` is train_detach.py's diag baseline: the ratio-weighted gradient over
+    the unweighted diagonal Fisher plus 0.1, the L2 clip to 0.5, SGD with momentum 1e-6, the KL rule."""
+    assert _baseline_parity_gap(monkeypatch, "diagonal", _diag_step) <= 1e-8
+
+
+@pytest.mark.parametrize("mutation", ["no clip", "weighted diagonal"])
+def test_mutations_of_the_diag_baseline_fail_the_parity(monkeypatch, mutation):
+    def mutate(monkeypatch, algo):
+        if mutation == "no clip":
+            monkeypatch.setattr(algo, "_clip_coefficient", lambda norm: 1.0)
+        else:
+            algo.solver.weighted = True
+
+    assert _baseline_parity_gap(monkeypatch, "diagonal", _diag_step, mutate) > 1e-5
 
 
 def test_preset_selects_the_fvp_baseline_for_cg_and_refuses_other_solvers():
@@ -264,5 +295,5 @@ def test_preset_selects_the_fvp_baseline_for_cg_and_refuses_other_solvers():
     assert npg["solver_options"] == {"iterations": 10, "tol": 0.0, "curvature": "kl_hessian"}
     assert (npg["step_norm"], npg["rat_variant"], npg["momentum"], npg["kl_rule"]) == (
         "kl_quadratic", "corrected", 1e-6, "last_minibatch")
-    with pytest.raises(RatbenchError, match="--solver kaczmarz \\(RAT\\) or cg"):
+    with pytest.raises(RatbenchError, match="--solver kaczmarz \\(RAT\\), cg or diagonal"):
         resolve_config({"env": "hopper", "preset": "reference", "solver": "woodbury"})
