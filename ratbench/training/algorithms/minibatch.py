@@ -44,7 +44,7 @@ def approx_kl(log_ratio: torch.Tensor) -> float:
 
 def kl_adapted_lr(lr: float, kl: float, cfg: Mapping[str, Any]) -> float:
     """The KL-adaptive step size: lr / 1.5 when kl > 2 target_kl, x 1.5 when kl < target_kl / 2, clamped to
-    [lr_min, lr_max] (train_detach.py:537-542, train_shared.py:461-467)."""
+    [lr_min, lr_max] (train_detach.py:524-530 and train_shared.py:461-467 at the reference's c49b552)."""
     if kl > 2.0 * cfg["target_kl"]:
         lr /= 1.5
     elif kl < 0.5 * cfg["target_kl"]:

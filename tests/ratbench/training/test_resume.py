@@ -34,10 +34,12 @@ CASES = [
     ("cartpole", "ppo", {}, ["reward_norm=true", "ppo.anneal_lr=false"]),
     ("hopper", "trpo", {}, []),
     ("minatar-breakout", "npg", {"solver": "kaczmarz"}, []),  # frames, a CNN, the whole game state restored
+    ("hopper", "npg", {"solver": "kaczmarz", "arch": "shared"}, ["preset=reference"]),  # joint solve: noise, g_k
 ]
 
 
-@pytest.mark.parametrize("env,algo,explicit,extra", CASES, ids=["rat-hopper", "rat-original-hopper", "ppo-cartpole", "trpo-hopper", "rat-minatar"])
+@pytest.mark.parametrize("env,algo,explicit,extra", CASES, ids=["rat-hopper", "rat-original-hopper", "ppo-cartpole", "trpo-hopper", "rat-minatar",
+                                                               "rat-joint-hopper"])
 def test_resume_matches_uninterrupted_run(tmp_path, env, algo, explicit, extra):
     full, split = tmp_path / "full", tmp_path / "split"
     extra = ["num_envs=2", "num_steps=128", "eval.episodes=1", *extra]  # 256 samples per iteration
