@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ratbench.errors import RatbenchError
-from ratbench.per_sample import RatbenchWarning, per_sample_grads, refuse_sample_mixing
+from ratbench.per_sample import RatbenchWarning, param_names, per_sample_grads, refuse_sample_mixing
 from ratbench.policies import GaussianPolicy
 from ratbench.problem import NPGProblem, ValueLikelihood
 from ratbench.symmetric import fill_upper, gram_lower
@@ -472,6 +472,9 @@ def _per_sample_rest(problem: NPGProblem, params: list[torch.Tensor]) -> torch.T
     if problem.value is not None:
         parts.append((ValueLikelihood(problem.value.module), problem.value.noise,
                       {id(p) for p in problem.value.module.parameters()}))
+    owned = set().union(*(ids for _, _, ids in parts))
+    if any(id(p) not in owned for p in params):
+        param_names(problem.policy, [p for p in params if id(p) not in owned])  # raises, naming the foreign tensor
     for module, data, owned in parts:
         mine = [p for p in params if id(p) in owned]
         if not mine:
@@ -556,6 +559,9 @@ def _capture(problem: NPGProblem, fast_layers: bool) -> tuple[Curvature, torch.T
         calls = recorder.calls.pop(m, [])
         if m in recorder.rejected or not calls or any(output_grads[id(c.output)] is None for c in calls):
             continue
+        if _changed((c.inputs for c in calls), (c.version for c in calls)):  # a kept view of the input (raw, or a bias-free
+            # Linear's) would be read changed: say it as autograd would, so that capture_with_log_probs falls back
+            raise RuntimeError(f"the input of {m} was changed by an inplace operation after the layer used it")
         per_call = [_layer_output_grads(m, output_grads.pop(id(c.output)).detach()) for c in calls]
         if m not in recorder.raw and _equal_inputs(calls):  # one position: the calls' output-gradients summed
             g, calls = torch.stack(per_call).sum(0), calls[:1]
@@ -563,9 +569,6 @@ def _capture(problem: NPGProblem, fast_layers: bool) -> tuple[Curvature, torch.T
             g = torch.cat(per_call, dim=1)
         del per_call
         bias_offset = offsets[id(m.bias)] if m.bias is not None else None
-        if _changed((c.inputs for c in calls), (c.version for c in calls)):  # a kept view of the input (raw, or a bias-free
-            # Linear's) would be read changed: say it as autograd would, so that capture_with_log_probs falls back
-            raise RuntimeError(f"the input of {m} was changed by an inplace operation after the layer used it")
         if m in recorder.raw:
             layer = LayerFactors(m, offsets[id(m.weight)], bias_offset, None, g, inputs=tuple(c.inputs for c in calls),
                                  input_versions=tuple(c.version for c in calls))

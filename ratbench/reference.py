@@ -99,6 +99,9 @@ def dense_jacobian(problem: NPGProblem, dtype: torch.dtype = torch.float64) -> t
     jacobian = torch.zeros(n, p, dtype=dtype, device=problem.device)
     obs = _cast(problem.obs, dtype)
     rows = max(1, _CHUNK_ELEMENTS // p)
+    owned_anywhere = {id(q) for module, _ in parts for q in module.parameters()}
+    if any(id(q) not in owned_anywhere for q in problem.params):
+        param_names(problem.policy, [q for q in problem.params if id(q) not in owned_anywhere])  # raises, naming it
     for module, data in parts:
         owned = {id(q) for q in module.parameters()}
         mine = [q for q in problem.params if id(q) in owned]

@@ -136,7 +136,7 @@ class Solver:
     def _solve_columns(self, problem: NPGProblem, curv: Curvature, clock: "Clock", callback: Optional[Callback],
                        warm_start: Optional[WarmStart]) -> SolveResult:
         """k right-hand sides one at a time on the same capture; results stacked as columns (iterations and
-        residual: the largest over the columns). ``callback`` is not called: a column's iterate is not an
+        residual: the largest over the columns, NaN where one is). ``callback`` is not called: a column's iterate is not an
         iterate of the whole problem."""
         results = []
         for j, advantages in enumerate(problem.advantages.unbind(1)):
@@ -149,8 +149,9 @@ class Solver:
             parts = [getattr(r, name) for r in results]
             return None if any(p is None for p in parts) else torch.stack(parts, dim=1)
 
+        residuals = [r.stats.residual for r in results]
         stats = SolveStats(iterations=max(r.stats.iterations for r in results),
-                           residual=max(r.stats.residual for r in results),
+                           residual=float("nan") if any(math.isnan(x) for x in residuals) else max(residuals),
                            history=[h for r in results for h in r.stats.history])
         return SolveResult(stacked("direction"), stacked("transformed_advantage"), stats, dual=stacked("dual"),
                            scores_direction=stacked("scores_direction"))

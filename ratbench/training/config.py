@@ -31,8 +31,8 @@ ALGOS = ("npg", "ppo", "pg", "trpo")
 ARCHS = ("separate", "shared")
 DEVICES = ("cpu", "cuda")
 PRESETS = ("reference",)
-PRESET_SOLVERS = ("kaczmarz", "cg", "diagonal")
-"""Solvers the reference preset reproduces: RAT (kaczmarz) and the reference's fvp (cg) and diag baselines."""
+PRESET_SOLVERS = ("kaczmarz", "cg", "diagonal", "kfac")
+"""Solvers the reference preset reproduces: RAT (kaczmarz) and the reference's fvp (cg), diag and K-FAC baselines."""
 JOINT_SOLVERS = ("kaczmarz", "woodbury", "diagonal")
 """Solvers of the joint update: the sample-space ones (transformed advantages) and train_shared.py's diagonal twin."""
 CHOICES = {
@@ -42,6 +42,7 @@ CHOICES = {
     "action_squash": ("clip", "tanh"),
     "npg.kl_rule": ("batch", "last_minibatch", "last_minibatch_after_step"),
     "npg.value_update": ("critic", "joint"),
+    "npg.kfac_variant": ("exact", "reference"),
     "value_norm": ("popart", "none"),
     "model.activation": ("tanh", "relu"),
     "model.trunk": TRUNKS,
@@ -327,7 +328,7 @@ def validate(config: Mapping[str, Any], solver_given: bool = False) -> None:
             raise unknown_name("preset", str(config["preset"]), PRESETS)
         if config["algo"] != "npg" or config["solver"] not in PRESET_SOLVERS:
             raise RatbenchError(f"preset {config['preset']!r} is the reference's code: use it with --algo npg and "
-                                f"--solver kaczmarz (RAT), cg or diagonal (its fvp and diag baselines)")
+                                f"--solver kaczmarz (RAT), cg, diagonal or kfac (its baselines)")
     if config["device"] not in DEVICES:
         raise unknown_name("device", str(config["device"]), DEVICES)
     for key in POSITIVE_INTS:
@@ -366,6 +367,9 @@ def validate(config: Mapping[str, Any], solver_given: bool = False) -> None:
             if config["solver"] not in JOINT_SOLVERS:
                 raise RatbenchError(f"the joint update runs with the solvers {', '.join(JOINT_SOLVERS)} (the reference's "
                                     f"K-FAC twin is not implemented), not {config['solver']!r}")
+        if config["npg"]["kfac_variant"] == "reference" and (config["solver"] != "kfac" or config["arch"] != "separate"):
+            raise RatbenchError("npg.kfac_variant=reference is the reference's K-FAC optimiser for separate networks; "
+                                "use it with --solver kfac --arch separate")
         if config["npg"]["lr_min"] > config["npg"]["lr_max"]:
             raise RatbenchError(f"npg.lr_min ({config['npg']['lr_min']}) exceeds npg.lr_max ({config['npg']['lr_max']}); swap them")
     elif config.get("npg", {}).get("value_update") == "joint":

@@ -19,6 +19,7 @@ from ratbench.training.algorithms.joint import JointNPG
 from ratbench.training.algorithms.npg import NPG
 from ratbench.training.algorithms.pg import PG
 from ratbench.training.algorithms.ppo import PPO
+from ratbench.training.algorithms.reference_kfac import ReferenceKFAC
 from ratbench.training.algorithms.trpo import TRPO
 
 ALGORITHMS = {"npg": NPG, "ppo": PPO, "pg": PG, "trpo": TRPO}
@@ -27,7 +28,9 @@ ALGORITHMS = {"npg": NPG, "ppo": PPO, "pg": PG, "trpo": TRPO}
 def make_algorithm(config: Mapping[str, Any], agent: Agent, rng: np.random.Generator):
     if config["algo"] == "npg" and config["npg"]["value_update"] == "joint":
         return JointNPG(agent, config, rng)
+    if config["algo"] == "npg" and config["npg"]["kfac_variant"] == "reference":
+        return ReferenceKFAC(agent, config, rng)
     return ALGORITHMS[config["algo"]](agent, config, rng)
 
 
-__all__ = ["ALGORITHMS", "JointNPG", "NPG", "PG", "PPO", "TRPO", "make_algorithm"]
+__all__ = ["ALGORITHMS", "JointNPG", "NPG", "PG", "PPO", "ReferenceKFAC", "TRPO", "make_algorithm"]

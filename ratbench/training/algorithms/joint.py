@@ -5,7 +5,7 @@ agent-lab/ICML2026-RAT ``train_shared.py`` (line numbers at its HEAD, c49b552; d
 tabulates them), per minibatch of 4 epochs x 8 (configs/rat_mlp_shared.yaml):
 
 1. Per-sample scores of ``log pi(a_i|s_i) - (V_i - (V_i + eps_i).detach())^2``, eps_i ~ N(0, 1) drawn
-   per sample and minibatch (:86-133, ``randomness='different'``): ``h_i = grad log pi_i + 2 eps_i grad V_i``
+   per sample and minibatch (:86-99, :114-132, :152-153: ``randomness='different'``): ``h_i = grad log pi_i + 2 eps_i grad V_i``
    over every parameter (trunk, both heads, log-std). Here a joint
    :class:`~ratbench.problem.NPGProblem` (``value=ValueTerm``) captured by the curvature layer.
 2. Advantages centred and divided by their RMS + 1e-8 (:135-149); ratios clamped to [0.1, 10] (:138-139).
@@ -64,7 +64,7 @@ class JointNPG:
 
     def noise(self, n: int) -> torch.Tensor:
         """eps ~ N(0, 1) per sample, (n,), from the run's generator (so a resumed run draws the same)."""
-        return torch.as_tensor(self.rng.standard_normal(n), dtype=self.params[0].dtype)
+        return torch.as_tensor(self.rng.standard_normal(n), dtype=self.params[0].dtype, device=self.params[0].device)
 
     def update(self, batch: Batch, progress: float) -> dict[str, float]:
         cfg, policy, popart = self.cfg, self.agent.policy, self.agent.popart

@@ -124,7 +124,7 @@ def test_preset_applies_after_the_task_layers_and_before_user_overrides():
 @pytest.mark.parametrize("explicit,message", [
     ({"preset": "paper"}, "unknown preset 'paper'"),
     ({"preset": "reference", "algo": "ppo"}, "reference's code: use it with --algo npg"),
-    ({"preset": "reference", "solver": "kfac"}, "--solver kaczmarz \\(RAT\\), cg or diagonal"),
+    ({"preset": "reference", "solver": "woodbury"}, "--solver kaczmarz \\(RAT\\), cg, diagonal or kfac"),
 ])
 def test_bad_presets_are_one_line_errors(explicit, message):
     with pytest.raises(RatbenchError, match=message):

@@ -18,9 +18,11 @@ import pytest
 import torch
 
 import ratbench.training.algorithms.npg as npg_module
+import ratbench.training.algorithms.reference_kfac as kfac_module
 from ratbench.errors import RatbenchError
 from ratbench.training import resolve_config
 from ratbench.training.agent import Agent
+from ratbench.training.algorithms import make_algorithm
 from ratbench.training.algorithms.npg import NPG
 from ratbench.training.rollout import Batch
 
@@ -295,5 +297,138 @@ def test_preset_selects_the_fvp_baseline_for_cg_and_refuses_other_solvers():
     assert npg["solver_options"] == {"iterations": 10, "tol": 0.0, "curvature": "kl_hessian"}
     assert (npg["step_norm"], npg["rat_variant"], npg["momentum"], npg["kl_rule"]) == (
         "kl_quadratic", "corrected", 1e-6, "last_minibatch")
-    with pytest.raises(RatbenchError, match="--solver kaczmarz \\(RAT\\), cg or diagonal"):
+    kfac = resolve_config({"env": "hopper", "preset": "reference", "solver": "kfac"})["npg"]
+    assert (kfac["kfac_variant"], kfac["lr"], kfac["lr_max"], kfac["step_norm"]) == ("reference", 0.01, 0.05, "l2")
+    with pytest.raises(RatbenchError, match="--solver kaczmarz \\(RAT\\), cg, diagonal or kfac"):
         resolve_config({"env": "hopper", "preset": "reference", "solver": "woodbury"})
+    with pytest.raises(RatbenchError, match="use it with --solver kfac --arch separate"):
+        resolve_config({"env": "hopper", "solver": "woodbury"}, sets=["npg.kfac_variant=reference"])
+
+
+KFAC_SETS = ["model.hidden=[16, 16]", "npg.epochs=1", "npg.minibatches=6", "num_envs=2", f"num_steps={N_BATCH // 2}"]
+
+
+def _running(m, factor, step, decay):
+    """kfac_utils.py:33-37's update_running_stat, from the identity at step 0 (kfac.py:60-63)."""
+    m = torch.eye(factor.shape[0], dtype=factor.dtype) if step == 0 else m
+    return (m * decay / (1 - decay) + factor) * (1 - decay)
+
+
+class _RestatedKFAC:
+    """kfac/kfac.py + train_detach.py's KFAC_ActorUpdate (:392-463) on a flat list ``theta`` = [log_std, W1, b1,
+    W2, b2, W3, b3] of a ReLU MLP mean (the preset's), written from the reference without ratbench's optimiser."""
+
+    def __init__(self, theta, lr, decay=0.95):
+        self.theta, self.lr, self.decay = theta, lr, decay
+        self.m_aa, self.m_gg, self.eigen, self.buf, self.step = [None] * 3, [None] * 3, [None] * 3, None, 0
+
+    def _forward(self, leaves, obs):
+        inputs, outputs, h = [], [], obs
+        for i in range(3):
+            inputs.append(h)
+            z = h @ leaves[1 + 2 * i].T + leaves[2 + 2 * i]
+            z.retain_grad()
+            outputs.append(z)
+            h = torch.relu(z) if i < 2 else z
+        return h, inputs, outputs
+
+    def update(self, obs, act, old_logp, adv_raw):
+        n, decay = obs.shape[0], self.decay
+        leaves = [t.detach().requires_grad_(True) for t in self.theta]
+        mean, inputs, outputs = self._forward(leaves, obs)
+        for i, a in enumerate(inputs):  # every forward with gradients: A (kfac.py:57-63)
+            a1 = torch.cat([a.detach(), torch.ones(n, 1, dtype=a.dtype)], 1)
+            self.m_aa[i] = _running(self.m_aa[i], a1.T @ (a1 / n), self.step, decay)
+        log_std = leaves[0]
+        logp = (-((act - mean) ** 2) / (2 * torch.exp(log_std) ** 2) - log_std - math.log(math.sqrt(2 * math.pi))).sum(-1)
+        grads = [torch.zeros_like(t) for t in leaves]
+        if self.step % 10 == 0:  # the Fisher backward (:421-428), whose gradients stay in p.grad
+            fisher = torch.autograd.grad(-logp.mean(), leaves + outputs, retain_graph=True)
+            grads = [g.clone() for g in fisher[:len(leaves)]]
+            for i, g in enumerate(fisher[len(leaves):]):
+                self.m_gg[i] = _running(self.m_gg[i], g.T @ (g * n), self.step, decay)
+        ratio = torch.exp(logp - old_logp).clamp(0.1, 10.0)
+        adv = adv_raw - adv_raw.mean()
+        loss = (-ratio * adv).mean() / (adv.pow(2).mean().sqrt() + 1e-8)
+        grads = [g + h for g, h in zip(grads, torch.autograd.grad(loss, leaves))]
+        norm = float(torch.cat([g.reshape(-1) for g in grads]).norm())
+        grads = [g * min(1.0, 0.5 / (norm + 1e-6)) for g in grads]
+        vg_sum, updates = 0.0, []
+        for i in range(3):
+            if self.step % 10 == 0:
+                d_a, q_a = torch.linalg.eigh(self.m_aa[i])
+                d_g, q_g = torch.linalg.eigh(self.m_gg[i])
+                self.eigen[i] = (d_a * (d_a > 1e-10), q_a, d_g * (d_g > 1e-10), q_g)
+            d_a, q_a, d_g, q_g = self.eigen[i]
+            g = torch.cat([grads[1 + 2 * i], grads[2 + 2 * i][:, None]], 1)
+            v = q_g @ ((q_g.T @ g @ q_a) / (d_g[:, None] * d_a[None, :] + 0.001)) @ q_a.T
+            vg_sum += float((v * g * self.lr**2).sum())
+            updates.append(v)
+        nu = min(1.0, math.sqrt(0.001 / vg_sum))
+        for i, v in enumerate(updates):
+            grads[1 + 2 * i], grads[2 + 2 * i] = v[:, :-1] * nu, v[:, -1] * nu
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        self.buf = flat if self.buf is None else 0.9 * self.buf + flat
+        self.theta = _unflatten(torch.cat([t.reshape(-1) for t in self.theta]) - self.lr * self.buf, self.theta)
+        self.step += 1
+
+
+def _kfac_parity_gap(monkeypatch, mutate=None) -> float:
+    torch.manual_seed(0)
+    config = resolve_config({"env": "hopper", "preset": "reference", "solver": "kfac", "seed": 0}, sets=KFAC_SETS)
+    agent = Agent(config, gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,)), gym.spaces.Box(-1.0, 1.0, (ACT_DIM,))).double()
+    policy = agent.policy
+    params = policy.policy_parameters()
+    used: list[torch.Tensor] = []
+    real_minibatches = kfac_module.minibatches
+
+    def recorded(n, count, rng):
+        for idx in real_minibatches(n, count, rng):
+            used.append(idx)
+            yield idx
+
+    monkeypatch.setattr(kfac_module, "minibatches", recorded)
+    algo = make_algorithm(config, agent, np.random.default_rng(0))
+    if mutate is not None:
+        mutate(algo)
+    restated = _RestatedKFAC([p.detach().clone() for p in params], config["npg"]["lr"])
+    gen, gap = torch.Generator().manual_seed(1), 0.0
+    for _ in range(2):
+        obs = torch.randn(N_BATCH, OBS_DIM, generator=gen, dtype=torch.float64)
+        with torch.no_grad():
+            dist = policy.distribution(obs)
+            act = dist.sample()
+            old_logp = dist.log_prob(act)
+        adv_all = torch.randn(N_BATCH, generator=gen, dtype=torch.float64) * 3 + 1
+        batch = Batch(obs=obs, actions=act, log_probs=old_logp, values=torch.zeros(N_BATCH, dtype=torch.float64),
+                      advantages=adv_all, returns=adv_all.clone())
+        start = len(used)
+        algo.update(batch, 0.0)
+        theta_old = [t.clone() for t in restated.theta]
+        kl = float("nan")
+        for idx in used[start:]:
+            with torch.no_grad():  # functional calls of the policy's own modules: no gradients, so its hooks keep out
+                kl = _gaussian_kl(policy, theta_old, restated.theta, obs[idx])
+            restated.update(obs[idx], act[idx], old_logp[idx], adv_all[idx])
+        if kl > 0.008 * 2:
+            restated.lr = max(restated.lr / 1.5, 1e-4)
+        elif kl < 0.008 / 2:
+            restated.lr = min(restated.lr * 1.5, 5e-2)  # hard-coded cap (train_detach.py:530)
+        got = torch.cat([p.detach().reshape(-1) for p in params])
+        want = torch.cat([t.reshape(-1) for t in restated.theta])
+        gap = max(gap, float((got - want).norm() / want.norm()), abs(algo.lr - restated.lr) / restated.lr)
+    return gap
+
+
+def test_kfac_baseline_matches_a_dense_restatement_of_the_reference(monkeypatch):
+    """`--preset reference --solver kfac` is train_detach.py's K-FAC baseline with kfac/kfac.py's optimiser over 12
+    optimiser steps (two factor inverses, at steps 0 and 10): running factors from the identity, the Fisher
+    backward's gradient left in p.grad, the clip, the damped eigen-preconditioner, the KL clip, momentum 0.9."""
+    assert _kfac_parity_gap(monkeypatch) <= 1e-8
+
+
+def test_a_different_statistics_decay_fails_the_kfac_parity(monkeypatch):
+    def mutate(algo):
+        algo.optimizer.stat_decay = 0.9
+
+    assert _kfac_parity_gap(monkeypatch, mutate) > 1e-5

@@ -35,11 +35,12 @@ CASES = [
     ("hopper", "trpo", {}, []),
     ("minatar-breakout", "npg", {"solver": "kaczmarz"}, []),  # frames, a CNN, the whole game state restored
     ("hopper", "npg", {"solver": "kaczmarz", "arch": "shared"}, ["preset=reference"]),  # joint solve: noise, g_k
+    ("hopper", "npg", {"solver": "kfac"}, ["preset=reference"]),  # the reference's K-FAC: running factors, eigen
 ]
 
 
 @pytest.mark.parametrize("env,algo,explicit,extra", CASES, ids=["rat-hopper", "rat-original-hopper", "ppo-cartpole", "trpo-hopper", "rat-minatar",
-                                                               "rat-joint-hopper"])
+                                                               "rat-joint-hopper", "reference-kfac-hopper"])
 def test_resume_matches_uninterrupted_run(tmp_path, env, algo, explicit, extra):
     full, split = tmp_path / "full", tmp_path / "split"
     extra = ["num_envs=2", "num_steps=128", "eval.episodes=1", *extra]  # 256 samples per iteration
