@@ -6,7 +6,7 @@ preserved) and the critic regresses the normalised targets.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
 import torch
@@ -24,6 +24,12 @@ class CriticTrainer:
             agent, epochs, num_minibatches, max_grad_norm, rng)
         self.params = list(agent.model.critic.parameters())
         self.optimizer = torch.optim.Adam(self.params, lr=lr)
+
+    @classmethod
+    def from_config(cls, agent: Agent, config: Mapping[str, Any], rng: np.random.Generator) -> "CriticTrainer":
+        """The critic trainer of a config's ``critic`` section."""
+        critic = config["critic"]
+        return cls(agent, critic["lr"], critic["epochs"], critic["minibatches"], critic["max_grad_norm"], rng)
 
     def update(self, obs: torch.Tensor, returns: torch.Tensor) -> float:
         """Fit V to ``returns`` (N,); the mean squared error (normalised units) over all minibatches."""

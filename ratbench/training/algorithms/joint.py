@@ -39,8 +39,8 @@ from ratbench.curvature import Curvature, capture_with_log_probs
 from ratbench.phases import PHASES
 from ratbench.problem import NPGProblem, ValueTerm
 from ratbench.training.agent import Agent
-from ratbench.training.algorithms.minibatch import approx_kl, kl_adapted_lr, minibatches, normalize_advantages
-from ratbench.training.algorithms.npg import exact_kl, momentum_direction, solver_for
+from ratbench.training.algorithms.minibatch import batch_kl_and_entropy, kl_adapted_lr, minibatches, normalize_advantages
+from ratbench.training.algorithms.npg import exact_kl, momentum_direction, solver_for, update_statistics
 from ratbench.training.rollout import Batch
 from solvers import WarmStart
 
@@ -101,26 +101,13 @@ class JointNPG:
                 value_losses.append(float(loss_v.detach()))
                 if last and rule == "last_minibatch_after_step":
                     minibatch_kl = exact_kl(old_policy, policy, obs)
-        with torch.no_grad():
-            dist = policy.distribution(batch.obs)
-            kl = approx_kl(dist.log_prob(batch.actions) - batch.log_probs)
-            entropy = float(dist.entropy().mean())
+        kl, entropy = batch_kl_and_entropy(policy, batch.obs, batch.actions, batch.log_probs)
         lr = self.lr
         if cfg["kl_adaptive"]:
             for group in self.optimizer.param_groups:
                 group["lr"] = kl_adapted_lr(lr, kl if rule == "batch" else minibatch_kl, cfg)
-        return {
-            "kl": kl,
-            "kl_last_minibatch": minibatch_kl,
-            "entropy": entropy,
-            "policy_loss": float(np.mean(losses)),
-            "value_loss": float(np.mean(value_losses)),
-            "step_norm": float(np.mean(norms)),
-            "lr": lr,
-            "solver_iterations": float(np.mean(iterations)),
-            "solver_residual": float("nan"),
-            "solver_passes": float(np.mean(passes)),
-        }
+        return update_statistics(kl, minibatch_kl, entropy, losses, float(np.mean(value_losses)), norms, lr, iterations,
+                                 [float("nan")], passes)
 
     def _transformed(self, obs: torch.Tensor, actions: torch.Tensor, adv: torch.Tensor,
                      old_log_probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple[float, float]]:

@@ -50,3 +50,10 @@ def kl_adapted_lr(lr: float, kl: float, cfg: Mapping[str, Any]) -> float:
     elif kl < 0.5 * cfg["target_kl"]:
         lr *= 1.5
     return float(min(max(lr, cfg["lr_min"]), cfg["lr_max"]))
+
+
+@torch.no_grad()
+def batch_kl_and_entropy(policy, obs: torch.Tensor, actions: torch.Tensor, old_log_probs: torch.Tensor) -> tuple[float, float]:
+    """(approximate KL(rollout policy || policy), mean entropy) over a whole batch, after an update."""
+    dist = policy.distribution(obs)
+    return approx_kl(dist.log_prob(actions) - old_log_probs), float(dist.entropy().mean())

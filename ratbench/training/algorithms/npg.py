@@ -56,7 +56,7 @@ from ratbench.problem import NPGProblem
 from ratbench.training.agent import Agent
 from ratbench.training.algorithms.critic import CriticTrainer
 from ratbench.training.algorithms.minibatch import (
-    approx_kl,
+    batch_kl_and_entropy,
     entropy_advantage,
     kl_adapted_lr,
     minibatches,
@@ -77,6 +77,24 @@ def solver_for(config: Mapping[str, Any], minibatch_size: int):
         if npg["rat_variant"] == "original":
             options["residual"] = "original"
     return make_solver(config["solver"], **options)
+
+
+def update_statistics(kl: float, minibatch_kl: float, entropy: float, losses: list, value_loss: float, norms: list,
+                      lr: float, iterations: list, residuals: list, passes: list) -> dict[str, float]:
+    """The progress.csv statistics of a natural-gradient update (means over its minibatches; NaN where a
+    solver reports none)."""
+    return {
+        "kl": kl,
+        "kl_last_minibatch": minibatch_kl,
+        "entropy": entropy,
+        "policy_loss": float(np.mean(losses)),
+        "value_loss": value_loss,
+        "step_norm": float(np.mean(norms)),
+        "lr": lr,
+        "solver_iterations": float(np.mean(iterations)),
+        "solver_residual": float(np.nanmean(residuals)) if not np.all(np.isnan(residuals)) else float("nan"),
+        "solver_passes": float(np.nanmean(passes)) if not np.all(np.isnan(passes)) else float("nan"),
+    }
 
 
 def momentum_direction(optimizer: torch.optim.SGD, params: list[torch.nn.Parameter]) -> Optional[torch.Tensor]:
@@ -104,9 +122,7 @@ class NPG:
         self.params = agent.policy.policy_parameters()
         self.optimizer = torch.optim.SGD(self.params, lr=self.cfg["lr"], momentum=self.cfg["momentum"])
         self.previous: Optional[torch.Tensor] = None  # original variant: the carried flat ascent direction
-        critic = config["critic"]
-        self.critic = CriticTrainer(agent, critic["lr"], critic["epochs"], critic["minibatches"],
-                                    critic["max_grad_norm"], rng)
+        self.critic = CriticTrainer.from_config(agent, config, rng)
 
     @property
     def lr(self) -> float:
@@ -167,27 +183,13 @@ class NPG:
                 self._apply(step)
                 if self.original:
                     self.previous = self._carried(step)
-        with torch.no_grad():
-            dist = policy.distribution(batch.obs)
-            kl = approx_kl(dist.log_prob(batch.actions) - batch.log_probs)
-            entropy = float(dist.entropy().mean())
+        kl, entropy = batch_kl_and_entropy(policy, batch.obs, batch.actions, batch.log_probs)
         lr = self.lr
         if cfg["kl_adaptive"]:
             self._adapt_lr(minibatch_kl if last_kl else kl)
         with PHASES("critic"):
             value_loss = self.critic.update(batch.obs, batch.returns)
-        return {
-            "kl": kl,
-            "kl_last_minibatch": minibatch_kl,
-            "entropy": entropy,
-            "policy_loss": float(np.mean(losses)),
-            "value_loss": value_loss,
-            "step_norm": float(np.mean(norms)),
-            "lr": lr,
-            "solver_iterations": float(np.mean(iterations)),
-            "solver_residual": float(np.nanmean(residuals)) if not np.all(np.isnan(residuals)) else float("nan"),
-            "solver_passes": float(np.mean(passes)),
-        }
+        return update_statistics(kl, minibatch_kl, entropy, losses, value_loss, norms, lr, iterations, residuals, passes)
 
     def _apply(self, step: torch.Tensor) -> None:
         """p.grad = -step (ascent direction -> loss gradient), then one SGD step."""

@@ -15,7 +15,7 @@ import torch
 
 from ratbench.training.agent import Agent
 from ratbench.training.algorithms.critic import CriticTrainer
-from ratbench.training.algorithms.minibatch import approx_kl, minibatches, normalize_advantages
+from ratbench.training.algorithms.minibatch import batch_kl_and_entropy, minibatches, normalize_advantages
 from ratbench.training.rollout import Batch
 
 
@@ -24,9 +24,7 @@ class PG:
         self.agent, self.cfg, self.rng = agent, config["pg"], rng
         self.params = agent.policy.policy_parameters()
         self.optimizer = torch.optim.Adam(self.params, lr=self.cfg["lr"])
-        critic = config["critic"]
-        self.critic = CriticTrainer(agent, critic["lr"], critic["epochs"], critic["minibatches"],
-                                    critic["max_grad_norm"], rng)
+        self.critic = CriticTrainer.from_config(agent, config, rng)
 
     def update(self, batch: Batch, progress: float) -> dict[str, float]:
         cfg, policy = self.cfg, self.agent.policy
@@ -42,10 +40,7 @@ class PG:
                 norms.append(float(torch.nn.utils.clip_grad_norm_(self.params, cfg["max_grad_norm"])))
                 self.optimizer.step()
                 losses.append(float(loss.detach()))
-        with torch.no_grad():
-            dist = policy.distribution(batch.obs)
-            kl = approx_kl(dist.log_prob(batch.actions) - batch.log_probs)
-            entropy = float(dist.entropy().mean())
+        kl, entropy = batch_kl_and_entropy(policy, batch.obs, batch.actions, batch.log_probs)
         return {
             "kl": kl,
             "entropy": entropy,

@@ -36,8 +36,8 @@ from torch import nn
 
 from ratbench.training.agent import Agent
 from ratbench.training.algorithms.critic import CriticTrainer
-from ratbench.training.algorithms.minibatch import approx_kl, kl_adapted_lr, minibatches
-from ratbench.training.algorithms.npg import exact_kl
+from ratbench.training.algorithms.minibatch import batch_kl_and_entropy, kl_adapted_lr, minibatches
+from ratbench.training.algorithms.npg import exact_kl, update_statistics
 from ratbench.training.rollout import Batch
 
 EIGENVALUE_FLOOR = 1e-10  # kfac.py:92
@@ -178,9 +178,7 @@ class ReferenceKFAC:
         self.agent, self.cfg, self.rng = agent, config["npg"], rng
         self.params = agent.policy.policy_parameters()
         self.optimizer = ReferenceKFACOptimizer(agent.policy, lr=self.cfg["lr"])
-        critic = config["critic"]
-        self.critic = CriticTrainer(agent, critic["lr"], critic["epochs"], critic["minibatches"],
-                                    critic["max_grad_norm"], rng)
+        self.critic = CriticTrainer.from_config(agent, config, rng)
 
     @property
     def lr(self) -> float:
@@ -211,27 +209,14 @@ class ReferenceKFAC:
                 norms.append(float(torch.nn.utils.clip_grad_norm_(self.params, cfg["max_step_norm"])))
                 self.optimizer.step()
                 losses.append(float(loss.detach()))
-        with torch.no_grad():
-            dist = policy.distribution(batch.obs)
-            kl = approx_kl(dist.log_prob(batch.actions) - batch.log_probs)
-            entropy = float(dist.entropy().mean())
+        kl, entropy = batch_kl_and_entropy(policy, batch.obs, batch.actions, batch.log_probs)
         lr = self.lr
         if cfg["kl_adaptive"]:
             for group in self.optimizer.param_groups:
                 group["lr"] = kl_adapted_lr(lr, minibatch_kl, cfg)
         value_loss = self.critic.update(batch.obs, batch.returns)
-        return {
-            "kl": kl,
-            "kl_last_minibatch": minibatch_kl,
-            "entropy": entropy,
-            "policy_loss": float(np.mean(losses)),
-            "value_loss": value_loss,
-            "step_norm": float(np.mean(norms)),
-            "lr": lr,
-            "solver_iterations": 1.0,
-            "solver_residual": float("nan"),
-            "solver_passes": float("nan"),
-        }
+        return update_statistics(kl, minibatch_kl, entropy, losses, value_loss, norms, lr, [1.0], [float("nan")],
+                                 [float("nan")])
 
     def state_dict(self) -> dict[str, Any]:
         return {"optimizer": self.optimizer.state_dict(), "critic": self.critic.state_dict()}

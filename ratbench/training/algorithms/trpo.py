@@ -97,9 +97,7 @@ class TrustRegionStep:
 class TRPO:
     def __init__(self, agent: Agent, config: Mapping[str, Any], rng: np.random.Generator):
         self.agent, self.cfg, self.rng = agent, config["trpo"], rng
-        critic = config["critic"]
-        self.critic = CriticTrainer(agent, critic["lr"], critic["epochs"], critic["minibatches"],
-                                    critic["max_grad_norm"], rng)
+        self.critic = CriticTrainer.from_config(agent, config, rng)
 
     def update(self, batch: Batch, progress: float) -> dict[str, float]:
         cfg, policy = self.cfg, self.agent.policy

@@ -45,3 +45,37 @@ def plant_payload(run_dir: Path, name: str, marker: Path) -> Path:
     target = Path(run_dir) / name
     torch.save({"iteration": 1, "env_steps": 1024, "x": _Payload(marker)}, target)
     return target
+
+
+def record_minibatches(monkeypatch, *modules) -> list[torch.Tensor]:
+    """Patch ``minibatches`` in each of ``modules`` to record the index tensors it yields, in order; returns the
+    list the records go to (parity tests replay an update's minibatches in a re-statement)."""
+    used: list[torch.Tensor] = []
+    real = modules[0].minibatches
+
+    def recorded(n, count, rng):
+        for idx in real(n, count, rng):
+            used.append(idx)
+            yield idx
+
+    for module in modules:
+        monkeypatch.setattr(module, "minibatches", recorded)
+    return used
+
+
+def synthetic_batches(policy, generator: torch.Generator, n: int, obs_dim: int, rollouts: int = 2,
+                      noisy_returns: bool = False):
+    """``rollouts`` float64 on-policy batches for parity tests: N(0, 1) observations, actions sampled from
+    ``policy``, advantages N(1, 9), returns equal to them (plus N(0, 1) with ``noisy_returns``)."""
+    from ratbench.training.rollout import Batch
+
+    for _ in range(rollouts):
+        obs = torch.randn(n, obs_dim, generator=generator, dtype=torch.float64)
+        with torch.no_grad():
+            dist = policy.distribution(obs)
+            act = dist.sample()
+            old_logp = dist.log_prob(act)
+        adv = torch.randn(n, generator=generator, dtype=torch.float64) * 3 + 1
+        returns = adv + torch.randn(n, generator=generator, dtype=torch.float64) if noisy_returns else adv.clone()
+        yield Batch(obs=obs, actions=act, log_probs=old_logp, values=torch.zeros(n, dtype=torch.float64),
+                    advantages=adv, returns=returns)

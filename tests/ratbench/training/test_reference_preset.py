@@ -24,7 +24,7 @@ from ratbench.training import resolve_config
 from ratbench.training.agent import Agent
 from ratbench.training.algorithms import make_algorithm
 from ratbench.training.algorithms.npg import NPG
-from ratbench.training.rollout import Batch
+from tests.ratbench.training.helpers import record_minibatches, synthetic_batches
 
 OBS_DIM, ACT_DIM, N_BATCH = 5, 2, 64
 SETS = ["npg.lr=0.4", "npg.lr_max=1.0", "model.hidden=[16, 16]", "npg.epochs=1", "npg.minibatches=2", "num_envs=2", f"num_steps={N_BATCH // 2}"]
@@ -91,15 +91,7 @@ def test_update_matches_a_dense_restatement_of_the_reference(monkeypatch):
     names = [n for n, _ in policy.named_parameters()]
     assert names[0] == "log_std" and len(names) == len(params)  # flat order: log_std, then the body's layers
 
-    used: list[torch.Tensor] = []
-    real_minibatches = npg_module.minibatches
-
-    def recorded(n, count, rng):
-        for idx in real_minibatches(n, count, rng):
-            used.append(idx)
-            yield idx
-
-    monkeypatch.setattr(npg_module, "minibatches", recorded)
+    used = record_minibatches(monkeypatch, npg_module)
     updates: list[torch.Tensor] = []
     algo = NPG(agent, config, np.random.default_rng(0))
     real_apply = algo._apply
@@ -115,15 +107,8 @@ def test_update_matches_a_dense_restatement_of_the_reference(monkeypatch):
     theta = [p.detach().clone() for p in params]
     buf, lr, lam = None, config["npg"]["lr"], config["npg"]["damping"]
     expected: list[torch.Tensor] = []
-    for rollout in range(2):
-        obs = torch.randn(N_BATCH, OBS_DIM, generator=gen, dtype=torch.float64)
-        with torch.no_grad():
-            dist = policy.distribution(obs)
-            act = dist.sample()
-            old_logp = dist.log_prob(act)
-        adv_all = torch.randn(N_BATCH, generator=gen, dtype=torch.float64) * 3 + 1
-        batch = Batch(obs=obs, actions=act, log_probs=old_logp, values=torch.zeros(N_BATCH, dtype=torch.float64),
-                      advantages=adv_all, returns=adv_all.clone())
+    for batch in synthetic_batches(policy, gen, N_BATCH, OBS_DIM):
+        obs, act, old_logp, adv_all = batch.obs, batch.actions, batch.log_probs, batch.advantages
         start = len(used)
         algo.update(batch, 0.0)
         theta_old = [t.clone() for t in theta]
@@ -218,30 +203,15 @@ def _baseline_parity_gap(monkeypatch, solver, restated_step, mutate=None) -> flo
     agent = Agent(config, gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,)), gym.spaces.Box(-1.0, 1.0, (ACT_DIM,))).double()
     policy = agent.policy
     params = policy.policy_parameters()
-    used: list[torch.Tensor] = []
-    real_minibatches = npg_module.minibatches
-
-    def recorded(n, count, rng):
-        for idx in real_minibatches(n, count, rng):
-            used.append(idx)
-            yield idx
-
-    monkeypatch.setattr(npg_module, "minibatches", recorded)
+    used = record_minibatches(monkeypatch, npg_module)
     algo = NPG(agent, config, np.random.default_rng(0))
     if mutate is not None:
         mutate(monkeypatch, algo)
     gen = torch.Generator().manual_seed(1)
     theta = [p.detach().clone() for p in params]
     buf, lr, gap = None, config["npg"]["lr"], 0.0
-    for _ in range(2):
-        obs = torch.randn(N_BATCH, OBS_DIM, generator=gen, dtype=torch.float64)
-        with torch.no_grad():
-            dist = policy.distribution(obs)
-            act = dist.sample()
-            old_logp = dist.log_prob(act)
-        adv_all = torch.randn(N_BATCH, generator=gen, dtype=torch.float64) * 3 + 1
-        batch = Batch(obs=obs, actions=act, log_probs=old_logp, values=torch.zeros(N_BATCH, dtype=torch.float64),
-                      advantages=adv_all, returns=adv_all.clone())
+    for batch in synthetic_batches(policy, gen, N_BATCH, OBS_DIM):
+        obs, act, old_logp, adv_all = batch.obs, batch.actions, batch.log_probs, batch.advantages
         start = len(used)
         algo.update(batch, 0.0)
         theta_old = [t.clone() for t in theta]
@@ -379,29 +349,14 @@ def _kfac_parity_gap(monkeypatch, mutate=None) -> float:
     agent = Agent(config, gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,)), gym.spaces.Box(-1.0, 1.0, (ACT_DIM,))).double()
     policy = agent.policy
     params = policy.policy_parameters()
-    used: list[torch.Tensor] = []
-    real_minibatches = kfac_module.minibatches
-
-    def recorded(n, count, rng):
-        for idx in real_minibatches(n, count, rng):
-            used.append(idx)
-            yield idx
-
-    monkeypatch.setattr(kfac_module, "minibatches", recorded)
+    used = record_minibatches(monkeypatch, kfac_module)
     algo = make_algorithm(config, agent, np.random.default_rng(0))
     if mutate is not None:
         mutate(algo)
     restated = _RestatedKFAC([p.detach().clone() for p in params], config["npg"]["lr"])
     gen, gap = torch.Generator().manual_seed(1), 0.0
-    for _ in range(2):
-        obs = torch.randn(N_BATCH, OBS_DIM, generator=gen, dtype=torch.float64)
-        with torch.no_grad():
-            dist = policy.distribution(obs)
-            act = dist.sample()
-            old_logp = dist.log_prob(act)
-        adv_all = torch.randn(N_BATCH, generator=gen, dtype=torch.float64) * 3 + 1
-        batch = Batch(obs=obs, actions=act, log_probs=old_logp, values=torch.zeros(N_BATCH, dtype=torch.float64),
-                      advantages=adv_all, returns=adv_all.clone())
+    for batch in synthetic_batches(policy, gen, N_BATCH, OBS_DIM):
+        obs, act, old_logp, adv_all = batch.obs, batch.actions, batch.log_probs, batch.advantages
         start = len(used)
         algo.update(batch, 0.0)
         theta_old = [t.clone() for t in restated.theta]

@@ -30,7 +30,7 @@ from ratbench.errors import RatbenchError
 from ratbench.training import resolve_config
 from ratbench.training.agent import Agent
 from ratbench.training.algorithms import JointNPG, make_algorithm
-from ratbench.training.rollout import Batch
+from tests.ratbench.training.helpers import record_minibatches, synthetic_batches
 
 OBS_DIM, ACT_DIM, N_BATCH = 5, 2, 64
 SETS = ["npg.lr=2.5", "npg.lr_max=2.5", "model.hidden=[16, 16]", "npg.epochs=1", "npg.minibatches=2", "num_envs=2",
@@ -126,18 +126,6 @@ def _restated_rollout(model, buf, lr, cfg, batch, used, noises, diagonal=False):
     return buf, lr
 
 
-def _batches(policy, generator):
-    for _ in range(2):
-        obs = torch.randn(N_BATCH, OBS_DIM, generator=generator, dtype=torch.float64)
-        with torch.no_grad():
-            dist = policy.distribution(obs)
-            act = dist.sample()
-            old_logp = dist.log_prob(act)
-        adv = torch.randn(N_BATCH, generator=generator, dtype=torch.float64) * 3 + 1
-        yield Batch(obs=obs, actions=act, log_probs=old_logp, values=torch.zeros(N_BATCH, dtype=torch.float64),
-                    advantages=adv, returns=adv.clone() + torch.randn(N_BATCH, generator=generator, dtype=torch.float64))
-
-
 def _parity_gap(monkeypatch, sets=(), mutate=None, solver="kaczmarz") -> float:
     """max over the two rollouts of ||theta_ratbench - theta_restated|| / ||theta|| and of the step sizes'
     relative difference, with the restatement faithful to train_shared.py and ratbench configured by ``sets``
@@ -149,23 +137,15 @@ def _parity_gap(monkeypatch, sets=(), mutate=None, solver="kaczmarz") -> float:
                             sets=[*SETS, *sets])
     agent = Agent(config, gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,)), gym.spaces.Box(-1.0, 1.0, (ACT_DIM,))).double()
     twin = copy.deepcopy(agent.model)
-    used, noises = [], []
-    real_minibatches = joint_module.minibatches
-
-    def recorded(n, count, rng):
-        for idx in real_minibatches(n, count, rng):
-            used.append(idx)
-            yield idx
-
-    monkeypatch.setattr(joint_module, "minibatches", recorded)
-    monkeypatch.setattr(npg_module, "minibatches", recorded)  # the Adam-critic mutation's policy steps
+    used = record_minibatches(monkeypatch, joint_module, npg_module)  # npg: the Adam-critic mutation's steps
+    noises: list[torch.Tensor] = []
     monkeypatch.setattr(joint_module.JointNPG, "noise", lambda self, n: noises.append(
         torch.as_tensor(self.rng.standard_normal(n), dtype=torch.float64)) or noises[-1])
     algo = make_algorithm(config, agent, np.random.default_rng(0))
     if mutate is not None:
         mutate(monkeypatch, algo)
     buf, lr, gap = None, 2.5, 0.0
-    for batch in _batches(agent.policy, torch.Generator().manual_seed(1)):
+    for batch in synthetic_batches(agent.policy, torch.Generator().manual_seed(1), N_BATCH, OBS_DIM, noisy_returns=True):
         start = len(used)
         algo.update(batch, 0.0)
         if not noises[start:]:  # the value fitted by Adam draws no value noise: replay with fresh draws
@@ -220,7 +200,7 @@ def test_joint_update_is_the_algorithm_and_resumes_its_optimizer():
     policy_params = agent.policy.policy_parameters()
     assert [id(p) for p in algo.params[:len(policy_params)]] == [id(p) for p in policy_params]
     assert sorted(map(id, algo.params)) == sorted(map(id, agent.model.parameters()))  # the value head joins the solve
-    batch = next(_batches(agent.policy, torch.Generator().manual_seed(2)))
+    batch = next(synthetic_batches(agent.policy, torch.Generator().manual_seed(2), N_BATCH, OBS_DIM, noisy_returns=True))
     stats = algo.update(batch, 0.0)
     assert np.isfinite(stats["kl_last_minibatch"]) and stats["lr"] == pytest.approx(2.5)
     clone = make_algorithm(config, copy.deepcopy(agent), np.random.default_rng(0))
