@@ -426,10 +426,12 @@ def test_the_value_term_changes_the_scores_and_is_refused_with_the_wrong_shape()
     obs = torch.randn(5, 3, dtype=torch.float64)
     actions = model.policy.act(obs).detach()
     advantages = torch.randn(5, dtype=torch.float64)
-    params = list(model.parameters())
-    plain = capture(NPGProblem(model.policy, obs, actions, advantages, 0.1, params=params)).dense()
-    joint = capture(NPGProblem(model.policy, obs, actions, advantages, 0.1, params=params,
+    policy_params = model.policy.policy_parameters()
+    plain = capture(NPGProblem(model.policy, obs, actions, advantages, 0.1, params=policy_params)).dense()
+    joint = capture(NPGProblem(model.policy, obs, actions, advantages, 0.1, params=policy_params + model.critic_only_parameters(),
                                value=ValueTerm(model.value_function(), torch.randn(5, dtype=torch.float64)))).dense()
-    assert rel_err(joint, plain) > 1e-3
+    assert rel_err(joint[:, :plain.shape[1]], plain) > 1e-3  # the shared trunk's columns carry the value term
+    with pytest.raises(RatbenchError, match="not a parameter of the policy"):  # the value head without its term
+        capture(NPGProblem(model.policy, obs, actions, advantages, 0.1, params=list(model.parameters())))
     with pytest.raises(RatbenchError, match="noise must have shape"):
         NPGProblem(model.policy, obs, actions, advantages, 0.1, value=ValueTerm(model.value_function(), torch.zeros(4)))
