@@ -65,6 +65,10 @@ def format_table(rows: list[sp.SpeedRow], memory_limit_bytes: int = sp.MEMORY_TA
     return "\n".join(line.rstrip() for line in text)
 
 
+
+TARGET_SIZE = "default"
+"""The --size the speed targets (ratbench.benchmarking.speed.TARGETS) are stated for."""
+
 @click.command("speed")
 @click.option(
     "--solver", "solvers", multiple=True, metavar="NAME",
@@ -169,6 +173,11 @@ def speed(
         f"{', '.join(sp.MEMORY_TARGET_METHODS)} must stay under {sp.memory_target_bytes(policy) / 2**30:.0f} GiB "
         "(never materialise J)" + ("." if memory_targets or not peak_measured else f"; that target is stated for smaller N, not checked at N={n}.")
     )
+    if size != TARGET_SIZE:
+        stated = sp.SIZES[TARGET_SIZE]
+        click.echo(f"Note: the speed targets are stated for --size {TARGET_SIZE} (N={stated.n:,}, width {stated.width}); at "
+                   f"--size {size} they are printed for comparison, and fixed per-call costs weigh differently, so a "
+                   "verdict here says little about the targets.")
     if not peak_measured:
         click.echo("Note: peak memory is not measured on this OS (the CPU probe reads Linux's /proc/self/statm).")
     for reason in skipped.values():
@@ -182,7 +191,8 @@ def speed(
         write_json(
             json_path,
             {
-                "policy": policy, "size": size, "n": n, "width": width, "num_params": problem.num_params,
+                "policy": policy, "size": size, "targets_stated_for_size": TARGET_SIZE, "n": n, "width": width,
+                "num_params": problem.num_params,
                 "device": device, "threads": torch.get_num_threads(), "cores": cores, "load_average": load,
                 "repeat": repeat, "warmup": warmup,
                 "seed": seed, "jacobian_bytes": jac, "peak_measured": peak_measured, "rows": sp.rows_as_dicts(rows),

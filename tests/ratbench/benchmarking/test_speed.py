@@ -218,8 +218,10 @@ def test_speed_command_prints_the_ratio_table(tmp_path):
     methods = [line.split()[0] for line in lines if line.split() and line.split()[0] in sp.METHODS]
     assert methods == ["vanilla", "per-sample", "woodbury", "kaczmarz"]
     assert "<= 8x" in result.output and "<= 6x" in result.output and ">= 30x" in result.output
+    assert "Note: the speed targets are stated for --size default (N=1,024, width 256)" in result.output
     saved = json.loads(out.read_text())
     assert saved["n"] == 256 and saved["width"] == 64 and saved["repeat"] == 2
+    assert saved["targets_stated_for_size"] == "default"
     assert [row["timing"]["method"] for row in saved["rows"]] == methods
     assert all(len(row["timing"]["seconds"]) == 2 for row in saved["rows"])
 
