@@ -17,7 +17,8 @@ tabulates them), per minibatch of 4 epochs x 8 (configs/rat_mlp_shared.yaml):
    (lr 0.05, momentum 1e-6, :50-51).
 5. After the epochs the step size moves on the KL(rollout policy || policy after the step) of the last
    minibatch (:187-196, :461-467: ``kl_rule: last_minibatch_after_step``), target 0.01, within
-   [1e-4, the config lr].
+   [1e-4, the config lr]: ratbench's cap is ``npg.lr_max``, which the preset sets equal to ``npg.lr`` (0.05);
+   change both to keep the reference's rule at another step size.
 
 Before the minibatches PopArt moves its statistics on the batch's returns and normalises returns and
 advantages (:433-437). With ``solver: diagonal`` the update is the reference's ``diag_Update``
