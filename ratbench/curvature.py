@@ -24,6 +24,10 @@ layers: the value term is one more output-gradient per sample, no N x P Jacobian
 called more than once on equal inputs (a shared trunk run for the policy and for the value) has its
 calls' output-gradients summed, ``g_1 a^T + g_2 a^T = (g_1 + g_2) a^T``, so it costs one position.
 
+``Curvature.kl_hessian`` is the other curvature of a batch: the Hessian of the policy's mean KL from itself
+(the expected Fisher, TRPO's and the natural actor-critic's product), by double back-propagation, built once
+per capture; :func:`kl_hessian_operator` is the same operator for any scalar KL (TRPO's).
+
 Row indices (``rows``/``cols``) select samples; ``None`` means all N.
 Products never divide by N: ``gram`` is ``S S^T``, ``jvp`` is ``S v``,
 ``vjp`` is ``S^T u`` with S the scaled score matrix of
@@ -36,16 +40,18 @@ import contextlib
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, NamedTuple, Optional
+from typing import Callable, Iterable, Iterator, NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.distributions import kl_divergence
+from torch.nn.utils import parameters_to_vector
 
 from ratbench.errors import RatbenchError
-from ratbench.per_sample import RatbenchWarning, param_names, per_sample_grads, refuse_sample_mixing
+from ratbench.per_sample import RatbenchWarning, refuse_sample_mixing, summed_per_sample_grads
 from ratbench.policies import GaussianPolicy
-from ratbench.problem import NPGProblem, ValueLikelihood
+from ratbench.problem import NPGProblem
 from ratbench.symmetric import fill_upper, gram_lower
 
 Rows = Optional[torch.Tensor]
@@ -234,6 +240,7 @@ class Curvature:
     other_offsets: list[tuple[int, int]]
     other_scores: Optional[torch.Tensor]
     rows_touched: int = field(default=0)
+    _kl_hessian: Optional[Callable[[torch.Tensor], torch.Tensor]] = field(default=None, repr=False)
 
     @property
     def passes(self) -> float:
@@ -250,9 +257,19 @@ class Curvature:
         if self.other_scores is not None:
             self.other_scores = self.other_scores * scale[:, None]
 
-    def add_passes(self, passes: float) -> None:
-        """Count work done outside this object's products (e.g. a Hessian-vector product) as ``passes``."""
-        self.rows_touched += round(passes * self.n)
+    def kl_hessian(self, problem: NPGProblem) -> Callable[[torch.Tensor], torch.Tensor]:
+        """v -> (H + lambda I) v for ``problem`` (the batch of this capture), H the Hessian of the mean KL of the
+        policy from itself (:func:`policy_kl_hessian`): built once per capture, so a solver and a step clip share
+        its graph. Each product counts as two passes (a backward through the KL gradient's graph)."""
+        if self._kl_hessian is None:
+            operator = policy_kl_hessian(problem, problem.damping)
+
+            def counted(v: torch.Tensor) -> torch.Tensor:
+                self.rows_touched += 2 * self.n
+                return operator(v)
+
+            self._kl_hessian = counted
+        return self._kl_hessian
 
     @contextlib.contextmanager
     def uncounted(self) -> Iterator[None]:
@@ -463,29 +480,32 @@ def _equal_inputs(calls: list[_Call]) -> bool:
     return len(calls) > 1 and all(c.inputs.shape == first.shape and torch.equal(c.inputs, first) for c in calls[1:])
 
 
-def _per_sample_rest(problem: NPGProblem, params: list[torch.Tensor]) -> torch.Tensor:
-    """Per-sample scores (N, sum numel) of the parameters outside the layer fast path, by torch.func: those of
-    log pi, plus the value term's ``2 eps_i grad V_i`` for the parameters the value module holds."""
-    owned_by_policy = {id(p) for p in problem.policy.parameters()}
-    out = torch.zeros(problem.n, sum(p.numel() for p in params), dtype=problem.dtype, device=problem.device)
-    parts = [(problem.policy, problem.actions, owned_by_policy)]
-    if problem.value is not None:
-        parts.append((ValueLikelihood(problem.value.module), problem.value.noise,
-                      {id(p) for p in problem.value.module.parameters()}))
-    owned = set().union(*(ids for _, _, ids in parts))
-    if any(id(p) not in owned for p in params):
-        param_names(problem.policy, [p for p in params if id(p) not in owned])  # raises, naming the foreign tensor
-    for module, data, owned in parts:
-        mine = [p for p in params if id(p) in owned]
-        if not mine:
-            continue
-        grads, at, col = per_sample_grads(module, mine, problem.obs, data), 0, 0
-        for p in params:
-            if id(p) in owned:
-                out[:, col:col + p.numel()] += grads[:, at:at + p.numel()].to(problem.dtype)
-                at += p.numel()
-            col += p.numel()
-    return out
+def kl_hessian_operator(kl: torch.Tensor, params: Sequence[torch.Tensor], damping: float
+                        ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """v -> (H + damping I) v for flat v (P,), H the Hessian of the scalar ``kl`` in ``params`` (flat order
+    of ``parameters_to_vector``), by double back-propagation; ``kl`` must have been computed with a graph."""
+    params = list(params)
+    with torch.enable_grad():
+        kl_grad = parameters_to_vector(torch.autograd.grad(kl, params, create_graph=True))
+
+    def operator(v: torch.Tensor) -> torch.Tensor:
+        with torch.enable_grad():
+            hessian_v = torch.autograd.grad(kl_grad.dot(v), params, retain_graph=True)
+        return parameters_to_vector(hessian_v).detach() + damping * v
+
+    return operator
+
+
+def policy_kl_hessian(problem: NPGProblem, damping: float) -> Callable[[torch.Tensor], torch.Tensor]:
+    """:func:`kl_hessian_operator` of mean_i KL(pi(.|s_i) detached || pi(.|s_i)) over ``problem.obs`` and
+    ``problem.params`` (unweighted, as train_detach.py:113-116 forms it)."""
+    if not hasattr(problem.policy, "distribution"):
+        raise RatbenchError("the KL Hessian needs a policy with distribution(obs); use the empirical Fisher instead")
+    with torch.no_grad():
+        fixed = problem.policy.distribution(problem.obs)
+    with torch.enable_grad():
+        kl = kl_divergence(fixed, problem.policy.distribution(problem.obs)).mean()
+    return kl_hessian_operator(kl, problem.params, damping)
 
 
 def capture(problem: NPGProblem) -> Curvature:
@@ -591,7 +611,7 @@ def _capture(problem: NPGProblem, fast_layers: bool) -> tuple[Curvature, torch.T
             with torch.no_grad():
                 closed[id(policy.log_std)] = policy.log_std_scores(gaussian_mean.detach(), problem.actions)
         rest = [p for p in others if id(p) not in closed]
-        from_func = _per_sample_rest(problem, rest) if rest else None
+        from_func = summed_per_sample_grads(problem.likelihood_parts(), rest, problem.obs) if rest else None
         columns, at = [], 0
         for p in others:
             if id(p) in closed:

@@ -64,6 +64,35 @@ def param_names(policy: nn.Module, params: Sequence[torch.Tensor]) -> list[str]:
     return names
 
 
+def refuse_foreign(modules: Sequence[nn.Module], params: Sequence[torch.Tensor]) -> None:
+    """:func:`param_names`' one-sentence refusal for any tensor in ``params`` that none of ``modules`` holds."""
+    held = {id(p) for module in modules for p in module.parameters()}
+    foreign = [p for p in params if id(p) not in held]
+    if foreign:
+        param_names(modules[0], foreign)
+
+
+def summed_per_sample_grads(parts: Sequence[tuple[nn.Module, torch.Tensor]], params: Sequence[torch.Tensor],
+                            obs: torch.Tensor) -> torch.Tensor:
+    """Rows sum over ``parts`` of grad ``module.log_prob(obs, data)`` for ``params``: (N, sum numel), columns in the
+    order of ``params``. Each (module, data) pair adds to the columns of the parameters it holds (a shared trunk gets
+    both); a parameter that no part holds is refused in one sentence (:func:`param_names`)."""
+    refuse_foreign([module for module, _ in parts], params)
+    holders = [{id(p) for p in module.parameters()} for module, _ in parts]
+    out = obs.new_zeros(obs.shape[0], sum(p.numel() for p in params), dtype=params[0].dtype)
+    for (module, data), held in zip(parts, holders):
+        mine = [p for p in params if id(p) in held]
+        if not mine:
+            continue
+        grads, at, col = per_sample_grads(module, mine, obs, data), 0, 0
+        for p in params:
+            if id(p) in held:
+                out[:, col:col + p.numel()] += grads[:, at:at + p.numel()].to(out.dtype)
+                at += p.numel()
+            col += p.numel()
+    return out
+
+
 class RatbenchWarning(UserWarning):
     """A slower route was taken so that the result stays correct (the message says which and why)."""
 

@@ -184,6 +184,14 @@ class NPGProblem:
             return torch.ones(self.n, dtype=self.dtype, device=self.device)
         return self.weights.to(self.dtype).sqrt()
 
+    def likelihood_parts(self) -> list[tuple[nn.Module, torch.Tensor]]:
+        """(module, data) pairs whose ``log_prob(obs, data)`` sum to each sample's log-likelihood: the policy with
+        the actions, and for a joint problem the value term (:class:`ValueLikelihood`) with its noise."""
+        parts = [(self.policy, self.actions)]
+        if self.value is not None:
+            parts.append((ValueLikelihood(self.value.module), self.value.noise))
+        return parts
+
     @property
     def columns(self) -> Optional[int]:
         """k for an (N, k) right-hand side, None for a single (N,) one."""

@@ -31,8 +31,8 @@ import scipy.linalg
 import torch
 
 from ratbench.errors import RatbenchError
-from ratbench.per_sample import param_names, per_sample_grads
-from ratbench.problem import NPGProblem, ValueLikelihood
+from ratbench.per_sample import refuse_foreign, summed_per_sample_grads
+from ratbench.problem import NPGProblem
 
 DEFAULT_MAX_PARAMS = 20_000
 """Largest P solved in parameter space (F takes 8 P^2 bytes: 3.2 GB at the cutoff)."""
@@ -87,48 +87,30 @@ def reference_mode(num_params: int, max_params: int = DEFAULT_MAX_PARAMS) -> str
 def dense_jacobian(problem: NPGProblem, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """Materialised scaled scores S (N, P) of ``problem`` in ``dtype``, on the problem's device.
 
-    Row i is ``sqrt(w_i) grad_theta log pi(a_i | s_i)`` over ``problem.params``
-    (flat order of :mod:`ratbench.problem`), from ``torch.func`` per-sample
-    gradients of a deep copy of the policy cast to ``dtype``; the problem's
-    policy is never touched. Rows are computed in chunks to bound memory.
+    Row i is ``sqrt(w_i) grad_theta log pi(a_i | s_i)`` (plus ``2 eps_i grad V_i`` for a joint problem) over
+    ``problem.params`` (flat order of :mod:`ratbench.problem`), from ``torch.func`` per-sample
+    gradients of a deep copy of the policy (and value module) cast to ``dtype``; the problem's
+    modules are never touched. Rows are computed in chunks to bound memory.
     """
-    parts = [(problem.policy, problem.actions)]
-    if problem.value is not None:
-        parts.append((ValueLikelihood(problem.value.module), problem.value.noise))
-    n, p = problem.n, problem.num_params
-    jacobian = torch.zeros(n, p, dtype=dtype, device=problem.device)
+    parts = problem.likelihood_parts()
+    refuse_foreign([module for module, _ in parts], problem.params)  # before copying: the copies cannot name it
+    memo: dict = {}  # one copy of the modules together, so a shared trunk stays shared
+    modules = copy.deepcopy([module for module, _ in parts], memo)
+    for module in modules:
+        module.to(device=problem.device, dtype=dtype)  # in place: the copied Parameters keep their identity
+    params = [memo[id(q)] for q in problem.params]
+    data = [_cast(d, dtype) for _, d in parts]
     obs = _cast(problem.obs, dtype)
+    n, p = problem.n, problem.num_params
+    jacobian = torch.empty(n, p, dtype=dtype, device=problem.device)
     rows = max(1, _CHUNK_ELEMENTS // p)
-    owned_anywhere = {id(q) for module, _ in parts for q in module.parameters()}
-    if any(id(q) not in owned_anywhere for q in problem.params):
-        param_names(problem.policy, [q for q in problem.params if id(q) not in owned_anywhere])  # raises, naming it
-    for module, data in parts:
-        owned = {id(q) for q in module.parameters()}
-        mine = [q for q in problem.params if id(q) in owned]
-        if not mine:
-            continue
-        columns = _columns_of(problem.params, owned)
-        names = param_names(module, mine)
-        module = copy.deepcopy(module).to(device=problem.device, dtype=dtype)
-        by_name = dict(module.named_parameters())
-        params = [by_name[name] for name in names]
-        data = _cast(data, dtype)
-        for start in range(0, n, rows):
-            stop = min(start + rows, n)
-            jacobian[start:stop, columns] += per_sample_grads(module, params, obs[start:stop], data[start:stop])
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        chunk = [(module, d[start:stop]) for module, d in zip(modules, data)]
+        jacobian[start:stop] = summed_per_sample_grads(chunk, params, obs[start:stop])
     if problem.weights is not None:
         jacobian *= problem.weights.to(dtype).sqrt()[:, None]
     return jacobian
-
-
-def _columns_of(params: list, owned: set) -> torch.Tensor:
-    """Flat column indices of the parameters in ``owned``, in the order of ``params``."""
-    columns, at = [], 0
-    for q in params:
-        if id(q) in owned:
-            columns.append(torch.arange(at, at + q.numel()))
-        at += q.numel()
-    return torch.cat(columns)
 
 
 def compute_reference(problem: NPGProblem, mode: str = "auto", max_params: int = DEFAULT_MAX_PARAMS) -> Reference:

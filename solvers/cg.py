@@ -18,11 +18,9 @@ the KL gradient's dot product through its graph). It is not the d* of the other 
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
 import torch
-from torch.distributions import kl_divergence
-from torch.nn.utils import parameters_to_vector
 
 from ratbench.curvature import Curvature
 from ratbench.errors import RatbenchError
@@ -64,11 +62,7 @@ class ConjugateGradient(Solver):
     ) -> SolveResult:
         lam = problem.damping
         if self.curvature == "kl_hessian":
-            hessian = policy_kl_hessian(problem, lam)
-
-            def operator(v: torch.Tensor) -> torch.Tensor:
-                curv.add_passes(2.0)
-                return hessian(v)
+            operator = curv.kl_hessian(problem)
         else:
             def operator(v: torch.Tensor) -> torch.Tensor:
                 return curv.fvp(v) + lam * v
@@ -90,34 +84,6 @@ class ConjugateGradient(Solver):
 
 
 CURVATURES = ("empirical", "kl_hessian")
-
-
-def kl_hessian_operator(kl: torch.Tensor, params: Sequence[torch.Tensor], damping: float
-                        ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """v -> (H + damping I) v for flat v (P,), H the Hessian of the scalar ``kl`` in ``params`` (flat order
-    of ``parameters_to_vector``), by double back-propagation; ``kl`` must have been computed with a graph."""
-    params = list(params)
-    with torch.enable_grad():
-        kl_grad = parameters_to_vector(torch.autograd.grad(kl, params, create_graph=True))
-
-    def operator(v: torch.Tensor) -> torch.Tensor:
-        with torch.enable_grad():
-            hessian_v = torch.autograd.grad(kl_grad.dot(v), params, retain_graph=True)
-        return parameters_to_vector(hessian_v).detach() + damping * v
-
-    return operator
-
-
-def policy_kl_hessian(problem: NPGProblem, damping: float) -> Callable[[torch.Tensor], torch.Tensor]:
-    """:func:`kl_hessian_operator` of mean_i KL(pi(.|s_i) detached || pi(.|s_i)) over ``problem.obs`` and
-    ``problem.params`` (unweighted, as train_detach.py:113-116 forms it)."""
-    if not hasattr(problem.policy, "distribution"):
-        raise RatbenchError("cg curvature 'kl_hessian' needs a policy with distribution(obs); use curvature 'empirical'")
-    with torch.no_grad():
-        fixed = problem.policy.distribution(problem.obs)
-    with torch.enable_grad():
-        kl = kl_divergence(fixed, problem.policy.distribution(problem.obs)).mean()
-    return kl_hessian_operator(kl, problem.params, damping)
 
 
 def conjugate_gradient(operator: Callable[[torch.Tensor], torch.Tensor], g: torch.Tensor,

@@ -64,7 +64,6 @@ from ratbench.training.algorithms.minibatch import (
 )
 from ratbench.training.rollout import Batch
 from solvers import WarmStart, make_solver
-from solvers.cg import policy_kl_hessian
 
 
 def solver_for(config: Mapping[str, Any], minibatch_size: int):
@@ -130,7 +129,7 @@ class NPG:
 
     def _step_norm(self, result, curv, problem: NPGProblem) -> float:
         """Fisher norm ||S d|| / sqrt(N) (S d from the solver when it has it, else one J v), L2, or the
-        reference fvp's d^T (H + lambda I) d (one more KL-Hessian product)."""
+        reference fvp's d^T (H + lambda I) d (one more product with the capture's KL Hessian)."""
         direction = result.direction
         if self.step_norm == "fisher":
             sd = result.scores_direction
@@ -139,7 +138,8 @@ class NPG:
                     sd = curv.jvp(direction)
             return float(torch.linalg.vector_norm(sd) / math.sqrt(curv.n))
         if self.step_norm == "kl_quadratic":
-            return float(direction.dot(policy_kl_hessian(problem, problem.damping)(direction)))
+            with curv.uncounted():  # the solver's KL-Hessian graph when it built one (cg, kl_hessian)
+                return float(direction.dot(curv.kl_hessian(problem)(direction)))
         return float(torch.linalg.vector_norm(direction))
 
     def update(self, batch: Batch, progress: float) -> dict[str, float]:

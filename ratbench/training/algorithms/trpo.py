@@ -28,10 +28,11 @@ import torch
 from torch.distributions import kl_divergence
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
+from ratbench.curvature import kl_hessian_operator
 from ratbench.training.agent import Agent
 from ratbench.training.algorithms.critic import CriticTrainer
 from ratbench.training.rollout import Batch
-from solvers.cg import conjugate_gradient, kl_hessian_operator
+from solvers.cg import conjugate_gradient
 
 
 def standardise(advantages: torch.Tensor) -> torch.Tensor:
