@@ -36,7 +36,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 import torch
 
-from ratbench.curvature import Curvature, capture_with_log_probs
+from ratbench.curvature import capture_with_log_probs
 from ratbench.phases import PHASES
 from ratbench.problem import NPGProblem, ValueTerm
 from ratbench.training.agent import Agent
@@ -44,6 +44,7 @@ from ratbench.training.algorithms.minibatch import batch_kl_and_entropy, kl_adap
 from ratbench.training.algorithms.npg import exact_kl, momentum_direction, solver_for, update_statistics
 from ratbench.training.rollout import Batch
 from solvers import WarmStart
+
 
 class JointNPG:
     """``update(batch, progress)`` for a shared actor-critic whose value head is trained by the solve."""
@@ -84,7 +85,7 @@ class JointNPG:
                 last = (epoch, index) == last_step
                 if last and rule == "last_minibatch":
                     minibatch_kl = exact_kl(old_policy, policy, obs)
-                y_pi, y_v, stats = self._transformed(obs, actions, adv, old_log_probs)
+                y_pi, y_v, preconditioner, stats = self._transformed(obs, actions, adv, old_log_probs)
                 iterations.append(stats[0])
                 passes.append(stats[1])
                 dist = policy.distribution(obs)
@@ -94,8 +95,8 @@ class JointNPG:
                 loss = loss_pi + cfg["vf_coef"] * loss_v - cfg["ent_coef"] * dist.entropy().mean()
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                if self.diagonal:
-                    self._precondition_diagonally()
+                if preconditioner is not None:
+                    self._divide_gradients(preconditioner)
                 norms.append(float(torch.nn.utils.clip_grad_norm_(self.params, cfg["max_step_norm"])))
                 self.optimizer.step()
                 losses.append(float(loss_pi.detach()))
@@ -110,10 +111,10 @@ class JointNPG:
         return update_statistics(kl, minibatch_kl, entropy, losses, float(np.mean(value_losses)), norms, lr, iterations,
                                  [float("nan")], passes)
 
-    def _transformed(self, obs: torch.Tensor, actions: torch.Tensor, adv: torch.Tensor,
-                     old_log_probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple[float, float]]:
-        """(y_pi, y_v, (solver iterations, passes)) for one minibatch: the solve of step 3, or (A, 1) for the
-        diagonal twin, whose curvature is kept for :meth:`_precondition_diagonally`."""
+    def _transformed(self, obs: torch.Tensor, actions: torch.Tensor, adv: torch.Tensor, old_log_probs: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor], tuple[float, float]]:
+        """(y_pi, y_v, preconditioner, (solver iterations, passes)) for one minibatch: the solve of step 3 (no
+        preconditioner), or for the diagonal twin (A, 1) and the flat diag F + lambda of the joint scores."""
         cfg = self.cfg
         rhs = torch.stack([adv, torch.ones_like(adv)], dim=1)
         problem = NPGProblem(self.agent.policy, obs, actions, rhs, cfg["damping"], params=self.params, trusted=True,
@@ -121,8 +122,7 @@ class JointNPG:
         with PHASES("capture"):
             curv, log_probs = capture_with_log_probs(problem)
         if self.diagonal:
-            self._curvature: Optional[Curvature] = curv
-            return adv, torch.ones_like(adv), (1.0, curv.passes + 1.0)
+            return adv, torch.ones_like(adv), curv.fisher_diagonal() + cfg["damping"], (1.0, curv.passes + 1.0)
         low, high = cfg["ratio_clip"]
         weights = (log_probs - old_log_probs).exp().clamp(low, high)
         curv.scale_rows(weights.sqrt())
@@ -131,16 +131,14 @@ class JointNPG:
             result = self.solver.solve(dataclasses.replace(problem, weights=weights), curvature=curv,
                                        warm_start=None if carried is None else WarmStart(direction=carried))
         y = result.transformed_advantage
-        return y[:, 0], y[:, 1], (float(result.stats.iterations), result.stats.passes)
+        return y[:, 0], y[:, 1], None, (float(result.stats.iterations), result.stats.passes)
 
-    def _precondition_diagonally(self) -> None:
-        """p.grad <- p.grad / (diag F + lambda), diag F = mean of the squared joint scores (diag_Update)."""
-        diagonal = self._curvature.fisher_diagonal() + self.cfg["damping"]
+    def _divide_gradients(self, preconditioner: torch.Tensor) -> None:
+        """p.grad <- p.grad / preconditioner, flat (P,) in the order of ``self.params`` (diag_Update's step)."""
         at = 0
         for p in self.params:
-            p.grad.div_(diagonal[at:at + p.numel()].view_as(p).to(p.dtype))
+            p.grad.div_(preconditioner[at:at + p.numel()].view_as(p).to(p.dtype))
             at += p.numel()
-        self._curvature = None
 
     def state_dict(self) -> dict[str, Any]:
         return {"optimizer": self.optimizer.state_dict()}

@@ -73,13 +73,20 @@ def output_factor(g: torch.Tensor, layer: nn.Module) -> torch.Tensor:
     return g.T @ (g * n)
 
 
-class ReferenceKFACOptimizer(torch.optim.Optimizer):
-    """kfac/kfac.py's KFACOptimizer (module doc), for the Linear and Conv2d layers of ``model``."""
+def _layer_params(m: nn.Module) -> tuple[nn.Parameter, ...]:
+    """(weight, bias) of a Linear/Conv2d layer, or (weight,) without a bias."""
+    return (m.weight,) if m.bias is None else (m.weight, m.bias)
+
+
+class ReferenceKFACOptimizer(torch.optim.SGD):
+    """kfac/kfac.py's KFACOptimizer (module doc), for the Linear and Conv2d layers of ``model``: the layers'
+    gradients preconditioned and KL-clipped, then torch's SGD with momentum, which is the reference's ``_step``
+    (kfac.py:152-181: no dampening, no Nesterov, the buffer starting at the first gradient)."""
 
     def __init__(self, model: nn.Module, lr: float, momentum: float = 0.9, stat_decay: float = 0.95,
                  damping: float = 0.001, kl_clip: float = 0.001, t_cov: int = 1, t_inv: int = 10):
-        super().__init__(model.parameters(), dict(lr=lr, momentum=momentum, damping=damping))
-        self.stat_decay, self.kl_clip, self.t_cov, self.t_inv = stat_decay, kl_clip, t_cov, t_inv
+        super().__init__(model.parameters(), lr=lr, momentum=momentum)
+        self.damping, self.stat_decay, self.kl_clip, self.t_cov, self.t_inv = damping, stat_decay, kl_clip, t_cov, t_inv
         self.modules = [m for m in model.modules() if type(m) in (nn.Linear, nn.Conv2d)]
         self.m_aa: dict[nn.Module, torch.Tensor] = {}
         self.m_gg: dict[nn.Module, torch.Tensor] = {}
@@ -109,45 +116,32 @@ class ReferenceKFACOptimizer(torch.optim.Optimizer):
         if self.acc_stats and self.steps % self.t_cov == 0:
             self._running(self.m_gg, module, output_factor(grad.detach(), module))
 
-    def _natural(self, m: nn.Module, damping: float) -> tuple[torch.Tensor, ...]:
+    def _natural(self, m: nn.Module) -> tuple[torch.Tensor, ...]:
         grad = m.weight.grad.reshape(m.weight.shape[0], -1)
         if m.bias is not None:
             grad = torch.cat([grad, m.bias.grad.reshape(-1, 1)], dim=1)
         d_a, q_a, d_g, q_g = self.eigen[m]
-        v = q_g @ ((q_g.T @ grad @ q_a) / (d_g[:, None] * d_a[None, :] + damping)) @ q_a.T
+        v = q_g @ ((q_g.T @ grad @ q_a) / (d_g[:, None] * d_a[None, :] + self.damping)) @ q_a.T
         if m.bias is None:
             return (v.reshape(m.weight.shape),)
         return v[:, :-1].reshape(m.weight.shape), v[:, -1].reshape(m.bias.shape)
 
     @torch.no_grad()
     def step(self, closure=None) -> None:  # noqa: ARG002 - torch.optim signature
-        group = self.param_groups[0]
-        lr, damping, momentum = group["lr"], group["damping"], group["momentum"]
+        lr = self.param_groups[0]["lr"]
         updates = {}
         for m in self.modules:
             if self.steps % self.t_inv == 0:
                 d_a, q_a = torch.linalg.eigh(self.m_aa[m])
                 d_g, q_g = torch.linalg.eigh(self.m_gg[m])
                 self.eigen[m] = (d_a * (d_a > EIGENVALUE_FLOOR), q_a, d_g * (d_g > EIGENVALUE_FLOOR), q_g)
-            updates[m] = self._natural(m, damping)
-        vg_sum = sum(float((v * p.grad * lr**2).sum()) for m in self.modules
-                     for v, p in zip(updates[m], (m.weight, m.bias) if m.bias is not None else (m.weight,)))
+            updates[m] = self._natural(m)
+        vg_sum = sum(float((v * p.grad * lr**2).sum()) for m in self.modules for v, p in zip(updates[m], _layer_params(m)))
         nu = min(1.0, math.sqrt(self.kl_clip / vg_sum))
         for m in self.modules:
-            for v, p in zip(updates[m], (m.weight, m.bias) if m.bias is not None else (m.weight,)):
+            for v, p in zip(updates[m], _layer_params(m)):
                 p.grad.copy_(v).mul_(nu)
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            d_p = p.grad
-            if momentum != 0:
-                state = self.state[p]
-                if "momentum_buffer" not in state:
-                    state["momentum_buffer"] = d_p.clone()
-                else:
-                    state["momentum_buffer"].mul_(momentum).add_(d_p)
-                d_p = state["momentum_buffer"]
-            p.add_(d_p, alpha=-lr)
+        super().step()
         self.steps += 1
 
     def state_dict(self) -> dict[str, Any]:

@@ -176,8 +176,8 @@ def _one_right_hand_side(monkeypatch, algo):
     real = algo._transformed
 
     def only_policy(*args):
-        y_pi, y_v, stats = real(*args)
-        return y_pi, torch.ones_like(y_v), stats
+        y_pi, y_v, preconditioner, stats = real(*args)
+        return y_pi, torch.ones_like(y_v), preconditioner, stats
 
     monkeypatch.setattr(algo, "_transformed", only_policy)
 
