@@ -194,11 +194,16 @@ def build_problem(
         obs = torch.randn(n, *obs_shape(policy), generator=generator)
     with torch.no_grad():
         actions = model.act(obs)
-    advantages = torch.randn(n, generator=generator)
-    advantages = advantages - advantages.mean()
-    advantages = advantages / advantages.square().mean().sqrt()
+    advantages = _unit_rms_advantages(n, generator)
     model = model.to(device)
     return NPGProblem(model, obs.to(device), actions.to(device), advantages.to(device), DAMPING, name=policy)
+
+
+def _unit_rms_advantages(n: int, generator: torch.Generator) -> torch.Tensor:
+    """N(0, 1) advantages (n,), centred and scaled to unit RMS."""
+    advantages = torch.randn(n, generator=generator)
+    advantages = advantages - advantages.mean()
+    return advantages / advantages.square().mean().sqrt()
 
 
 def _joint_problem(n: int, width: int, device: str | torch.device, generator: torch.Generator) -> NPGProblem:
@@ -206,9 +211,7 @@ def _joint_problem(n: int, width: int, device: str | torch.device, generator: to
     obs = torch.randn(n, HUMANOID_OBS, generator=generator)
     with torch.no_grad():
         actions = model.policy.act(obs)
-    advantages = torch.randn(n, generator=generator)
-    advantages = (advantages - advantages.mean()) / (advantages - advantages.mean()).square().mean().sqrt()
-    rhs = torch.stack([advantages, torch.ones(n)], dim=1)
+    rhs = torch.stack([_unit_rms_advantages(n, generator), torch.ones(n)], dim=1)
     noise = torch.randn(n, generator=generator)
     model = model.to(device)
     return NPGProblem(model.policy, obs.to(device), actions.to(device), rhs.to(device), DAMPING,
