@@ -34,7 +34,8 @@ PRESETS = ("reference",)
 PRESET_SOLVERS = ("kaczmarz", "cg", "diagonal", "kfac")
 """Solvers the reference preset reproduces: RAT (kaczmarz) and the reference's fvp (cg), diag and K-FAC baselines."""
 JOINT_SOLVERS = ("kaczmarz", "woodbury", "diagonal")
-"""Solvers of the joint update: the sample-space ones (transformed advantages) and train_shared.py's diagonal twin."""
+"""Solvers of the joint update: the sample-space ones (transformed advantages) and train_shared.py's diagonal twin
+(its K-FAC twin is the reference's optimiser, `npg.kfac_variant: reference`)."""
 CHOICES = {
     "vector": ("auto", "sync", "async"),
     "obs_norm_update": ("step", "iteration"),
@@ -282,7 +283,8 @@ def resolve_config(
             stems += [f"task-{family}", f"task-{family}-{algo}"]
     stems += [f"task-{env.lower()}", f"task-{env.lower()}-{algo}"]
     if preset in PRESETS:  # an unknown preset is refused by validate, naming the valid ones
-        stems += [f"preset-{preset}", f"preset-{preset}-{choice('solver')}", f"preset-{preset}-{arch}"]
+        solver = choice("solver")
+        stems += [f"preset-{preset}", f"preset-{preset}-{solver}", f"preset-{preset}-{arch}", f"preset-{preset}-{arch}-{solver}"]
     for stem in stems:
         layer = shipped_config(stem)
         if layer is not None:
@@ -364,12 +366,18 @@ def validate(config: Mapping[str, Any], solver_given: bool = False) -> None:
             if config["arch"] != "shared":
                 raise RatbenchError("npg.value_update=joint solves for one network's policy and value together; "
                                     "use it with --arch shared")
-            if config["solver"] not in JOINT_SOLVERS:
-                raise RatbenchError(f"the joint update runs with the solvers {', '.join(JOINT_SOLVERS)} (the reference's "
-                                    f"K-FAC twin is not implemented), not {config['solver']!r}")
-        if config["npg"]["kfac_variant"] == "reference" and (config["solver"] != "kfac" or config["arch"] != "separate"):
-            raise RatbenchError("npg.kfac_variant=reference is the reference's K-FAC optimiser for separate networks; "
-                                "use it with --solver kfac --arch separate")
+            if config["solver"] not in JOINT_SOLVERS and config["npg"]["kfac_variant"] != "reference":
+                raise RatbenchError(f"the joint update runs with the solvers {', '.join(JOINT_SOLVERS)}, or with kfac as "
+                                    f"the reference's K-FAC optimiser (npg.kfac_variant=reference), not {config['solver']!r}")
+        if config["npg"]["kfac_variant"] == "reference":
+            if config["solver"] != "kfac":
+                raise RatbenchError("npg.kfac_variant=reference is the reference's K-FAC optimiser; use it with --solver kfac")
+            if config["arch"] == "shared" and config["npg"]["value_update"] != "joint":
+                raise RatbenchError("the reference's K-FAC on a shared network trains policy and value together; "
+                                    "set npg.value_update=joint or use --arch separate")
+            if config["npg"]["kl_rule"] != "last_minibatch":
+                raise RatbenchError("the reference's K-FAC moves its step size on the last minibatch's KL before its "
+                                    f"step; npg.kl_rule must be last_minibatch, got {config['npg']['kl_rule']!r}")
         if config["npg"]["lr_min"] > config["npg"]["lr_max"]:
             raise RatbenchError(f"npg.lr_min ({config['npg']['lr_min']}) exceeds npg.lr_max ({config['npg']['lr_max']}); swap them")
     elif config.get("npg", {}).get("value_update") == "joint":

@@ -1,5 +1,6 @@
 """Policy-update algorithms: ``npg`` (any natural-gradient solver; with ``npg.value_update: joint`` the
-shared network's joint policy-and-value solve), ``ppo``, ``pg`` and ``trpo``.
+shared network's joint policy-and-value solve; with ``npg.kfac_variant: reference`` the reference's K-FAC
+optimiser, for separate or shared networks), ``ppo``, ``pg`` and ``trpo``.
 
 Each takes an :class:`~ratbench.training.agent.Agent`, its config and a
 numpy Generator, and exposes ``update(batch, progress) -> dict`` (the
@@ -26,10 +27,10 @@ ALGORITHMS = {"npg": NPG, "ppo": PPO, "pg": PG, "trpo": TRPO}
 
 
 def make_algorithm(config: Mapping[str, Any], agent: Agent, rng: np.random.Generator):
+    if config["algo"] == "npg" and config["npg"]["kfac_variant"] == "reference":  # separate or joint
+        return ReferenceKFAC(agent, config, rng)
     if config["algo"] == "npg" and config["npg"]["value_update"] == "joint":
         return JointNPG(agent, config, rng)
-    if config["algo"] == "npg" and config["npg"]["kfac_variant"] == "reference":
-        return ReferenceKFAC(agent, config, rng)
     return ALGORITHMS[config["algo"]](agent, config, rng)
 
 

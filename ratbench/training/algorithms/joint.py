@@ -40,7 +40,8 @@ from ratbench.curvature import capture_with_log_probs
 from ratbench.phases import PHASES
 from ratbench.problem import NPGProblem, ValueTerm
 from ratbench.training.agent import Agent
-from ratbench.training.algorithms.minibatch import batch_kl_and_entropy, kl_adapted_lr, minibatches, normalize_advantages
+from ratbench.training.algorithms.minibatch import (batch_kl_and_entropy, kl_adapted_lr, minibatches, normalize_advantages,
+                                                     value_noise)
 from ratbench.training.algorithms.npg import exact_kl, momentum_direction, solver_for, update_statistics
 from ratbench.training.rollout import Batch
 from solvers import WarmStart
@@ -63,10 +64,6 @@ class JointNPG:
     @property
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
-
-    def noise(self, n: int) -> torch.Tensor:
-        """eps ~ N(0, 1) per sample, (n,), from the run's generator (so a resumed run draws the same)."""
-        return torch.as_tensor(self.rng.standard_normal(n), dtype=self.params[0].dtype, device=self.params[0].device)
 
     def update(self, batch: Batch, progress: float) -> dict[str, float]:
         cfg, policy, popart = self.cfg, self.agent.policy, self.agent.popart
@@ -118,7 +115,7 @@ class JointNPG:
         cfg = self.cfg
         rhs = torch.stack([adv, torch.ones_like(adv)], dim=1)
         problem = NPGProblem(self.agent.policy, obs, actions, rhs, cfg["damping"], params=self.params, trusted=True,
-                             value=ValueTerm(self.value_function, self.noise(obs.shape[0])))
+                             value=ValueTerm(self.value_function, value_noise(self.rng, obs.shape[0], adv)))
         with PHASES("capture"):
             curv, log_probs = capture_with_log_probs(problem)
         if self.diagonal:

@@ -24,6 +24,13 @@ def normalize_advantages(adv: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     return adv / scale if scale > 0 else adv
 
 
+def value_noise(rng: np.random.Generator, n: int, like: torch.Tensor) -> torch.Tensor:
+    """eps ~ N(0, 1) per sample, (n,), in ``like``'s dtype and device, from the run's generator (so a resumed
+    run draws the same): the noise of the reference's value likelihood ``-(V - (V + eps).detach())^2``
+    (train_shared.py:86-99, :360)."""
+    return torch.as_tensor(rng.standard_normal(n), dtype=like.dtype, device=like.device)
+
+
 def entropy_advantage(log_probs: torch.Tensor) -> torch.Tensor:
     """Per-sample advantage whose policy gradient is the entropy gradient: -(log pi_i - mean log pi), (N,).
 

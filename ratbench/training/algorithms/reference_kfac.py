@@ -21,13 +21,25 @@ solves with them; this module ports the reference's optimiser, statistics and qu
   then ``clip_grad_norm_`` to 0.5 (:452) and the optimiser step.
 - The step size moves on the last minibatch's exact KL before its step (:419, :524-530), target 0.008, within
   [1e-4, 0.05] from kfac_mlp.yaml's lr 0.01 (the cap 5e-2 is hard-coded at :530).
+
+``train_shared.py``'s ``KFAC_Update`` (:327-404 at HEAD, configs/kfac_mlp_shared.yaml) is the same optimiser over
+the whole shared network (``npg.value_update: joint``, ``--preset reference --arch shared --solver kfac``):
+- One forward gives the values and the policy (:329); the Fisher backward every TInv steps differentiates
+  ``mean(log pi) - mean((V - (V + eps).detach())^2)``, eps ~ N(0, 1) per sample (:356-366, note the sign: the
+  separate program's is ``-mean(log pi)``), and its gradient again stays in p.grad.
+- The loss adds ``vf_coef (1.0) mean((V - R)^2)`` on PopArt-normalised returns (:388-390, :433-437); the clip and
+  the step cover every parameter (:393-394). The PopArt value head (utils/popart.py's module, not an
+  ``nn.Linear``) is not one of the optimiser's layers (kfac.py:38, :74-86 keep layers by class name), so it
+  takes the SGD step with its raw gradient.
+- The step size moves on the last minibatch's KL before its step, target 0.01, within [1e-4, the config lr]
+  (:461-467), and kfac_mlp_shared.yaml's lr is 0.001: the rule can only lower it.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -36,7 +48,7 @@ from torch import nn
 
 from ratbench.training.agent import Agent
 from ratbench.training.algorithms.critic import CriticTrainer
-from ratbench.training.algorithms.minibatch import batch_kl_and_entropy, kl_adapted_lr, minibatches
+from ratbench.training.algorithms.minibatch import batch_kl_and_entropy, kl_adapted_lr, minibatches, value_noise
 from ratbench.training.algorithms.npg import exact_kl, update_statistics
 from ratbench.training.rollout import Batch
 
@@ -79,20 +91,29 @@ def _layer_params(m: nn.Module) -> tuple[nn.Parameter, ...]:
 
 
 class ReferenceKFACOptimizer(torch.optim.SGD):
-    """kfac/kfac.py's KFACOptimizer (module doc), for the Linear and Conv2d layers of ``model``: the layers'
-    gradients preconditioned and KL-clipped, then torch's SGD with momentum, which is the reference's ``_step``
-    (kfac.py:152-181: no dampening, no Nesterov, the buffer starting at the first gradient)."""
+    """kfac/kfac.py's KFACOptimizer (module doc), for the Linear and Conv2d layers of ``model`` but those in
+    ``skip``: the layers' gradients preconditioned and KL-clipped, then torch's SGD with momentum over every
+    parameter, which is the reference's ``_step`` (kfac.py:152-181: no dampening, no Nesterov, the buffer
+    starting at the first gradient).
+
+    The reference's networks call each layer once per forward; ratbench's shared trunk is called once per head.
+    So a layer's input enters A once per optimiser step (its first forward with gradients of the step), and the
+    statistics backward (:meth:`accumulate_statistics`) sums the gradients reaching a layer's outputs over its
+    calls before forming G: on the same inputs that sum is the gradient reaching the single call's output."""
 
     def __init__(self, model: nn.Module, lr: float, momentum: float = 0.9, stat_decay: float = 0.95,
-                 damping: float = 0.001, kl_clip: float = 0.001, t_cov: int = 1, t_inv: int = 10):
-        super().__init__(model.parameters(), lr=lr, momentum=momentum)
+                 damping: float = 0.001, kl_clip: float = 0.001, t_cov: int = 1, t_inv: int = 10,
+                 skip: Sequence[nn.Module] = ()):
+        super().__init__([p for p in model.parameters() if p.requires_grad], lr=lr, momentum=momentum)
         self.damping, self.stat_decay, self.kl_clip, self.t_cov, self.t_inv = damping, stat_decay, kl_clip, t_cov, t_inv
-        self.modules = [m for m in model.modules() if type(m) in (nn.Linear, nn.Conv2d)]
+        skipped = {id(m) for m in skip}
+        self.modules = [m for m in model.modules() if type(m) in (nn.Linear, nn.Conv2d) and id(m) not in skipped]
         self.m_aa: dict[nn.Module, torch.Tensor] = {}
         self.m_gg: dict[nn.Module, torch.Tensor] = {}
         self.eigen: dict[nn.Module, tuple[torch.Tensor, ...]] = {}
         self.steps = 0
-        self.acc_stats = False
+        self._inputs_counted: set[nn.Module] = set()
+        self._output_grads: Optional[dict[nn.Module, torch.Tensor]] = None  # while the statistics backward runs
         for m in self.modules:
             m.register_forward_pre_hook(self._save_input)
             m.register_forward_hook(self._watch_output)
@@ -104,7 +125,8 @@ class ReferenceKFACOptimizer(torch.optim.SGD):
         store[module].mul_(self.stat_decay / (1 - self.stat_decay)).add_(factor).mul_(1 - self.stat_decay)
 
     def _save_input(self, module: nn.Module, inputs: tuple) -> None:
-        if torch.is_grad_enabled() and self.steps % self.t_cov == 0:
+        if torch.is_grad_enabled() and self.steps % self.t_cov == 0 and module not in self._inputs_counted:
+            self._inputs_counted.add(module)
             self._running(self.m_aa, module, input_factor(inputs[0].detach(), module))
 
     def _watch_output(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
@@ -113,8 +135,22 @@ class ReferenceKFACOptimizer(torch.optim.SGD):
             output.register_hook(lambda grad: self._save_grad_output(module, grad))
 
     def _save_grad_output(self, module: nn.Module, grad: torch.Tensor) -> None:
-        if self.acc_stats and self.steps % self.t_cov == 0:
-            self._running(self.m_gg, module, output_factor(grad.detach(), module))
+        if self._output_grads is not None:
+            held = self._output_grads.get(module)
+            self._output_grads[module] = grad.detach() if held is None else held + grad.detach()
+
+    def accumulate_statistics(self, likelihood: torch.Tensor) -> None:
+        """The Fisher backward (kfac.py:65-71 with ``acc_stats`` on): ``likelihood.backward(retain_graph=True)``,
+        its gradients left in ``p.grad``, and G moved by the gradients reaching each layer's outputs (class doc)."""
+        self._output_grads = {}
+        try:
+            likelihood.backward(retain_graph=True)
+            grads = self._output_grads
+        finally:
+            self._output_grads = None
+        if self.steps % self.t_cov == 0:
+            for module, grad in grads.items():
+                self._running(self.m_gg, module, output_factor(grad, module))
 
     def _natural(self, m: nn.Module) -> tuple[torch.Tensor, ...]:
         grad = m.weight.grad.reshape(m.weight.shape[0], -1)
@@ -143,6 +179,7 @@ class ReferenceKFACOptimizer(torch.optim.SGD):
                 p.grad.copy_(v).mul_(nu)
         super().step()
         self.steps += 1
+        self._inputs_counted.clear()
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
@@ -166,23 +203,41 @@ class ReferenceKFACOptimizer(torch.optim.SGD):
 
 
 class ReferenceKFAC:
-    """train_detach.py's KFAC_ActorUpdate with its optimiser, and the critic by its own Adam (module doc)."""
+    """train_detach.py's KFAC_ActorUpdate with its optimiser and the critic by its own Adam; with
+    ``npg.value_update: joint`` (a shared network) train_shared.py's KFAC_Update (module doc)."""
 
     def __init__(self, agent: Agent, config: Mapping[str, Any], rng: np.random.Generator):
         self.agent, self.cfg, self.rng = agent, config["npg"], rng
-        self.params = agent.policy.policy_parameters()
-        self.optimizer = ReferenceKFACOptimizer(agent.policy, lr=self.cfg["lr"])
-        self.critic = CriticTrainer.from_config(agent, config, rng)
+        self.joint = self.cfg["value_update"] == "joint"
+        model = agent.model if self.joint else agent.policy
+        # the reference's PopArt head is utils/popart.py's own module, not an nn.Linear: K-FAC leaves it alone
+        skip = [agent.model.critic[-1]] if self.joint and agent.popart.enabled else []
+        self.optimizer = ReferenceKFACOptimizer(model, lr=self.cfg["lr"], skip=skip)
+        self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        self.critic = None if self.joint else CriticTrainer.from_config(agent, config, rng)
 
     @property
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
 
+    def _likelihood(self, log_probs: torch.Tensor, values: Optional[torch.Tensor]) -> torch.Tensor:
+        """What the Fisher backward differentiates: ``-mean(log pi)`` (train_detach.py:424-428), or for the
+        shared network ``mean(log pi) - mean((V - (V + eps).detach())^2)``, eps ~ N(0, 1) per sample
+        (train_shared.py:356-366)."""
+        if values is None:
+            return -log_probs.mean()
+        eps = value_noise(self.rng, values.shape[0], values)
+        return log_probs.mean() - (values - (values + eps).detach()).pow(2).mean()
+
     def update(self, batch: Batch, progress: float) -> dict[str, float]:
-        cfg, policy = self.cfg, self.agent.policy
+        cfg, policy, popart = self.cfg, self.agent.policy, self.agent.popart
         low, high = cfg["ratio_clip"]
+        advantages, targets = batch.advantages, batch.returns
+        if self.joint:  # train_shared.py:433-437
+            popart.update(batch.returns)
+            advantages, targets = popart.normalize(batch.advantages), popart.normalize(batch.returns)
         old_policy = copy.deepcopy(policy)
-        losses, norms = [], []
+        losses, value_losses, norms = [], [], []
         minibatch_kl = float("nan")
         for _ in range(cfg["epochs"]):
             for idx in minibatches(batch.n, cfg["minibatches"], self.rng):
@@ -190,31 +245,37 @@ class ReferenceKFAC:
                 self.optimizer.zero_grad()
                 dist = policy.distribution(obs)  # the forward whose inputs update A
                 log_probs = dist.log_prob(actions)
+                values = self.agent.normalized_values(obs) if self.joint else None
                 minibatch_kl = exact_kl(old_policy, policy, obs)
                 if self.optimizer.steps % self.optimizer.t_inv == 0:
-                    policy.zero_grad()
-                    self.optimizer.acc_stats = True
-                    (-log_probs.mean()).backward(retain_graph=True)
-                    self.optimizer.acc_stats = False
-                adv = batch.advantages[idx] - batch.advantages[idx].mean()
+                    self.optimizer.zero_grad()
+                    self.optimizer.accumulate_statistics(self._likelihood(log_probs, values))
+                adv = advantages[idx] - advantages[idx].mean()
                 ratio = (log_probs - batch.log_probs[idx]).exp().clamp(low, high)
-                loss = (-ratio * adv).mean() / (adv.pow(2).mean().sqrt() + 1e-8) - cfg["ent_coef"] * dist.entropy().mean()
+                loss_pi = (-ratio * adv).mean() / (adv.pow(2).mean().sqrt() + 1e-8)
+                loss = loss_pi - cfg["ent_coef"] * dist.entropy().mean()
+                if self.joint:
+                    loss_v = (values - targets[idx]).pow(2).mean()
+                    loss = loss + cfg["vf_coef"] * loss_v
+                    value_losses.append(float(loss_v.detach()))
                 loss.backward()
                 norms.append(float(torch.nn.utils.clip_grad_norm_(self.params, cfg["max_step_norm"])))
                 self.optimizer.step()
-                losses.append(float(loss.detach()))
+                losses.append(float(loss_pi.detach()))
         kl, entropy = batch_kl_and_entropy(policy, batch.obs, batch.actions, batch.log_probs)
         lr = self.lr
         if cfg["kl_adaptive"]:
             for group in self.optimizer.param_groups:
                 group["lr"] = kl_adapted_lr(lr, minibatch_kl, cfg)
-        value_loss = self.critic.update(batch.obs, batch.returns)
+        value_loss = float(np.mean(value_losses)) if self.joint else self.critic.update(batch.obs, batch.returns)
         return update_statistics(kl, minibatch_kl, entropy, losses, value_loss, norms, lr, [1.0], [float("nan")],
                                  [float("nan")])
 
     def state_dict(self) -> dict[str, Any]:
-        return {"optimizer": self.optimizer.state_dict(), "critic": self.critic.state_dict()}
+        state = {"optimizer": self.optimizer.state_dict()}
+        return state if self.critic is None else {**state, "critic": self.critic.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
-        self.critic.load_state_dict(state["critic"])
+        if self.critic is not None:
+            self.critic.load_state_dict(state["critic"])

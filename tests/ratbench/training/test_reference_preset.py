@@ -271,7 +271,7 @@ def test_preset_selects_the_fvp_baseline_for_cg_and_refuses_other_solvers():
     assert (kfac["kfac_variant"], kfac["lr"], kfac["lr_max"], kfac["step_norm"]) == ("reference", 0.01, 0.05, "l2")
     with pytest.raises(RatbenchError, match="--solver kaczmarz \\(RAT\\), cg, diagonal or kfac"):
         resolve_config({"env": "hopper", "preset": "reference", "solver": "woodbury"})
-    with pytest.raises(RatbenchError, match="use it with --solver kfac --arch separate"):
+    with pytest.raises(RatbenchError, match="K-FAC optimiser; use it with --solver kfac"):
         resolve_config({"env": "hopper", "solver": "woodbury"}, sets=["npg.kfac_variant=reference"])
 
 

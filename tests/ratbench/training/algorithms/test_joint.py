@@ -139,8 +139,8 @@ def _parity_gap(monkeypatch, sets=(), mutate=None, solver="kaczmarz") -> float:
     twin = copy.deepcopy(agent.model)
     used = record_minibatches(monkeypatch, joint_module, npg_module)  # npg: the Adam-critic mutation's steps
     noises: list[torch.Tensor] = []
-    monkeypatch.setattr(joint_module.JointNPG, "noise", lambda self, n: noises.append(
-        torch.as_tensor(self.rng.standard_normal(n), dtype=torch.float64)) or noises[-1])
+    real_noise = joint_module.value_noise
+    monkeypatch.setattr(joint_module, "value_noise", lambda rng, n, like: noises.append(real_noise(rng, n, like)) or noises[-1])
     algo = make_algorithm(config, agent, np.random.default_rng(0))
     if mutate is not None:
         mutate(monkeypatch, algo)
