@@ -37,6 +37,7 @@ Products never divide by N: ``gram`` is ``S S^T``, ``jvp`` is ``S v``,
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -245,6 +246,16 @@ class Curvature:
     @property
     def passes(self) -> float:
         return self.rows_touched / self.n
+
+    def astype(self, dtype: torch.dtype) -> "Curvature":
+        """The same scores held in ``dtype`` (a new Curvature; passes are counted on this one). Upcast, the
+        float32 factors are represented exactly, so float64 products of the copy are products of the float32
+        scores themselves (exactly so for the per-sample outer products of a one-position layer)."""
+        cast = lambda t: None if t is None else t.to(dtype)  # noqa: E731 - a local shorthand
+        layers = [dataclasses.replace(layer, a=cast(layer.a), g=cast(layer.g), scores=cast(layer.scores))
+                  for layer in self.layers]
+        return dataclasses.replace(self, dtype=dtype, layers=layers, other_scores=cast(self.other_scores),
+                                   rows_touched=0, _kl_hessian=None)
 
     def scale_rows(self, scale: torch.Tensor) -> None:
         """Multiply every row of S by ``scale`` (N,) in place: a capture of unweighted scores becomes the

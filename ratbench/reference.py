@@ -50,7 +50,9 @@ class Reference:
     ``sqrt(w_i) grad log pi_i``; fisher: F (P, P) in parameter mode, None in
     sample mode; condition_number: kappa(F + lambda I) from the spectrum of
     the smaller Gram matrix; residual: ||(F + lambda I) d* - g|| / ||g||;
-    seconds: wall time of J, the solve and the checks.
+    seconds: wall time of J, the solve and the checks; rhs: b = sqrt(w) A (N,) or (N, k), the
+    sample-space right-hand side; operator_norm: ||F + lambda I||_2 = lambda_max(F) + lambda, which is
+    also ||S S^T / N + lambda I||_2 (F and the Gram share their nonzero eigenvalues).
     """
 
     mode: str
@@ -62,6 +64,8 @@ class Reference:
     condition_number: float
     residual: float
     seconds: float
+    rhs: torch.Tensor
+    operator_norm: float
 
     @property
     def n(self) -> int:
@@ -153,6 +157,8 @@ def compute_reference(problem: NPGProblem, mode: str = "auto", max_params: int =
         condition_number=(float(spectrum[-1]) + lam) / (smallest + lam),
         residual=float("nan"),
         seconds=0.0,
+        rhs=torch.from_numpy(b),
+        operator_norm=max(float(spectrum[-1]), 0.0) + lam,
     )
     g_norm = float(np.linalg.norm(g))
     misfit = float(torch.linalg.vector_norm(reference.apply_damped(reference.direction) - reference.gradient))

@@ -227,7 +227,7 @@ def solve_damped_gram(curv: Curvature, damping: float, rhs: torch.Tensor, rows: 
     if not ok:
         raise RatbenchError(
             f"the damped Gram system is not numerically positive definite in {curv.dtype}; "
-            "increase the damping or solve in float64"
+            "increase the damping, solve in float64, or refine in mixed precision (woodbury option refine=true)"
         )
     with PHASES("cholesky"):
         return factor.solve(rhs)

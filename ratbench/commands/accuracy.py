@@ -1,7 +1,8 @@
 """``ratbench accuracy``: score solvers against the dense float64 SciPy reference.
 
 Every (problem, solver) pair is solved once; the table shows the relative
-error, cosine, (F + lambda I)-norm error, solver time, peak memory,
+error, cosine, (F + lambda I)-norm error, the backward error of the solver's
+route (s: sample space, p: parameter space), solver time, peak memory,
 iterations, passes and the reference mode. ``--check`` exits 1 when a
 solver misses its contract (:mod:`suites.accuracy.contracts`).
 """
@@ -20,7 +21,7 @@ from ratbench.io import check_writable, write_csv, write_json
 from ratbench.reporting.accuracy_figures import check_plot_path, plot_convergence
 from ratbench.reference import DEFAULT_MAX_PARAMS, reference_mode
 from solvers import SOLVERS, solver_names, solver_options
-from suites.accuracy.contracts import CONTRACTS, describe_budget
+from suites.accuracy.contracts import CONTRACTS, describe_budget, describe_contract
 from suites.accuracy.families import DEFAULT_DAMPING, FAMILIES, quick_set
 from suites.accuracy.runner import ProblemInfo, run_suite, validate_options
 
@@ -87,23 +88,37 @@ def _align(header: tuple[str, ...], rows: list[tuple[str, ...]], numeric: set[in
 
 def format_table(records: list[dict[str, Any]]) -> str:
     """The human-readable table: one row per (problem, solver)."""
-    header = ("problem", "solver", "ref", "rel err", "cosine", "(F+λI) err", "time s", "peak MB", "iters", "passes", "contract")
+    header = ("problem", "solver", "ref", "rel err", "cosine", "(F+λI) err", "backward err", "time s", "peak MB", "iters",
+              "passes", "contract")
     rows = []
     for r in records:
         peak = None if r["peak_memory_bytes"] is None else r["peak_memory_bytes"] / 2**20
-        if r["contract"] == "none":
-            contract = "report-only"
-        else:
-            sign = "<=" if r["contract"] == "pass" else ">"
-            contract = f"{r['contract']} ({sign} {r['contract_tolerance']:.0e})"
-        if r["error"]:
-            contract += " [error]"
         rows.append((
             r["problem"], r["solver"], r["reference_mode"], _fmt(r["relative_error"], ".2e"), _fmt(r["cosine"], ".6f"),
-            _fmt(r["damped_relative_error"], ".2e"), _fmt(r["seconds"], ".3f"), _fmt(peak, ".1f"),
-            "-" if r["iterations"] is None else str(r["iterations"]), _fmt(r["passes"], ".1f"), contract,
+            _fmt(r["damped_relative_error"], ".2e"), f"{_fmt(r['backward_error'], '.1e')} ({r['backward_space'][0]})",
+            _fmt(r["seconds"], ".3f"), _fmt(peak, ".1f"), "-" if r["iterations"] is None else str(r["iterations"]),
+            _fmt(r["passes"], ".1f"), _contract_cell(r),
         ))
-    return _align(header, rows, numeric={3, 4, 5, 6, 7, 8, 9})
+    return _align(header, rows, numeric={3, 4, 5, 6, 7, 8, 9, 10})
+
+
+def _contract_cell(r: dict[str, Any]) -> str:
+    """'pass (η <= 2e-13; err <= 1e-9)', 'fail (...)' or 'report-only'; the forward part only where checked."""
+    if r["contract"] == "none":
+        return "report-only"
+    parts = [f"η <= {r['backward_tolerance']:.0e}"]
+    if r["forward_tolerance"] is not None:
+        parts.append(f"err <= {r['forward_tolerance']:.0e}")
+    return f"{r['contract']} ({'; '.join(parts)})" + (" [error]" if r["error"] else "")
+
+
+def _miss(r: dict[str, Any]) -> str:
+    """Why a record failed its contract, in one line."""
+    if r["error"]:
+        return r["error"]
+    if not r["backward_error"] <= r["backward_tolerance"]:
+        return f"{r['backward_space']}-space backward error {r['backward_error']:.2e} > {r['backward_tolerance']:.0e}"
+    return f"relative error {r['relative_error']:.2e} > {r['forward_tolerance']:.0e} (the bound its backward error implies)"
 
 
 def format_problems(infos: list[ProblemInfo]) -> str:
@@ -135,12 +150,7 @@ def format_listing(max_params: int = DEFAULT_MAX_PARAMS) -> str:
         defaults = ", ".join(f"{k}={v!r}" for k, v in solver_options(name).items()) or "no options"
         budget = describe_budget(name)
         budget_text = f" [suite: {budget}]" if budget else ""
-        contract = CONTRACTS.get(name)
-        contract_text = (
-            "no contract" if contract is None
-            else f"contract rel err <= {contract.float64_tolerance:.0e} in float64"
-            + (" on its exact cases" if contract.exact_cases_only else "")
-        )
+        contract_text = describe_contract(name)
         lines.append(f"  {name:10s} {defaults}{budget_text}")
         lines.append(f"  {'':10s} exact: {SOLVERS[name].exact}; {contract_text}")
     return "\n".join(lines)
@@ -218,8 +228,7 @@ def accuracy(
     if check:
         click.echo(f"contracts: {check_summary['checked'] - len(failures)} of {check_summary['checked']} met")
         for r in failures:
-            detail = r["error"] or f"relative error {r['relative_error']:.2e} > {r['contract_tolerance']:.0e}"
-            click.echo(f"contract missed: {r['solver']} on {r['problem']}: {detail}", err=True)
+            click.echo(f"contract missed: {r['solver']} on {r['problem']}: {_miss(r)}", err=True)
         if failures:
             click.get_current_context().exit(1)
 

@@ -48,16 +48,17 @@ def _solver_colors(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _draw_tolerances(ax: Any, records: Sequence[dict[str, Any]]) -> None:
-    """One grey dotted line per distinct contract tolerance, labelled with the solvers it binds."""
+    """One grey dotted line per distinct checked forward-error bound (the one a solver's backward-error
+    contract implies, where it is checked), labelled with the solvers it binds."""
     by_tolerance: dict[float, list[str]] = {}
     for record in records:
-        if record.get("contract_tolerance") is not None:
-            by_tolerance.setdefault(record["contract_tolerance"], []).append(record["solver"])
+        if record.get("forward_tolerance") is not None:
+            by_tolerance.setdefault(record["forward_tolerance"], []).append(record["solver"])
     for rank, tolerance in enumerate(sorted(by_tolerance, reverse=True)):
         above = rank == 0  # the largest label sits above its line, the others below, so close lines stay legible
         ax.axhline(tolerance, color="grey", linestyle=":", linewidth=1.0)
         # left-aligned: convergence curves reach the tolerance level on the right
-        ax.annotate(f"contract: {', '.join(by_tolerance[tolerance])}", (0.0, tolerance), xycoords=("axes fraction", "data"),
+        ax.annotate(f"bound: {', '.join(by_tolerance[tolerance])}", (0.0, tolerance), xycoords=("axes fraction", "data"),
                     xytext=(4, 2 if above else -2), textcoords="offset points", ha="left",
                     va="bottom" if above else "top", fontsize=7, color="grey")
 
@@ -119,8 +120,8 @@ def plot_convergence(records: Sequence[dict[str, Any]], path: str | Path, title:
             ax.set_ylabel("‖d − d*‖ / ‖d*‖")
             ax.grid(True, which="major", alpha=0.3)
     handles = [Line2D([], [], color=c, linewidth=2, label=s) for s, c in colors.items()]
-    if any(r.get("contract_tolerance") is not None for r in records):
-        handles.append(Line2D([], [], color="grey", linestyle=":", label="contract tolerance"))
+    if any(r.get("forward_tolerance") is not None for r in records):
+        handles.append(Line2D([], [], color="grey", linestyle=":", label="forward bound of the contract"))
     if any(r.get("curve") for r in records):
         handles.append(Line2D([], [], color="grey", marker="o", markeredgecolor="black", linestyle="none", label="final (iterative)"))
     if any(not r.get("curve") for r in records):

@@ -1,7 +1,7 @@
 """Run solvers on accuracy problems and score them against the float64 reference.
 
-One record per (problem, solver): the metrics of :mod:`ratbench.metrics`,
-the solver's own clock (capture included, callback excluded), peak memory
+One record per (problem, solver): the metrics of :mod:`ratbench.metrics` (forward errors and the
+backward error of the solver's route), the solver's own clock (capture included, callback excluded), peak memory
 from :func:`ratbench.benchmarking.measure.measure`, iterations and passes, the contract
 verdict, and the convergence curve (relative error after every iteration of
 an iterative solver, recorded through the solver callback).
@@ -18,19 +18,21 @@ from tqdm import tqdm
 
 from ratbench.errors import RatbenchError
 from ratbench.benchmarking.measure import measure
-from ratbench.metrics import relative_error, score
+from ratbench.metrics import backward_error, relative_error, sample_backward_error, score
 from ratbench.problem import NPGProblem
 from ratbench.reference import DEFAULT_MAX_PARAMS, Reference, compute_reference
-from solvers import Progress, make_solver, solver_options
-from suites.accuracy.contracts import contract_tolerance, convergence_budget
+from solvers import Progress, SolveResult, make_solver, solver_options
+from suites.accuracy.contracts import (CONTRACTS, FORWARD_CHECKED_BELOW, backward_tolerance, convergence_budget,
+                                      forward_bound)
 from suites.accuracy.families import get_family
 
 SolverOptions = dict[str, dict[str, Any]]
 
 RECORD_FIELDS = (
     "problem", "solver", "dtype", "device", "damping", "seed", "n", "num_params", "reference_mode",
-    "relative_error", "cosine", "damped_relative_error", "seconds", "peak_memory_bytes", "iterations", "passes",
-    "solver_residual", "contract_tolerance", "contract", "error", "options", "curve",
+    "condition_number", "relative_error", "cosine", "damped_relative_error", "backward_error", "backward_space",
+    "seconds", "peak_memory_bytes", "iterations", "passes", "solver_residual", "backward_tolerance",
+    "forward_tolerance", "contract", "error", "options", "curve",
 )
 """Keys of one record, in output order (documented in the README's accuracy section)."""
 
@@ -75,7 +77,9 @@ def run_pair(problem: NPGProblem, reference: Reference, solver: str, options: di
             }
         )
 
-    tolerance = contract_tolerance(solver, problem.dtype, reference.condition_number, exact_for)
+    contract = CONTRACTS.get(solver)
+    route = "parameter" if contract is None else contract.route
+    tolerance = backward_tolerance(solver, problem.dtype, problem.n, options.get("tol"), exact_for)
     record: dict[str, Any] = {
         "problem": problem.name,
         "solver": solver,
@@ -86,17 +90,24 @@ def run_pair(problem: NPGProblem, reference: Reference, solver: str, options: di
         "num_params": problem.num_params,
         "options": {**solver_options(solver), **options},
         "reference_mode": reference.mode,
-        "contract_tolerance": tolerance,
+        "condition_number": reference.condition_number,
+        "backward_tolerance": tolerance,
+        "forward_tolerance": None,
     }
     try:
         measurement = measure(lambda: make_solver(solver, **options).solve(problem, callback=on_progress), device=problem.device)
     except RatbenchError as err:
         nan = math.nan
-        record.update(relative_error=nan, cosine=nan, damped_relative_error=nan, seconds=nan, peak_memory_bytes=None,
-                      iterations=None, passes=nan, solver_residual=nan, error=str(err))
+        record.update(relative_error=nan, cosine=nan, damped_relative_error=nan, backward_error=nan,
+                      backward_space=route, seconds=nan, peak_memory_bytes=None, iterations=None, passes=nan,
+                      solver_residual=nan, error=str(err))
     else:
         result = measurement.value
         record.update(score(result.direction, reference).as_dict())
+        record.update(backward_errors(result, reference, route))
+        if tolerance is not None:
+            bound = forward_bound(record["backward_space"], tolerance, reference, result.dual)
+            record["forward_tolerance"] = bound if bound <= FORWARD_CHECKED_BELOW else None
         record.update(
             seconds=result.stats.seconds,
             peak_memory_bytes=measurement.peak_bytes,
@@ -105,16 +116,27 @@ def run_pair(problem: NPGProblem, reference: Reference, solver: str, options: di
             solver_residual=result.stats.residual,
             error=None,
         )
-    record["contract"] = verdict(record["relative_error"], tolerance)
+    record["contract"] = verdict(record, tolerance)
     record["curve"] = curve
     return record
 
 
-def verdict(error: float, tolerance: Optional[float]) -> str:
-    """'pass', 'fail' or 'none' (report-only); a NaN error fails."""
+def backward_errors(result: SolveResult, reference: Reference, route: str) -> dict[str, Any]:
+    """The backward error of the route the solver took: in sample space when it returns its sample-space
+    iterate (``dual``) and its contract's route is the sample one, else in parameter space."""
+    if route == "sample" and result.dual is not None:
+        return {"backward_error": sample_backward_error(result.dual, result.direction, reference), "backward_space": "sample"}
+    return {"backward_error": backward_error(result.direction, reference), "backward_space": "parameter"}
+
+
+def verdict(record: dict[str, Any], tolerance: Optional[float]) -> str:
+    """'pass', 'fail' or 'none' (report-only): the backward error within its bound and, where it is checked,
+    the forward error within the bound that implies; a NaN error fails."""
     if tolerance is None:
         return "none"
-    return "pass" if error <= tolerance else "fail"
+    forward = record["forward_tolerance"]
+    backward_ok = record["backward_error"] <= tolerance
+    return "pass" if backward_ok and (forward is None or record["relative_error"] <= forward) else "fail"
 
 
 def run_suite(

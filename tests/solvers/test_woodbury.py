@@ -85,7 +85,7 @@ def test_refuses_a_damped_gram_that_is_not_numerically_positive_definite():
     with torch.no_grad():
         actions = policy.body(obs)
     problem = NPGProblem(policy, obs, actions, torch.randn(4), 1e-50)
-    with pytest.raises(RatbenchError, match=r"not numerically positive definite in torch.float32; increase the damping or solve in float64"):
+    with pytest.raises(RatbenchError, match=r"not numerically positive definite in torch.float32; increase the damping, solve in float64, or refine"):
         make_solver("woodbury").solve(problem)
 
 
