@@ -129,14 +129,25 @@ def compute_reference(problem: NPGProblem, mode: str = "auto", max_params: int =
     jacobian = dense_jacobian(problem).cpu()
     if not bool(torch.isfinite(jacobian).all()):
         raise RatbenchError("the policy's per-sample scores contain NaN or inf; check the policy and its inputs")
-    n, lam = problem.n, problem.damping
     advantages = problem.advantages.detach().cpu().to(torch.float64)
     scale = _sqrt_weights(problem)
-    b = ((scale if advantages.dim() == 1 else scale[:, None]) * advantages).numpy()
-    j = jacobian.numpy()
+    rhs = (scale if advantages.dim() == 1 else scale[:, None]) * advantages
+    reference = reference_from_scores(jacobian, rhs, problem.damping, chosen)
+    reference.seconds = time.perf_counter() - t0
+    return reference
+
+
+def reference_from_scores(jacobian: torch.Tensor, rhs: torch.Tensor, damping: float, mode: str = "parameter") -> Reference:
+    """The SciPy float64 solution for given scaled scores S (N, P) and right-hand side b (N,) or (N, k), in
+    'parameter' or 'sample' space: :func:`compute_reference` after its Jacobian, and the reference of any other
+    scores (a float32 capture upcast, to score a solve against the data it saw)."""
+    t0 = time.perf_counter()
+    n, lam = jacobian.shape[0], damping
+    j = jacobian.detach().cpu().to(torch.float64).numpy()
+    b = rhs.detach().cpu().to(torch.float64).numpy()
     g = j.T @ b / n
     fisher = None
-    if chosen == "parameter":
+    if mode == "parameter":
         fisher_np = j.T @ j / n
         direction = _solve_spd(fisher_np + lam * np.eye(j.shape[1]), g)
         fisher = torch.from_numpy(fisher_np)
@@ -148,11 +159,11 @@ def compute_reference(problem: NPGProblem, mode: str = "auto", max_params: int =
         spectrum = np.linalg.eigvalsh(gram) if n <= j.shape[1] else np.linalg.eigvalsh(j.T @ j / n)
     smallest = 0.0 if j.shape[1] > n else max(float(spectrum[0]), 0.0)
     reference = Reference(
-        mode=chosen,
+        mode=mode,
         damping=lam,
         direction=torch.from_numpy(direction),
         gradient=torch.from_numpy(g),
-        jacobian=jacobian,
+        jacobian=torch.from_numpy(j),
         fisher=fisher,
         condition_number=(float(spectrum[-1]) + lam) / (smallest + lam),
         residual=float("nan"),
