@@ -66,6 +66,9 @@ POLICIES = ("mlp-gaussian", "mlp-categorical", "cnn-categorical", "cnn-gaussian"
 BASELINES = ("vanilla", "per-sample")
 SOLVER_METHODS = ("woodbury", "kaczmarz", "kaczmarz-sweep", "cg", "diagonal", "kfac")
 METHODS = SOLVER_METHODS + BASELINES
+PRECISION_METHODS = ("woodbury-refined", "woodbury-float64")
+"""Timed on request, beside ``woodbury`` in the workload's float32: its Gram and factor in float32 refined with
+float64 residuals (``woodbury.refine``), and the whole solve on a float64 copy of the policy."""
 
 # The materialised route is skipped where J and its copies would not fit comfortably:
 # per_sample_grads holds the per-parameter gradients and their concatenation (2 N P floats).
@@ -232,6 +235,8 @@ def solver_options(method: str, n: int) -> tuple[str, dict[str, Any]]:
     """(registry name, options) of a solver method for a minibatch of ``n``."""
     configs: dict[str, tuple[str, dict[str, Any]]] = {
         "woodbury": ("woodbury", {}),
+        "woodbury-refined": ("woodbury", {"refine": True}),
+        "woodbury-float64": ("woodbury", {}),  # on float64_copy(problem): method_runner
         "kaczmarz": ("kaczmarz", {"block_size": n, "sweeps": 1}),
         "kaczmarz-sweep": ("kaczmarz", {"block_size": min(SWEEP_BLOCK, n), "sweeps": 1}),
         "cg": ("cg", {"iterations": 10, "tol": 0.0}),
@@ -291,7 +296,8 @@ def method_runner(method: str, problem: NPGProblem) -> Callable[[], Any]:
         compute: Callable[[], Any] = functools.partial(baseline, problem)
     else:
         name, options = solver_options(method, problem.n)
-        compute = functools.partial(_solver_direction, make_solver(name, **options), problem)
+        target = float64_copy(problem) if method == "woodbury-float64" else problem
+        compute = functools.partial(_solver_direction, make_solver(name, **options), target)
 
     def run() -> Any:
         value = compute()
@@ -317,7 +323,10 @@ def accuracy_options(method: str, n: int) -> dict[str, Any]:
 
 
 def float64_copy(problem: NPGProblem) -> NPGProblem:
-    """The same minibatch on a float64 deep copy of the policy."""
+    """The same minibatch on a float64 deep copy of the policy (not for a joint problem's value term)."""
+    if problem.value is not None:
+        raise RatbenchError("the float64 copy covers the policy alone; time woodbury-float64 on another policy than "
+                            f"{JOINT_POLICY}")
     actions = problem.actions.double() if problem.actions.is_floating_point() else problem.actions
     weights = None if problem.weights is None else problem.weights.double()
     return NPGProblem(

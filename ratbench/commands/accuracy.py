@@ -18,12 +18,12 @@ import torch
 
 from ratbench.errors import RatbenchError, unknown_name
 from ratbench.io import check_writable, write_csv, write_json
-from ratbench.reporting.accuracy_figures import check_plot_path, plot_convergence
+from ratbench.reporting.accuracy_figures import check_plot_path, plot_conditioning, plot_convergence
 from ratbench.reference import DEFAULT_MAX_PARAMS, reference_mode
 from solvers import SOLVERS, solver_names, solver_options
 from suites.accuracy.contracts import CONTRACTS, describe_budget, describe_contract
 from suites.accuracy.families import DEFAULT_DAMPING, FAMILIES, quick_set
-from suites.accuracy.runner import ProblemInfo, run_suite, validate_options
+from suites.accuracy.runner import SWEEP_DAMPINGS, ProblemInfo, run_suite, run_sweep, validate_options
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -169,6 +169,9 @@ def format_listing(max_params: int = DEFAULT_MAX_PARAMS) -> str:
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write convergence plots (.png, .svg or .pdf).")
 @click.option("--list", "list_only", is_flag=True, help="List problems and solvers, then exit.")
 @click.option("--check", is_flag=True, help="Exit 1 when a solver misses its tolerance contract.")
+@click.option("--sweep", is_flag=True,
+              help="Conditioning sweep: every damping from 1e-10 to 1e3 (one per decade), in float32 and float64 "
+                   "unless --dtype is given; --plot draws forward and backward error against kappa.")
 def accuracy(
     solvers: tuple[str, ...],
     problems: tuple[str, ...],
@@ -182,10 +185,19 @@ def accuracy(
     plot_path: Optional[str],
     list_only: bool,
     check: bool,
+    sweep: bool,
 ) -> None:
     """Score solvers against a dense float64 SciPy reference on seeded problem families."""
     if list_only:
         click.echo(format_listing())
+        return
+    if sweep:
+        ctx = click.get_current_context()
+        if ctx.get_parameter_source("damping") is not click.core.ParameterSource.DEFAULT:
+            raise RatbenchError("--sweep runs every damping from 1e-10 to 1e3 itself; drop --damping")
+        explicit_dtype = ctx.get_parameter_source("dtype") is not click.core.ParameterSource.DEFAULT
+        _sweep(solvers, problems, [DTYPES[dtype]] if explicit_dtype else list(DTYPES.values()), seed, device,
+               option_texts, json_path, csv_path, plot_path, check)
         return
     solver_list = _check_names("solver", solvers, solver_names()) if solvers else solver_names()
     problem_list = _check_names("problem", problems, list(FAMILIES)) if problems else quick_set()
@@ -246,3 +258,50 @@ def _write_outputs(report: dict[str, Any], json_path: Optional[str], csv_path: O
     if plot_path:
         title = f"Convergence to the float64 reference ({report['dtype']}, λ={report['damping']}, seed {report['seed']})"
         plot_convergence(records, plot_path, title=title)
+
+
+def format_sweep(records: list[dict[str, Any]]) -> str:
+    """One row per (problem, solver, dtype, damping) of the conditioning sweep."""
+    header = ("problem", "solver", "dtype", "damping", "κ(F+λI)", "rel err", "backward err", "contract")
+    rows = [(r["problem"], r["solver"], r["dtype"], f"{r['damping']:.0e}", _fmt(r["condition_number"], ".2e"),
+             _fmt(r["relative_error"], ".2e"), f"{_fmt(r['backward_error'], '.1e')} ({r['backward_space'][0]})",
+             _contract_cell(r)) for r in records]
+    return _align(header, rows, numeric={3, 4, 5, 6})
+
+
+def _sweep(solvers: tuple[str, ...], problems: tuple[str, ...], dtypes: list[torch.dtype], seed: int, device: str,
+           option_texts: tuple[str, ...], json_path: Optional[str], csv_path: Optional[str],
+           plot_path: Optional[str], check: bool) -> None:
+    """``ratbench accuracy --sweep``: :func:`suites.accuracy.runner.run_sweep`, its table, files and verdicts."""
+    solver_list = _check_names("solver", solvers, solver_names()) if solvers else solver_names()
+    problem_list = _check_names("problem", problems, list(FAMILIES)) if problems else quick_set()
+    options = collect_options(option_texts)
+    validate_options(options)
+    device = _device(device)
+    for path in (json_path, csv_path, plot_path):
+        if path:
+            check_writable(path, "the output")
+    if plot_path:
+        check_plot_path(plot_path)
+    records = run_sweep(problem_list, solver_list, dtypes, device=device, seed=seed, options=options)
+    click.echo(format_sweep(records))
+    failures = [r for r in records if r["contract"] == "fail"]
+    report = {"command": "ratbench accuracy --sweep", "dtypes": [str(d).removeprefix("torch.") for d in dtypes],
+              "dampings": list(SWEEP_DAMPINGS), "device": device, "seed": seed,
+              "check": {"checked": sum(r["contract"] != "none" for r in records),
+                        "failed": [f"{r['solver']} on {r['problem']} ({r['dtype']}, damping {r['damping']:.0e})"
+                                   for r in failures], "passed": not failures},
+              "records": records}
+    try:
+        _write_outputs(report, json_path, csv_path, None)
+        if plot_path:
+            plot_conditioning(records, plot_path, title=f"Forward and backward error against κ (seed {seed})")
+    except OSError as err:
+        raise RatbenchError(f"could not write {err.filename or 'an output file'}: {err.strerror}; choose another output path") from None
+    if check:
+        click.echo(f"contracts: {report['check']['checked'] - len(failures)} of {report['check']['checked']} met")
+        for r in failures:
+            click.echo(f"contract missed: {r['solver']} on {r['problem']} ({r['dtype']}, damping {r['damping']:.0e}): "
+                       f"{_miss(r)}", err=True)
+        if failures:
+            click.get_current_context().exit(1)

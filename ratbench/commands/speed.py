@@ -73,7 +73,8 @@ TARGET_SIZE = "default"
 @click.option(
     "--solver", "solvers", multiple=True, metavar="NAME",
     help=f"solver method to time; repeat for several. Default: all ({', '.join(sp.SOLVER_METHODS)}). "
-    "kaczmarz is one block step over the minibatch (block = N), kaczmarz-sweep one sweep in blocks of 256, cg 10 iterations.",
+    "kaczmarz is one block step over the minibatch (block = N), kaczmarz-sweep one sweep in blocks of 256, cg 10 iterations; "
+    f"on request also {', '.join(sp.PRECISION_METHODS)} (float32 refined in float64; the solve in float64).",
 )
 @click.option(
     "--size", default="default", show_default=True, metavar="NAME",
@@ -123,7 +124,7 @@ def speed(
     if training_env is not None:
         _training_report(training_env, solvers, sets, iterations, threads, device, seed, json_path)
         return
-    _check_names("solver method", solvers, sp.SOLVER_METHODS)
+    _check_names("solver method", solvers, sp.SOLVER_METHODS + sp.PRECISION_METHODS)
     if size not in sp.SIZES:
         raise unknown_name("size", size, sp.SIZES)
     if policy not in sp.POLICIES:

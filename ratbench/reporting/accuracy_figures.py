@@ -4,8 +4,9 @@ One row per problem. Left: relative error ``||d - d*|| / ||d*||`` of the
 iterative solvers (kaczmarz, cg) against passes over the batch (the capture
 pass included). Right: relative error against the solver's own wall time
 for every solver: curves for iterative solvers, one marker per direct
-solver. Grey dotted lines mark the contract tolerances, labelled with the
-solvers they bind.
+solver. Grey dotted lines mark the forward bounds the contracts imply where
+they are checked, labelled with the solvers they bind. :func:`plot_conditioning`
+draws the conditioning sweep.
 """
 
 from __future__ import annotations
@@ -131,4 +132,59 @@ def plot_convergence(records: Sequence[dict[str, Any]], path: str | Path, title:
         fig.suptitle(title)
     buffer = io.BytesIO()
     fig.savefig(buffer, format=fmt, dpi=110)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def plot_conditioning(records: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> Path:
+    """The conditioning sweep (``ratbench accuracy --sweep``) to ``path``, atomically: one row per solver;
+    left the forward error, right the backward error of its route, against kappa(F + lambda I), one color per
+    dtype, one marker per problem (hollow where the solver is report-only). The backward bound of each dtype (8 sqrt(N) eps at the largest N, plus the
+    suite's stopping tolerance for the iterative solvers) is a dashed horizontal line, the forward bound it
+    implies, 2 kappa eta / (1 - kappa eta), a dashed curve up to kappa eta = 1/2."""
+    check_plot_path(path)
+    path = Path(path)
+    solvers = list(dict.fromkeys(r["solver"] for r in records))
+    problems = list(dict.fromkeys(r["problem"] for r in records))
+    markers = dict(zip(problems, "osD^v<>px*h"))
+    colors = {"float64": "#1f77b4", "float32": "#d62728"}
+    fig = Figure(figsize=(12, 3.2 * len(solvers) + 1.2), layout="constrained")
+    axes = fig.subplots(len(solvers), 2, squeeze=False)
+    for row, solver in enumerate(solvers):
+        forward_ax, backward_ax = axes[row]
+        mine = [r for r in records if r["solver"] == solver]
+        for r in mine:
+            if r["relative_error"] is None or r["relative_error"] != r["relative_error"]:
+                continue
+            color = colors.get(r["dtype"], "grey")
+            style = dict(color=color, marker=markers[r["problem"]], linestyle="none", markersize=5, alpha=0.8,
+                         markerfacecolor=color if r["contract"] != "none" else "none")  # hollow: report-only
+            forward_ax.plot([r["condition_number"]], _floor([r["relative_error"]]), **style)
+            backward_ax.plot([r["condition_number"]], _floor([r["backward_error"]]), **style)
+        for dtype, color in colors.items():
+            bounds = [r["backward_tolerance"] for r in mine if r["dtype"] == dtype and r["backward_tolerance"] is not None]
+            if not bounds:
+                continue
+            eta = max(bounds)
+            backward_ax.axhline(eta, color=color, linestyle="--", linewidth=1.0)
+            kappas = [k for k in (10.0**(j / 4) for j in range(0, 4 * 12)) if k * eta <= 0.5]
+            forward_ax.plot(kappas, [2 * k * eta / (1 - k * eta) for k in kappas], color=color, linestyle="--", linewidth=1.0)
+        forward_ax.set_title(f"{solver}: forward error", loc="left", fontsize=10)
+        backward_ax.set_title(f"{solver}: backward error ({mine[0]['backward_space']} space)", loc="left", fontsize=10)
+        forward_ax.set_ylabel("‖d − d*‖ / ‖d*‖")
+        backward_ax.set_ylabel("η")
+        for ax in (forward_ax, backward_ax):
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("κ(F + λI)")
+            ax.grid(True, which="major", alpha=0.3)
+    handles = [Line2D([], [], color=c, marker="o", linestyle="none", label=d) for d, c in colors.items()
+               if any(r["dtype"] == d for r in records)]
+    handles += [Line2D([], [], color="grey", marker=markers[p], linestyle="none", label=p) for p in problems]
+    handles.append(Line2D([], [], color="grey", marker="o", markerfacecolor="none", linestyle="none", label="report-only"))
+    handles.append(Line2D([], [], color="grey", linestyle="--", label="contract bound (forward: the one it implies)"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 6), frameon=False)
+    if title:
+        fig.suptitle(title)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=path.suffix.lstrip(".").lower(), dpi=110)
     return atomic_write_bytes(path, buffer.getvalue())

@@ -180,3 +180,31 @@ def run_suite(
                 bar.update(1)
             del problem, reference
     return infos, records
+
+
+SWEEP_DAMPINGS = tuple(10.0**k for k in range(-10, 4))
+"""The conditioning sweep's dampings, one per decade from 1e-10 to 1e3."""
+
+
+def run_sweep(
+    problems: list[str],
+    solvers: list[str],
+    dtypes: list[torch.dtype],
+    *,
+    dampings: tuple[float, ...] = SWEEP_DAMPINGS,
+    device: str = "cpu",
+    seed: int = 0,
+    options: Optional[SolverOptions] = None,
+    max_params: int = DEFAULT_MAX_PARAMS,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """:func:`run_suite` at every damping in every dtype: the records, each with its dtype, damping and kappa."""
+    records = []
+    with tqdm(total=len(dtypes) * len(dampings), unit="setting", disable=not progress, leave=False) as bar:
+        for dtype in dtypes:
+            for damping in dampings:
+                bar.set_description(f"{str(dtype).removeprefix('torch.')}, damping {damping:.0e}")
+                records += run_suite(problems, solvers, dtype=dtype, device=device, damping=damping, seed=seed,
+                                     options=options, max_params=max_params, progress=False)[1]
+                bar.update(1)
+    return records

@@ -61,3 +61,19 @@ class DirectionGpuMemory:
 
     def track_cuda_peak_bytes(self, n, width, method):
         return cuda_peak_bytes(self.run, self.problem.device)
+
+
+class PrecisionRoutes:
+    """woodbury in float32, float32 refined with float64 residuals (``refine``), and in float64, one run each
+    (:data:`ratbench.benchmarking.speed.PRECISION_METHODS`): the cost of float64 accuracy from float32 work."""
+
+    params = [BATCH_SIZES, WIDTHS, ["woodbury", *sp.PRECISION_METHODS]]
+    param_names = ["n", "width", "method"]
+    timeout = 900
+    repeat = (2, 10, 30.0)
+
+    def setup(self, n, width, method):
+        self.problem, self.run = prepare(POLICY, "cpu", n, width, method)
+
+    def time_direction(self, n, width, method):
+        self.run()

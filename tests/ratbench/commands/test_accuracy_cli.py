@@ -163,3 +163,22 @@ def test_installed_command(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "diagonal-exact-small" in done.stdout and "contracts: 4 of 4 met" in done.stdout
     assert {r["solver"] for r in json.loads(json_path.read_text())["records"]} == set(solver_names())
+
+
+def test_conditioning_sweep_writes_every_damping_in_both_dtypes_and_its_plot(tmp_path):
+    csv_path, plot_path = tmp_path / "sweep.csv", tmp_path / "sweep.svg"
+    result = invoke("--sweep", "--problem", "diagonal-exact-small", "--solver", "woodbury", "--solver", "diagonal",
+                    "--csv", str(csv_path), "--plot", str(plot_path), "--check")
+    with csv_path.open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 * 14 * 2  # dtypes x dampings 1e-10..1e3 x solvers
+    assert {float(r["damping"]) for r in rows} == {10.0**k for k in range(-10, 4)}
+    kappas = sorted(float(r["condition_number"]) for r in rows)
+    assert kappas[0] == pytest.approx(1.0, abs=1e-3) and kappas[-1] > 1e4
+    failed = [r for r in rows if r["contract"] == "fail"]
+    # plain float32 Cholesky at the smallest damping is the one expected miss, and it says why
+    assert all(r["dtype"] == "float32" and r["solver"] == "woodbury" and "refine" in r["error"] for r in failed)
+    assert result.exit_code == (1 if failed else 0)
+    assert plot_path.read_text().lstrip().startswith("<?xml")
+    refused = invoke("--sweep", "--damping", "0.5", "--problem", "diagonal-exact-small")
+    assert refused.exit_code == 1 and "drop --damping" in refused.output
