@@ -171,3 +171,16 @@ def test_help_lists_the_valid_values():
     text = " ".join(_invoke("--help").output.split())  # click wraps lines
     for name in ("hopper", "humanoid", "cartpole", "npg, ppo, pg", "woodbury, kaczmarz, cg", "separate, shared", "cpu, cuda", "reference"):
         assert name in text, name
+
+
+def test_float32_training_at_tiny_damping_fails_in_one_sentence_and_trains_with_refinement(tmp_path):
+    """Damping 1e-10 in float32: the Gram is not numerically positive definite; woodbury's refine trains."""
+    common = ["--env", "cartpole", "--solver", "woodbury", "--steps", "512", "--quiet", "--threads", "1",
+              "--set", "npg.damping=1e-10", "--set", "num_envs=2", "--set", "num_steps=256"]
+    plain = _invoke(*common, "--run-dir", str(tmp_path / "plain"))
+    assert plain.exit_code == 1 and "npg.solver_options.refine=true" in plain.output
+    assert "Traceback" not in plain.output
+    refined = _invoke(*common, "--run-dir", str(tmp_path / "refined"), "--set", "npg.solver_options={refine: true}")
+    assert refined.exit_code == 0, refined.output
+    rows = read_rows(tmp_path / "refined")
+    assert len(rows) == 1 and np.isfinite(float(rows[0]["kl"]))
