@@ -24,6 +24,7 @@ COMMANDS = {
     "plot": ("ratbench.commands.plot", "plot", "Draw learning curves from run directories."),
     "report": ("ratbench.commands.report", "report", "Tables, curves and a verdict per task from run directories (rliable statistics)."),
     "random-score": ("ratbench.commands.random_score", "random_score", "Each task's uniform-random score (the normalisation's lower anchor)."),
+    "history": ("ratbench.commands.history", "history", "Speed and accuracy per commit (asv): run past commits, publish offline pages."),
 }
 
 

@@ -1,0 +1,155 @@
+"""The speed and accuracy history: asv results per commit and the pages, published to open with no network.
+
+``run_commits`` benchmarks past commits with asv's existing-environment mode: each commit is checked out into a
+temporary git worktree and put first on ``PYTHONPATH``, and ``asv run --python=same --set-commit-hash`` records
+the results under that commit (results/asv/results, the machine file beside them). The benchmarks are today's
+(suites/speed/bench_history.py, written against what every commit offers), the code measured is the commit's.
+
+``publish`` runs ``asv publish`` (results/asv/html), then replaces the scripts and styles its pages load from
+public CDNs (jQuery, flot, bootstrap, ...) with the same libraries' files from the npm registry (``npm pack``,
+the versions asv names; stupid-table-plugin 1.1.3, the only release npm has of the plugin asv takes at 1.0.1),
+copied into the published folder. The pages then render from a local web server without any request leaving it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from ratbench.errors import RatbenchError
+
+HISTORY_BENCH = "bench_history"
+"""The asv benchmark module every commit of the history runs (``--bench``)."""
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One CDN file asv's pages load: the URL, the npm package that ships it and its path inside the package."""
+
+    url: str
+    package: str
+    member: str
+
+    @property
+    def local(self) -> str:
+        """Where the published folder holds it, relative to the pages."""
+        return f"vendor/{self.package.split('@')[0]}/{Path(self.member).name}"
+
+
+FLOT = "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/"
+ASSETS = (
+    Asset("https://code.jquery.com/jquery-3.3.1.min.js", "jquery@3.3.1", "dist/jquery.min.js"),
+    Asset(FLOT + "jquery.flot.min.js", "flot@0.8.3", "jquery.flot.js"),
+    Asset(FLOT + "jquery.flot.time.min.js", "flot@0.8.3", "jquery.flot.time.js"),
+    Asset(FLOT + "jquery.flot.selection.min.js", "flot@0.8.3", "jquery.flot.selection.js"),
+    Asset(FLOT + "jquery.flot.categories.min.js", "flot@0.8.3", "jquery.flot.categories.js"),
+    Asset("https://cdn.jsdelivr.net/npm/flot-orderbars@1.0.0/js/jquery.flot.orderBars.js", "flot-orderbars@1.0.0",
+          "js/jquery.flot.orderBars.js"),
+    Asset("https://cdnjs.cloudflare.com/ajax/libs/stupidtable/1.0.1/stupidtable.min.js", "stupid-table-plugin@1.1.3",
+          "stupidtable.min.js"),
+    Asset("https://cdnjs.cloudflare.com/ajax/libs/blueimp-md5/2.19.0/js/md5.min.js", "blueimp-md5@2.19.0",
+          "js/md5.min.js"),
+    Asset("https://cdn.jsdelivr.net/npm/bootstrap@3.1.1/dist/js/bootstrap.min.js", "bootstrap@3.1.1",
+          "dist/js/bootstrap.min.js"),
+    Asset("https://cdn.jsdelivr.net/npm/bootstrap@3.1.1/dist/css/bootstrap.min.css", "bootstrap@3.1.1",
+          "dist/css/bootstrap.min.css"),
+)
+FONTS = ("bootstrap@3.1.1", "dist/fonts/")
+"""bootstrap.min.css loads its glyph font from ../fonts/: the folder goes beside the stylesheet's."""
+
+_TAG = re.compile(r'<(script|link)\b[^>]*?(?:src|href)="(https?://[^"]+)"[^>]*>')
+_ATTRIBUTES = re.compile(r'\s+(?:integrity|crossorigin|referrerpolicy)="[^"]*"')
+
+
+def _run(command: Sequence[str], what: str, env: Optional[dict] = None, cwd: Optional[Path] = None) -> None:
+    """Run ``command``, its output passing through; a failure or a missing program is one sentence."""
+    try:
+        result = subprocess.run(list(command), env=env, cwd=cwd)
+    except FileNotFoundError:
+        raise RatbenchError(f"{what} needs `{command[0]}`, which is not on PATH") from None
+    if result.returncode != 0:
+        raise RatbenchError(f"{what} failed: `{' '.join(command)}` exited with {result.returncode}")
+
+
+def run_commits(repo: Path, commits: Sequence[str], machine: str, bench: str = HISTORY_BENCH,
+                echo: Callable[[str], None] = print) -> None:
+    """Benchmark each of ``commits`` (module doc); resolves them all before running any."""
+    shas = []
+    for commit in commits:
+        found = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}"], cwd=repo,
+                               capture_output=True, text=True)
+        if found.returncode != 0:
+            raise RatbenchError(f"{commit!r} is not a commit of {repo}")
+        shas.append(found.stdout.strip())
+    with tempfile.TemporaryDirectory(prefix="ratbench-history-") as scratch:
+        for i, sha in enumerate(shas, 1):
+            tree = Path(scratch) / sha[:8]
+            echo(f"[{i}/{len(shas)}] {sha[:8]}: checking out")
+            _run(["git", "worktree", "add", "--detach", "--force", str(tree), sha], "git worktree", cwd=repo)
+            try:
+                env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tree), os.environ.get("PYTHONPATH")]))}
+                echo(f"[{i}/{len(shas)}] {sha[:8]}: asv run --bench {bench}")
+                _run([sys.executable, "-m", "asv", "run", "--python=same", "--set-commit-hash", sha, "--bench", bench,
+                      "--machine", machine, "--attribute", "processes=1"], "asv run", env=env, cwd=repo)
+            finally:
+                subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=repo, capture_output=True)
+
+
+def publish(repo: Path, html_dir: Path, cache: Optional[Path] = None, echo: Callable[[str], None] = print) -> int:
+    """``asv publish``, then the CDN assets vendored from npm (module doc); returns the pages rewritten."""
+    _run([sys.executable, "-m", "asv", "publish"], "asv publish", cwd=repo)
+    echo("vendoring the pages' scripts and styles from the npm registry")
+    return vendor_assets(html_dir, cache)
+
+
+def vendor_assets(html_dir: Path, cache: Optional[Path] = None) -> int:
+    """Copy every :data:`ASSETS` file (and bootstrap's fonts) into ``html_dir`` and point the pages at them."""
+    with tempfile.TemporaryDirectory(prefix="ratbench-npm-") as scratch:
+        packs = Path(cache or scratch)
+        packs.mkdir(parents=True, exist_ok=True)
+        packages = {asset.package for asset in ASSETS} | {FONTS[0]}
+        unpacked = {package: _unpack(package, packs) for package in sorted(packages)}
+        for asset in ASSETS:
+            target = html_dir / asset.local
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(unpacked[asset.package] / asset.member, target)
+        fonts = html_dir / "vendor" / "bootstrap" / ".." / "fonts"
+        shutil.copytree(unpacked[FONTS[0]] / FONTS[1], fonts.resolve(), dirs_exist_ok=True)
+    by_url = {asset.url: asset.local for asset in ASSETS}
+    rewritten = 0
+    for page in sorted(html_dir.glob("*.html")):
+        text = page.read_text()
+        new = _TAG.sub(lambda m: _localise(m, by_url, page), text)
+        if new != text:
+            page.write_text(new)
+            rewritten += 1
+    return rewritten
+
+
+def _localise(match: re.Match, by_url: dict[str, str], page: Path) -> str:
+    tag, url = match.group(0), match.group(2)
+    if url not in by_url:
+        raise RatbenchError(f"{page.name} loads {url}, which ratbench does not know how to vendor; update "
+                            "ratbench.history.ASSETS for this asv version")
+    return _ATTRIBUTES.sub("", tag.replace(url, by_url[url]))
+
+
+def _unpack(package: str, packs: Path) -> Path:
+    """The unpacked ``npm pack`` tarball of ``package`` (name@version), fetched into ``packs`` once."""
+    name, version = package.rsplit("@", 1)
+    tarball = packs / f"{name}-{version}.tgz"
+    if not tarball.exists():
+        _run(["npm", "pack", package, "--pack-destination", str(packs), "--silent"], f"fetching {package} from npm")
+    target = packs / f"{name}-{version}"
+    if not target.exists():
+        with tarfile.open(tarball) as archive:
+            archive.extractall(target, filter="data")
+    return target / "package"
