@@ -1,9 +1,10 @@
 """The speed and accuracy history: asv results per commit and the pages, published to open with no network.
 
 ``run_commits`` benchmarks past commits with asv's existing-environment mode: each commit is checked out into a
-temporary git worktree and put first on ``PYTHONPATH``, and ``asv run --python=same --set-commit-hash`` records
+temporary git worktree and put first on the benchmarks' ``sys.path`` (asv's ``ASV_PYTHONPATH``; asv drops
+``PYTHONPATH``), and ``asv run --python=same --set-commit-hash`` records
 the results under that commit (results/asv/results, the machine file beside them). The benchmarks are today's
-(suites/speed/bench_history.py, written against what every commit offers), the code measured is the commit's.
+(suites/history/bench_history.py, written against what every commit offers), the code measured is the commit's.
 
 ``publish`` runs ``asv publish`` (results/asv/html), then replaces the scripts and styles its pages load from
 public CDNs (jQuery, flot, bootstrap, ...) with the same libraries' files from the npm registry (``npm pack``,
@@ -13,6 +14,7 @@ copied into the published folder. The pages then render from a local web server 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -26,8 +28,14 @@ from typing import Callable, Optional, Sequence
 
 from ratbench.errors import RatbenchError
 
+CONFIG = "asv.history.conf.json"
+"""The history's asv configuration: benchmarks in suites/history, results and pages under results/asv (the main
+asv.conf.json keeps the full speed suite's under .asv/). A separate benchmark folder, because asv imports every
+module of it to discover benchmarks, and today's speed suite does not import on old commits."""
 HISTORY_BENCH = "bench_history"
 """The asv benchmark module every commit of the history runs (``--bench``)."""
+HISTORY_TREE = "RATBENCH_HISTORY_TREE"
+"""Environment variable naming the checkout a history run measures (suites/history/bench_history.py checks it)."""
 
 
 @dataclass(frozen=True)
@@ -95,19 +103,42 @@ def run_commits(repo: Path, commits: Sequence[str], machine: str, bench: str = H
             echo(f"[{i}/{len(shas)}] {sha[:8]}: checking out")
             _run(["git", "worktree", "add", "--detach", "--force", str(tree), sha], "git worktree", cwd=repo)
             try:
-                env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tree), os.environ.get("PYTHONPATH")]))}
+                # asv drops PYTHONPATH from a benchmark's environment and puts ASV_PYTHONPATH first on sys.path;
+                # the benchmarks check that what they import is the commit's (HISTORY_TREE)
+                env = {**os.environ, "ASV_PYTHONPATH": str(tree), HISTORY_TREE: str(tree)}
                 echo(f"[{i}/{len(shas)}] {sha[:8]}: asv run --bench {bench}")
-                _run([sys.executable, "-m", "asv", "run", "--python=same", "--set-commit-hash", sha, "--bench", bench,
-                      "--machine", machine, "--attribute", "processes=1"], "asv run", env=env, cwd=repo)
+                _run([sys.executable, "-m", "asv", "run", "--config", CONFIG, "--python=same", "--set-commit-hash", sha,
+                      "--bench", bench, "--machine", machine, "--attribute", "processes=1"], "asv run", env=env, cwd=repo)
             finally:
                 subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=repo, capture_output=True)
 
 
-def publish(repo: Path, html_dir: Path, cache: Optional[Path] = None, echo: Callable[[str], None] = print) -> int:
-    """``asv publish``, then the CDN assets vendored from npm (module doc); returns the pages rewritten."""
-    _run([sys.executable, "-m", "asv", "publish"], "asv publish", cwd=repo)
+def publish(repo: Path, results_dir: Path, html_dir: Path, cache: Optional[Path] = None,
+            echo: Callable[[str], None] = print) -> int:
+    """``asv publish`` of the benchmarks the history holds results for, then the CDN assets vendored from npm
+    (module doc); returns the pages rewritten."""
+    dropped = prune_benchmarks(results_dir)
+    if dropped:
+        echo(f"{dropped} benchmarks without results left off the pages")
+    _run([sys.executable, "-m", "asv", "publish", "--config", CONFIG], "asv publish", cwd=repo)
     echo("vendoring the pages' scripts and styles from the npm registry")
     return vendor_assets(html_dir, cache)
+
+
+def prune_benchmarks(results_dir: Path) -> int:
+    """Drop from asv's benchmarks.json the benchmarks no result file holds (asv lists every benchmark it found,
+    and the pages would ask for graphs of each); returns how many were dropped."""
+    listing = results_dir / "benchmarks.json"
+    if not listing.is_file():
+        raise RatbenchError(f"{results_dir} holds no asv benchmarks.json; run `ratbench history run` first")
+    measured: set[str] = set()
+    for path in results_dir.glob("*/*.json"):
+        if path.name != "machine.json":
+            measured |= set(json.loads(path.read_text()).get("results", {}))
+    benchmarks = json.loads(listing.read_text())
+    kept = {name: entry for name, entry in benchmarks.items() if name == "version" or name in measured}
+    listing.write_text(json.dumps(kept, indent=4, sort_keys=True))
+    return len(benchmarks) - len(kept)
 
 
 def vendor_assets(html_dir: Path, cache: Optional[Path] = None) -> int:

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from ratbench.errors import RatbenchError
-from ratbench.history import HISTORY_BENCH, publish, run_commits
+from ratbench.history import CONFIG, HISTORY_BENCH, publish, run_commits
 
 
 def _repo() -> Path:
-    """The checkout holding asv.conf.json: the current folder (the history belongs to a clone, not a wheel)."""
+    """The checkout holding the history's asv configuration: the current folder (a clone, not a wheel)."""
     here = Path.cwd()
-    if not (here / "asv.conf.json").is_file():
-        raise RatbenchError("run ratbench history from the root of a ratbench clone (where asv.conf.json is)")
+    if not (here / CONFIG).is_file():
+        raise RatbenchError(f"run ratbench history from the root of a ratbench clone (where {CONFIG} is)")
     return here
 
 
-def _html_dir(repo: Path) -> Path:
-    return repo / json.loads((repo / "asv.conf.json").read_text())["html_dir"]
+def _asv_dir(repo: Path, key: str) -> Path:
+    """results_dir or html_dir of the history's asv configuration."""
+    from asv.util import load_json  # asv's configurations may hold // comments, which json cannot read
+
+    return repo / load_json(str(repo / CONFIG), js_comments=True)[key]
 
 
 @click.group("history")
@@ -43,7 +45,7 @@ def run(commits: tuple[str, ...], machine: str, bench: str) -> None:
 def publish_pages(npm_cache: Path | None) -> None:
     """asv publish, then the pages' CDN scripts and styles vendored from the npm registry."""
     repo = _repo()
-    html = _html_dir(repo)
-    pages = publish(repo, html, npm_cache, echo=click.echo)
+    html = _asv_dir(repo, "html_dir")
+    pages = publish(repo, _asv_dir(repo, "results_dir"), html, npm_cache, echo=click.echo)
     click.echo(f"published {html} ({pages} pages point at vendored assets); open it with "
                f"`python -m http.server -d {html.relative_to(repo)}` and http://localhost:8000")

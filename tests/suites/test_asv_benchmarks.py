@@ -1,4 +1,4 @@
-"""Every asv benchmark in suites/speed runs: setup and body once at the smallest size.
+"""Every asv benchmark in suites/speed and suites/history runs: setup and body once at the smallest size.
 
 Benchmarks are found the way asv finds them (public module attributes;
 classes' methods and module functions named time_/peakmem_/track_/mem_/timeraw_),
@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import suites.history
 import suites.speed
 from suites.speed import common
 
@@ -31,7 +32,9 @@ PREFIXES = ("time_", "peakmem_", "track_", "mem_", "timeraw_")
 
 
 def _benchmark_modules():
-    return [importlib.import_module(f"suites.speed.{m.name}") for m in pkgutil.iter_modules(suites.speed.__path__)]
+    """The speed suite's modules and the history's (suites/history, asv.history.conf.json)."""
+    return [importlib.import_module(f"{package.__name__}.{m.name}") for package in (suites.speed, suites.history)
+            for m in pkgutil.iter_modules(package.__path__)]
 
 
 def _discover():

@@ -17,11 +17,18 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
+
+import ratbench
 
 try:
     from ratbench.benchmarking import speed as sp
 except ImportError:  # before commit 4118b6f the speed workloads lived in ratbench/speed.py
     from ratbench import speed as sp
+
+_TREE = os.environ.get("RATBENCH_HISTORY_TREE")  # ratbench.history.HISTORY_TREE, not imported: old commits lack it
+if _TREE and not Path(ratbench.__file__).resolve().is_relative_to(Path(_TREE).resolve()):
+    raise ImportError(f"this history run measures {_TREE} but imported ratbench from {ratbench.__file__}")
 
 WORKLOADS = {"mlp-gaussian": (1024, 256), "cnn-categorical": (256, 32)}
 METHODS = ["vanilla", "woodbury", "kaczmarz", "cg", "kfac"]
@@ -71,8 +78,12 @@ class Accuracy:
     def setup_cache(self):
         import torch
 
+        from suites.accuracy import runner
         from suites.accuracy.families import quick_set
         from suites.accuracy.runner import run_suite
+
+        if _TREE and not Path(runner.__file__).resolve().is_relative_to(Path(_TREE).resolve()):
+            raise ImportError(f"this history run measures {_TREE} but imported the accuracy suite from {runner.__file__}")
 
         records = {}
         for dtype in DTYPES:

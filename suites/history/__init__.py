@@ -1,0 +1,1 @@
+"""asv benchmarks of the committed speed and accuracy history (asv.history.conf.json; ratbench history)."""
