@@ -9,9 +9,10 @@ solver misses its contract (:mod:`suites.accuracy.contracts`).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import asdict
-from typing import Any, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import click
 import torch
@@ -200,19 +201,10 @@ def accuracy(
         _sweep(solvers, problems, [DTYPES[dtype]] if explicit_dtype else list(DTYPES.values()), seed, device,
                option_texts, json_path, csv_path, plot_path, check)
         return
-    solver_list = _check_names("solver", solvers, solver_names()) if solvers else solver_names()
-    problem_list = _check_names("problem", problems, list(FAMILIES)) if problems else quick_set()
     if not (damping > 0 and math.isfinite(damping)):
         raise RatbenchError(f"--damping must be a positive finite number (Tikhonov lambda > 0), got {damping}")
-    options = collect_options(option_texts)
-    validate_options(options)
-    device = _device(device)
-    for path in (json_path, csv_path, plot_path):
-        if path:
-            check_writable(path, "the output")
-    if plot_path:
-        check_plot_path(plot_path)
-
+    solver_list, problem_list, options, device = _checked_inputs(solvers, problems, option_texts, device,
+                                                                 (json_path, csv_path, plot_path))
     infos, records = run_suite(
         problem_list, solver_list, dtype=DTYPES[dtype], device=device, damping=damping, seed=seed, options=options
     )
@@ -220,30 +212,59 @@ def accuracy(
     click.echo("")
     click.echo(format_problems(infos))
     click.echo(f"reference: float64 SciPy solve; dtype {dtype}, damping {damping}, seed {seed}")
-    failures = [r for r in records if r["contract"] == "fail"]
-    check_summary = {
-        "checked": sum(r["contract"] != "none" for r in records),
-        "failed": [f"{r['solver']} on {r['problem']}" for r in failures],
-        "passed": not failures,
-    }
     report = {
         "command": "ratbench accuracy",
         "dtype": dtype, "device": device, "damping": damping, "seed": seed,
         "problems": [asdict(info) for info in infos],
         "contracts": {name: asdict(contract) for name, contract in CONTRACTS.items()},
-        "check": check_summary,
+        "check": _check_summary(records, lambda r: f"{r['solver']} on {r['problem']}"),
         "records": records,
     }
-    try:
+    with _write_errors_as_sentences():
         _write_outputs(report, json_path, csv_path, plot_path)
+    if check:
+        _exit_on_misses(records, lambda r: f"{r['solver']} on {r['problem']}")
+
+
+def _checked_inputs(solvers: tuple[str, ...], problems: tuple[str, ...], option_texts: tuple[str, ...], device: str,
+                    paths: tuple[Optional[str], ...]) -> tuple[list[str], list[str], dict[str, dict[str, Any]], str]:
+    """(solvers, problems, options, device) checked, and the output paths (json, csv, plot) tried, before any work."""
+    solver_list = _check_names("solver", solvers, solver_names()) if solvers else solver_names()
+    problem_list = _check_names("problem", problems, list(FAMILIES)) if problems else quick_set()
+    options = collect_options(option_texts)
+    validate_options(options)
+    device = _device(device)
+    for path in paths:
+        if path:
+            check_writable(path, "the output")
+    if paths[2]:
+        check_plot_path(paths[2])
+    return solver_list, problem_list, options, device
+
+
+def _check_summary(records: list[dict[str, Any]], name: Callable[[dict[str, Any]], str]) -> dict[str, Any]:
+    """The JSON's ``check``: pairs with a contract, the ones that failed (named by ``name``), and the verdict."""
+    failed = [name(r) for r in records if r["contract"] == "fail"]
+    return {"checked": sum(r["contract"] != "none" for r in records), "failed": failed, "passed": not failed}
+
+
+def _exit_on_misses(records: list[dict[str, Any]], name: Callable[[dict[str, Any]], str]) -> None:
+    """--check: how many contracts were met, one line per miss on stderr, exit 1 on any."""
+    summary = _check_summary(records, name)
+    click.echo(f"contracts: {summary['checked'] - len(summary['failed'])} of {summary['checked']} met")
+    for r in records:
+        if r["contract"] == "fail":
+            click.echo(f"contract missed: {name(r)}: {_miss(r)}", err=True)
+    if summary["failed"]:
+        click.get_current_context().exit(1)
+
+
+@contextlib.contextmanager
+def _write_errors_as_sentences() -> Iterator[None]:
+    try:
+        yield
     except OSError as err:
         raise RatbenchError(f"could not write {err.filename or 'an output file'}: {err.strerror}; choose another output path") from None
-    if check:
-        click.echo(f"contracts: {check_summary['checked'] - len(failures)} of {check_summary['checked']} met")
-        for r in failures:
-            click.echo(f"contract missed: {r['solver']} on {r['problem']}: {_miss(r)}", err=True)
-        if failures:
-            click.get_current_context().exit(1)
 
 
 def _write_outputs(report: dict[str, Any], json_path: Optional[str], csv_path: Optional[str], plot_path: Optional[str]) -> None:
@@ -274,35 +295,17 @@ def _sweep(solvers: tuple[str, ...], problems: tuple[str, ...], dtypes: list[tor
            option_texts: tuple[str, ...], json_path: Optional[str], csv_path: Optional[str],
            plot_path: Optional[str], check: bool) -> None:
     """``ratbench accuracy --sweep``: :func:`suites.accuracy.runner.run_sweep`, its table, files and verdicts."""
-    solver_list = _check_names("solver", solvers, solver_names()) if solvers else solver_names()
-    problem_list = _check_names("problem", problems, list(FAMILIES)) if problems else quick_set()
-    options = collect_options(option_texts)
-    validate_options(options)
-    device = _device(device)
-    for path in (json_path, csv_path, plot_path):
-        if path:
-            check_writable(path, "the output")
-    if plot_path:
-        check_plot_path(plot_path)
+    solver_list, problem_list, options, device = _checked_inputs(solvers, problems, option_texts, device,
+                                                                 (json_path, csv_path, plot_path))
     records = run_sweep(problem_list, solver_list, dtypes, device=device, seed=seed, options=options)
     click.echo(format_sweep(records))
-    failures = [r for r in records if r["contract"] == "fail"]
+    name = lambda r: f"{r['solver']} on {r['problem']} ({r['dtype']}, damping {r['damping']:.0e})"  # noqa: E731
     report = {"command": "ratbench accuracy --sweep", "dtypes": [str(d).removeprefix("torch.") for d in dtypes],
               "dampings": list(SWEEP_DAMPINGS), "device": device, "seed": seed,
-              "check": {"checked": sum(r["contract"] != "none" for r in records),
-                        "failed": [f"{r['solver']} on {r['problem']} ({r['dtype']}, damping {r['damping']:.0e})"
-                                   for r in failures], "passed": not failures},
-              "records": records}
-    try:
+              "check": _check_summary(records, name), "records": records}
+    with _write_errors_as_sentences():
         _write_outputs(report, json_path, csv_path, None)
         if plot_path:
             plot_conditioning(records, plot_path, title=f"Forward and backward error against κ (seed {seed})")
-    except OSError as err:
-        raise RatbenchError(f"could not write {err.filename or 'an output file'}: {err.strerror}; choose another output path") from None
     if check:
-        click.echo(f"contracts: {report['check']['checked'] - len(failures)} of {report['check']['checked']} met")
-        for r in failures:
-            click.echo(f"contract missed: {r['solver']} on {r['problem']} ({r['dtype']}, damping {r['damping']:.0e}): "
-                       f"{_miss(r)}", err=True)
-        if failures:
-            click.get_current_context().exit(1)
+        _exit_on_misses(records, name)

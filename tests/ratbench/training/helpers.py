@@ -79,3 +79,17 @@ def synthetic_batches(policy, generator: torch.Generator, n: int, obs_dim: int, 
         returns = adv + torch.randn(n, generator=generator, dtype=torch.float64) if noisy_returns else adv.clone()
         yield Batch(obs=obs, actions=act, log_probs=old_logp, values=torch.zeros(n, dtype=torch.float64),
                     advantages=adv, returns=returns)
+
+
+def record_value_noise(monkeypatch, module) -> list[torch.Tensor]:
+    """Patch ``value_noise`` in ``module`` to record every draw, in order; returns the list the records go to
+    (the joint parity tests feed the same eps to their re-statements)."""
+    noises: list[torch.Tensor] = []
+    real = module.value_noise
+
+    def recorded(rng, n, like):
+        noises.append(real(rng, n, like))
+        return noises[-1]
+
+    monkeypatch.setattr(module, "value_noise", recorded)
+    return noises

@@ -30,7 +30,7 @@ from ratbench.errors import RatbenchError
 from ratbench.training import resolve_config
 from ratbench.training.agent import Agent
 from ratbench.training.algorithms import JointNPG, make_algorithm
-from tests.ratbench.training.helpers import record_minibatches, synthetic_batches
+from tests.ratbench.training.helpers import record_minibatches, record_value_noise, synthetic_batches
 
 OBS_DIM, ACT_DIM, N_BATCH = 5, 2, 64
 SETS = ["npg.lr=2.5", "npg.lr_max=2.5", "model.hidden=[16, 16]", "npg.epochs=1", "npg.minibatches=2", "num_envs=2",
@@ -138,9 +138,7 @@ def _parity_gap(monkeypatch, sets=(), mutate=None, solver="kaczmarz") -> float:
     agent = Agent(config, gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,)), gym.spaces.Box(-1.0, 1.0, (ACT_DIM,))).double()
     twin = copy.deepcopy(agent.model)
     used = record_minibatches(monkeypatch, joint_module, npg_module)  # npg: the Adam-critic mutation's steps
-    noises: list[torch.Tensor] = []
-    real_noise = joint_module.value_noise
-    monkeypatch.setattr(joint_module, "value_noise", lambda rng, n, like: noises.append(real_noise(rng, n, like)) or noises[-1])
+    noises = record_value_noise(monkeypatch, joint_module)
     algo = make_algorithm(config, agent, np.random.default_rng(0))
     if mutate is not None:
         mutate(monkeypatch, algo)

@@ -27,7 +27,7 @@ from ratbench.errors import RatbenchError
 from ratbench.training import resolve_config
 from ratbench.training.agent import Agent
 from ratbench.training.algorithms import ReferenceKFAC, make_algorithm
-from tests.ratbench.training.helpers import record_minibatches, synthetic_batches
+from tests.ratbench.training.helpers import record_minibatches, record_value_noise, synthetic_batches
 
 OBS_DIM, ACT_DIM, N_BATCH = 5, 2, 64
 SETS = ["model.hidden=[16, 16]", "npg.epochs=1", "npg.minibatches=6", "num_envs=2", f"num_steps={N_BATCH // 2}",
@@ -132,9 +132,7 @@ def _parity_gap(monkeypatch, mutate=None) -> float:
     config, agent = _agent()
     restated = _RestatedSharedKFAC({k: p.detach().clone() for k, p in agent.model.named_parameters()}, config["npg"]["lr"])
     used = record_minibatches(monkeypatch, kfac_module)
-    noises: list[torch.Tensor] = []
-    real_noise = kfac_module.value_noise
-    monkeypatch.setattr(kfac_module, "value_noise", lambda rng, n, like: noises.append(real_noise(rng, n, like)) or noises[-1])
+    noises = record_value_noise(monkeypatch, kfac_module)
     algo = make_algorithm(config, agent, np.random.default_rng(0))
     if mutate is not None:
         mutate(monkeypatch, algo)
