@@ -11,9 +11,9 @@ Rendering needs an OpenGL backend. :func:`gl_backend` picks one by rendering a f
 and says which one it uses. Measured on the project's 2-core CPU machine with Mesa EGL: 20-40
 frames/s of 84x84 while two training runs shared the cores, so CPU runs are smoke tests.
 
-Versions: dm-control 1.0.50 needs mujoco >= 3.17 and does not load on mujoco 4.0.0 (``MjModel`` has no
-``flex_vertedge``); with mujoco 4 installed for the gymnasium tasks, use a separate environment with
-``mujoco==3.17.0`` for DMC (the README's "Pixel tasks").
+Versions: dm-control 1.0.52 loads beside mujoco 4.0.1 and gymnasium 1.4 (the extra ``[dmc]``, which .ci/run
+installs; 1.0.50 did not load on mujoco 4: ``MjModel`` has no ``flex_vertedge``), so DMC runs in the default
+environment.
 """
 
 from __future__ import annotations
@@ -39,8 +39,7 @@ TASKS = (  # (domain, task, action repeat); their short names are in envs.regist
 FRAME_SIZE = 84
 FRAME_STACK = 3
 GL_BACKENDS = ("egl", "osmesa")  # tried in this order when MUJOCO_GL is not set
-INSTALL_HINT = ("pip install 'ratbench[dmc]' in an environment with mujoco==3.17.0 "
-                "(dm-control 1.0.50 does not load on mujoco 4)")
+INSTALL_HINT = "pip install 'dm-control>=1.0.52' (or, in a ratbench checkout, pip install -e '.[dmc]')"
 
 _PROBE = """
 import os, sys
