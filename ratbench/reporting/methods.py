@@ -19,7 +19,7 @@ from ratbench.errors import RatbenchError
 from ratbench.reporting.runs import MISSING, PROGRESS_FILE, Run, lookup
 
 METHOD_KEYS = ("algo", "solver", "preset", "npg.rat_variant", "npg.ent_coef", "npg.value_update", "arch", "model.activation",
-               "model.trunk", "action_squash", "envs.backend", "label")
+               "model.trunk", "action_squash", "envs.backend", "envs.dmc_renderer", "label")
 SOLVER_NAMES = {"kaczmarz": "RAT", "woodbury": "NPG-Woodbury", "cg": "NPG-CG", "diagonal": "NPG-diag", "kfac": "K-FAC"}
 
 
@@ -73,6 +73,8 @@ def method_label(config: Mapping[str, Any]) -> str:
         notes.append(f"{value_or_default(config, 'model.trunk')} CNN")
     if value_or_default(config, "envs.backend") not in (None, "gymnasium"):
         notes.append(str(value_or_default(config, "envs.backend")))
+    if value_or_default(config, "envs.dmc_renderer") not in (None, "standard"):
+        notes.append(f"{value_or_default(config, 'envs.dmc_renderer')} renderer, non-standard frames")
     if config.get("label"):
         notes.append(str(config["label"]))
     return f"{name} ({', '.join(notes)})" if notes else name

@@ -23,6 +23,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+from envs.names import DMC_PREFIX
 from envs.registry import ENV_IDS, resolve_env_id
 from ratbench.errors import RatbenchError, unknown_name
 from ratbench.trunks import TRUNKS
@@ -40,6 +41,7 @@ CHOICES = {
     "vector": ("auto", "sync", "async"),
     "obs_norm_update": ("step", "iteration"),
     "envs.backend": ("gymnasium", "envpool"),
+    "envs.dmc_renderer": ("standard", "fast"),
     "action_squash": ("clip", "tanh"),
     "npg.kl_rule": ("batch", "last_minibatch", "last_minibatch_after_step"),
     "npg.value_update": ("critic", "joint"),
@@ -331,6 +333,9 @@ def validate(config: Mapping[str, Any], solver_given: bool = False) -> None:
         if config["algo"] != "npg" or config["solver"] not in PRESET_SOLVERS:
             raise RatbenchError(f"preset {config['preset']!r} is the reference's code: use it with --algo npg and "
                                 f"--solver kaczmarz (RAT), cg, diagonal or kfac (its baselines)")
+    if config["envs"]["dmc_renderer"] != "standard" and not resolve_env_id(config["env"]).startswith(DMC_PREFIX):
+        raise RatbenchError(f"envs.dmc_renderer={config['envs']['dmc_renderer']} applies to the DMC pixel tasks only, "
+                            f"not {config['env']}")
     if config["device"] not in DEVICES:
         raise unknown_name("device", str(config["device"]), DEVICES)
     for key in POSITIVE_INTS:

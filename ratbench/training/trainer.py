@@ -25,6 +25,8 @@ import numpy as np
 import torch
 import yaml
 
+from envs.dmc import renderer_kwargs
+from envs.registry import resolve_env_id
 from envs.vector import get_vector_state, make_vector_env, set_vector_state
 from ratbench.errors import RatbenchError
 from ratbench.io import atomic_write_text
@@ -96,8 +98,9 @@ class Trainer:
         torch.manual_seed(seed)
         self.rng = np.random.default_rng(seed)
         backend = cfg["envs"]["backend"]
-        self.envs = make_vector_env(cfg["env"], cfg["num_envs"], mode=cfg["vector"], backend=backend)
-        self.eval_envs = make_vector_env(cfg["env"], cfg["eval"]["episodes"], mode="sync", backend=backend)
+        extra = renderer_kwargs(resolve_env_id(cfg["env"]), cfg["envs"]["dmc_renderer"])
+        self.envs = make_vector_env(cfg["env"], cfg["num_envs"], mode=cfg["vector"], backend=backend, **extra)
+        self.eval_envs = make_vector_env(cfg["env"], cfg["eval"]["episodes"], mode="sync", backend=backend, **extra)
         obs_space, act_space = self.envs.single_observation_space, self.envs.single_action_space
         self.agent = Agent(cfg, obs_space, act_space).to(self.device)
         self.obs_norm = ObsNormalizer(obs_space.shape, cfg["obs_clip"], cfg["obs_norm"], cfg["obs_eps"])

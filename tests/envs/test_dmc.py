@@ -150,3 +150,32 @@ def test_two_iterations_train_and_evaluate(tmp_path, algo, solver, device):
     rows = read_rows(tmp_path)
     assert summary["iterations"] == 2 and [int(r["env_steps"]) for r in rows] == [32, 64]
     assert 0.0 <= float(rows[-1]["eval_return"]) <= 1000.0  # one full episode of rewards in [0, 1] per sim step
+
+
+@needs_dmc
+def test_the_fast_renderer_changes_only_the_frames():
+    """Shadows and reflections off: the same simulation (rewards, states), other pixels; refused off DMC."""
+    from envs.dmc import DMCPixels
+    from ratbench.training import resolve_config
+
+    standard, fast = DMCPixels("cheetah", "run", 4), DMCPixels("cheetah", "run", 4, renderer="fast")
+    try:
+        obs_s, _ = standard.reset(seed=3)
+        obs_f, _ = fast.reset(seed=3)
+        assert obs_s.shape == obs_f.shape == (9, 84, 84) and not np.array_equal(obs_s, obs_f)
+        action = np.full(standard.action_space.shape, 0.3, np.float32)
+        for _ in range(5):
+            _, reward_s, *_ = standard.step(action)
+            _, reward_f, *_ = fast.step(action)
+            assert reward_s == reward_f
+    finally:
+        standard.close()
+        fast.close()
+    with pytest.raises(RatbenchError, match="valid renderers: standard, fast"):
+        DMCPixels("cheetah", "run", 4, renderer="cheap")
+    with pytest.raises(RatbenchError, match="applies to the DMC pixel tasks only"):
+        resolve_config({"env": "hopper"}, sets=["envs.dmc_renderer=fast"])
+    config = resolve_config({"env": "dmc-cheetah-run"}, sets=["envs.dmc_renderer=fast"])
+    from ratbench.reporting.methods import method_label
+
+    assert "fast renderer, non-standard frames" in method_label(config)
