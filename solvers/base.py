@@ -227,8 +227,8 @@ def solve_damped_gram(curv: Curvature, damping: float, rhs: torch.Tensor, rows: 
     if not ok:
         raise RatbenchError(
             f"the damped Gram system is not numerically positive definite in {curv.dtype}; "
-            "increase the damping, solve in float64, or refine in mixed precision with woodbury's refine=true "
-            "(--option woodbury.refine=true; in training --solver woodbury --set npg.solver_options.refine=true)"
+            "increase the damping, solve in float64, or refine in mixed precision with the solver's refine=true "
+            "(woodbury and kaczmarz: --option woodbury.refine=true; in training --set npg.solver_options.refine=true)"
         )
     with PHASES("cholesky"):
         return factor.solve(rhs)

@@ -51,6 +51,7 @@ from solvers.base import (
     solve_damped_gram,
     tolerance_option,
 )
+from solvers.refine import DEFAULT_TOL, Refinement, refined_gram_solve, widened
 
 RESIDUAL_RULES = ("block", "original")
 
@@ -67,11 +68,16 @@ class Kaczmarz(Solver):
         tol: Optional[float] = None,
         seed: int = 0,
         residual: str = "block",
+        refine: bool = False,
+        refine_tol: float = DEFAULT_TOL,
+        refine_steps: int = 200,
     ):
         """block_size: rows per block; sweeps: maximum passes over the batch;
         tol: stop after a sweep whose relative residual ||b - S d - lambda u|| / ||b||
         is below tol (the check costs one extra J v pass per sweep and is counted);
-        seed: seeds the block partitions; residual: 'block' (correct) or 'original'."""
+        seed: seeds the block partitions; residual: 'block' (correct) or 'original';
+        refine, refine_tol, refine_steps: each block solve in mixed precision as woodbury's (solvers/refine.py),
+        with the iterates, residuals and products in float64 (direction and u come in float64)."""
         if residual not in RESIDUAL_RULES:
             raise RatbenchError(f"unknown kaczmarz residual rule {residual!r}; valid rules: {', '.join(RESIDUAL_RULES)}")
         self.block_size = integer_option("kaczmarz block_size", block_size, minimum=1)
@@ -79,6 +85,7 @@ class Kaczmarz(Solver):
         self.tol = None if tol is None else tolerance_option("kaczmarz tol", tol, allow_zero=False)
         self.seed = integer_option("kaczmarz seed", seed)
         self.residual = residual
+        self.refinement = Refinement.from_options("kaczmarz", refine, refine_tol, refine_steps)
 
     def _solve(
         self,
@@ -89,7 +96,10 @@ class Kaczmarz(Solver):
         warm_start: Optional[WarmStart],
     ) -> SolveResult:
         n, lam = curv.n, problem.damping
-        b = problem.rhs()
+        low = curv  # the factorisations' precision; with refinement the rest runs on its float64 copy
+        if self.refinement is not None:
+            curv = widened(low)
+        b = problem.rhs().to(curv.dtype)
         u, d, d_base = self._start(curv, warm_start, problem.columns)
         generator = torch.Generator().manual_seed(self.seed)
         all_rows = torch.arange(n, device=curv.device)
@@ -108,7 +118,10 @@ class Kaczmarz(Solver):
                 rows, block = (all_rows, None) if rows.numel() == n else (rows, rows)
                 s_d = sd[rows] if sd is not None else curv.jvp(d, block)
                 r = b[rows] + s_d if original else b[rows] - s_d - lam * u[rows]
-                du = solve_damped_gram(curv, lam, r, block)
+                if self.refinement is None:
+                    du = solve_damped_gram(curv, lam, r, block)
+                else:
+                    du = refined_gram_solve(low, curv, lam, r, self.refinement, block).u
                 u[rows] += du
                 increment = curv.vjp(du, block) / n
                 d = increment if original else d + increment
@@ -117,11 +130,12 @@ class Kaczmarz(Solver):
                 else:
                     sd = None
                 step += 1
-                record = {"iteration": step, "passes": curv.passes, "seconds": clock.elapsed()}
+                passes = (low.rows_touched + (curv.rows_touched if curv is not low else 0)) / n
+                record = {"iteration": step, "passes": passes, "seconds": clock.elapsed()}
                 if not original:
                     record["dual_objective"] = _dual_objective(d, d_base, u, b, lam, n)
                 history.append(record)
-                clock.report(callback, lambda t: Progress(step, curv.passes, t, d, float("nan")))
+                clock.report(callback, lambda t: Progress(step, passes, t, d, float("nan")))
             if self.tol is not None:
                 residual = dual_residual(curv, problem, d, u)
                 history[-1]["residual"] = residual
@@ -130,6 +144,8 @@ class Kaczmarz(Solver):
         if self.tol is None:
             with curv.uncounted():
                 residual = dual_residual(curv, problem, d, u)
+        if curv is not low:  # the float64 copy's products are this solve's passes
+            low.rows_touched += curv.rows_touched
         stats = SolveStats(iterations=step, residual=residual, history=history)
         return SolveResult(d, problem.to_transformed_advantage(u), stats, dual=u, scores_direction=sd)
 

@@ -21,7 +21,7 @@ so eta is over-estimated and the stop is conservative).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 
@@ -29,39 +29,64 @@ from ratbench.curvature import Curvature
 from ratbench.errors import RatbenchError
 from ratbench.phases import PHASES
 from ratbench.symmetric import CholeskyFactor, cholesky_lower
+from solvers.base import integer_option, tolerance_option
 
 RESIDUAL_DTYPE = torch.float64
+DEFAULT_TOL = 16 * torch.finfo(torch.float64).eps
 MAX_SHIFTS = 60  # delta doubles up to 2^60 eps ||M||: beyond that M_32 is not a matrix worth factorising
 POWER_STEPS = 30
 
 
+@dataclass(frozen=True)
+class Refinement:
+    """The options of a refined solve, shared by woodbury and kaczmarz: the float64 backward error it stops
+    at and the most CG-IR steps per right-hand side."""
+
+    tol: float = DEFAULT_TOL
+    max_steps: int = 200
+
+    @staticmethod
+    def from_options(solver: str, refine: Any, tol: Any, max_steps: Any) -> Optional["Refinement"]:
+        """The solver options ``refine``, ``refine_tol``, ``refine_steps`` checked (None when refine is off)."""
+        if not isinstance(refine, bool):
+            raise RatbenchError(f"{solver} refine must be true or false, got {refine!r}")
+        tol = tolerance_option(f"{solver} refine_tol", tol, allow_zero=False)
+        steps = integer_option(f"{solver} refine_steps", max_steps, minimum=1)
+        return Refinement(tol, steps) if refine else None
+
+
 @dataclass
 class RefinedSolve:
-    """u: float64 (N,) or (N, k), the refined solution; steps: CG-IR corrections taken (the largest over
+    """u: float64 (rows,) or (rows, k), the refined solution; steps: CG-IR corrections taken (the largest over
     columns); shift: delta added to the float32 factor (0 when it factorised as it was); backward_error:
-    eta_s of u, the largest over columns; wide: the float64 copy of the curvature (for the map back)."""
+    eta_s of u, the largest over columns."""
 
     u: torch.Tensor
     steps: int
     shift: float
     backward_error: float
-    wide: Curvature
 
 
-def refined_gram_solve(curv: Curvature, damping: float, rhs: torch.Tensor, tol: float, max_steps: int) -> RefinedSolve:
-    """Solve (S S^T / N + lambda I) u = rhs to the float64 backward error ``tol`` (module doc)."""
-    wide = curv if curv.dtype == RESIDUAL_DTYPE else curv.astype(RESIDUAL_DTYPE)
+def widened(curv: Curvature) -> Curvature:
+    """The curvature's scores in the residual precision (itself when already there); its products count on
+    the copy, which the caller adds to ``curv.rows_touched``."""
+    return curv if curv.dtype == RESIDUAL_DTYPE else curv.astype(RESIDUAL_DTYPE)
+
+
+def refined_gram_solve(curv: Curvature, wide: Curvature, damping: float, rhs: torch.Tensor, refinement: Refinement,
+                       rows: Optional[torch.Tensor] = None) -> RefinedSolve:
+    """Solve (S_B S_B^T / N + lambda I) u = rhs, B = ``rows`` (all when None), to the float64 backward error
+    ``refinement.tol`` (module doc): the Gram and factor from ``curv``, the residuals from ``wide``."""
     with PHASES("gram"):
-        m = curv.gram(None, None, lower_only=True).div_(curv.n)
+        m = curv.gram(rows, rows, lower_only=True).div_(curv.n)
     m.diagonal().add_(damping)
     norm = _spectral_norm(m)
     factor, shift = _shifted_factor(m, norm)
     b = rhs.to(RESIDUAL_DTYPE)
     columns = [b] if b.dim() == 1 else list(b.unbind(1))
-    results = [_cg_ir(wide, damping, column, factor, curv.dtype, norm, tol, max_steps) for column in columns]
-    curv.rows_touched += wide.rows_touched if wide is not curv else 0
+    results = [_cg_ir(wide, rows, damping, column, factor, curv.dtype, norm, refinement) for column in columns]
     u = results[0][0] if b.dim() == 1 else torch.stack([r[0] for r in results], dim=1)
-    return RefinedSolve(u, max(r[1] for r in results), shift, max(r[2] for r in results), wide)
+    return RefinedSolve(u, max(r[1] for r in results), shift, max(r[2] for r in results))
 
 
 def _spectral_norm(m: torch.Tensor) -> float:
@@ -95,13 +120,13 @@ def _shifted_factor(m: torch.Tensor, norm: float) -> tuple[CholeskyFactor, float
                         "its scores hold NaN or inf")
 
 
-def _cg_ir(wide: Curvature, damping: float, b: torch.Tensor, factor: CholeskyFactor, low: torch.dtype, norm: float,
-           tol: float, max_steps: int) -> tuple[torch.Tensor, int, float]:
+def _cg_ir(wide: Curvature, rows: Optional[torch.Tensor], damping: float, b: torch.Tensor, factor: CholeskyFactor,
+           low: torch.dtype, norm: float, refinement: Refinement) -> tuple[torch.Tensor, int, float]:
     """Preconditioned CG in float64 on M u = b from u = 0: (u, steps, eta_s)."""
-    n = wide.n
+    n, tol, max_steps = wide.n, refinement.tol, refinement.max_steps
 
     def apply(v: torch.Tensor) -> torch.Tensor:
-        return wide.jvp(wide.vjp(v)) / n + damping * v
+        return wide.jvp(wide.vjp(v, rows), rows) / n + damping * v
 
     def precondition(r: torch.Tensor) -> torch.Tensor:
         scale = float(torch.linalg.vector_norm(r))  # float32 sees r / ||r||: no underflow of small residuals

@@ -6,24 +6,18 @@ N x N Cholesky solve, one J^T u product.
 ``refine=True`` keeps the Gram and its factor in the working precision and refines u with float64
 residuals of the same scores (:mod:`solvers.refine`), then maps back in float64: the direction and u
 come in float64, with the float64 backward error ``refine_tol`` (default 16 eps64), at the cost of
-two float64 passes per refinement step.
+two float64 passes per refinement step. kaczmarz takes the same options for its block solves.
 """
 
 from __future__ import annotations
 
 from typing import Optional
 
-import torch
-
 from ratbench.curvature import Curvature
-from ratbench.errors import RatbenchError
 from ratbench.phases import PHASES
 from ratbench.problem import NPGProblem
-from solvers.base import (Callback, Clock, SolveResult, SolveStats, Solver, WarmStart, dual_residual, integer_option,
-                          solve_damped_gram, tolerance_option)
-from solvers.refine import refined_gram_solve
-
-REFINE_TOL = 16 * torch.finfo(torch.float64).eps
+from solvers.base import Callback, Clock, SolveResult, SolveStats, Solver, WarmStart, dual_residual, solve_damped_gram
+from solvers.refine import DEFAULT_TOL, Refinement, refined_gram_solve, widened
 
 
 class Woodbury(Solver):
@@ -31,14 +25,10 @@ class Woodbury(Solver):
     exact = "always (up to rounding in the working dtype; with refine, in float64)"
     multi_rhs = True  # k right-hand sides share the Gram and its Cholesky factor
 
-    def __init__(self, refine: bool = False, refine_tol: float = REFINE_TOL, refine_steps: int = 200):
+    def __init__(self, refine: bool = False, refine_tol: float = DEFAULT_TOL, refine_steps: int = 200):
         """refine: mixed-precision refinement (module doc); refine_tol: the float64 backward error it stops at;
         refine_steps: the most refinement (CG-IR) steps per right-hand side."""
-        if not isinstance(refine, bool):
-            raise RatbenchError(f"woodbury refine must be true or false, got {refine!r}")
-        self.refine = refine
-        self.refine_tol = tolerance_option("woodbury refine_tol", refine_tol, allow_zero=False)
-        self.refine_steps = integer_option("woodbury refine_steps", refine_steps, minimum=1)
+        self.refinement = Refinement.from_options("woodbury", refine, refine_tol, refine_steps)
 
     def _solve(
         self,
@@ -49,12 +39,13 @@ class Woodbury(Solver):
         warm_start: Optional[WarmStart],
     ) -> SolveResult:
         b = problem.rhs()
-        if self.refine:
-            refined = refined_gram_solve(curv, problem.damping, b, self.refine_tol, self.refine_steps)
+        if self.refinement is not None:
+            wide = widened(curv)
+            refined = refined_gram_solve(curv, wide, problem.damping, b, self.refinement)
             u = refined.u
             with PHASES("vjp"):
-                d = refined.wide.vjp(u) / curv.n
-            curv.rows_touched += curv.n
+                d = wide.vjp(u) / curv.n
+            curv.rows_touched += wide.rows_touched if wide is not curv else 0
             stats = SolveStats(iterations=refined.steps, residual=refined.backward_error)
             return SolveResult(d, problem.to_transformed_advantage(u), stats, dual=u,
                                scores_direction=b.to(u.dtype) - problem.damping * u)

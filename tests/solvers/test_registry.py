@@ -27,7 +27,8 @@ NAMES = ["woodbury", "kaczmarz", "cg", "diagonal", "kfac"]
 def test_names_and_options():
     assert solver_names() == NAMES
     assert all(SOLVERS[name].name == name and SOLVERS[name].exact for name in NAMES)
-    assert solver_options("kaczmarz") == dict(block_size=256, sweeps=1, tol=None, seed=0, residual="block")
+    assert solver_options("kaczmarz") == dict(block_size=256, sweeps=1, tol=None, seed=0, residual="block", refine=False,
+                                              refine_tol=16 * EPS64, refine_steps=200)
     assert solver_options("cg") == dict(iterations=10, tol=1e-10, curvature="empirical")
     assert solver_options("diagonal") == dict(weighted=True)
     assert solver_options("woodbury") == dict(refine=False, refine_tol=16 * EPS64, refine_steps=200)
@@ -47,7 +48,7 @@ def test_unknown_name_lists_valid_names():
     "name, options, message",
     [
         ("cg", dict(sweeps=3), r"solver 'cg' has no option 'sweeps'; its options: iterations, tol"),
-        ("kaczmarz", dict(blocksize=3, sweep=1), r"no option 'blocksize', 'sweep'; its options: block_size, sweeps, tol, seed, residual"),
+        ("kaczmarz", dict(blocksize=3, sweep=1), r"no option 'blocksize', 'sweep'; its options: block_size, sweeps, tol, seed, residual, refine"),
         ("woodbury", dict(block_size=3), r"solver 'woodbury' has no option 'block_size'; its options: refine, refine_tol, refine_steps"),
         ("kfac", dict(block_size=3), r"solver 'kfac' has no option 'block_size'; its options: none"),
     ],
