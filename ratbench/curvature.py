@@ -242,20 +242,26 @@ class Curvature:
     other_scores: Optional[torch.Tensor]
     rows_touched: int = field(default=0)
     _kl_hessian: Optional[Callable[[torch.Tensor], torch.Tensor]] = field(default=None, repr=False)
+    _counts_into: Optional["Curvature"] = field(default=None, repr=False)  # a copy's original (astype)
+
+    @property
+    def _tally(self) -> "Curvature":
+        """The curvature whose ``rows_touched`` counts this one's products: itself, or the original of a copy."""
+        return self if self._counts_into is None else self._counts_into
 
     @property
     def passes(self) -> float:
-        return self.rows_touched / self.n
+        return self._tally.rows_touched / self.n
 
     def astype(self, dtype: torch.dtype) -> "Curvature":
-        """The same scores held in ``dtype`` (a new Curvature; passes are counted on this one). Upcast, the
+        """The same scores held in ``dtype`` (a new Curvature whose products count as passes of this one). Upcast, the
         float32 factors are represented exactly, so float64 products of the copy are products of the float32
         scores themselves (exactly so for the per-sample outer products of a one-position layer)."""
         cast = lambda t: None if t is None else t.to(dtype)  # noqa: E731 - a local shorthand
         layers = [dataclasses.replace(layer, a=cast(layer.a), g=cast(layer.g), scores=cast(layer.scores))
                   for layer in self.layers]
         return dataclasses.replace(self, dtype=dtype, layers=layers, other_scores=cast(self.other_scores),
-                                   rows_touched=0, _kl_hessian=None)
+                                   _kl_hessian=None, _counts_into=self._tally)
 
     def scale_rows(self, scale: torch.Tensor) -> None:
         """Multiply every row of S by ``scale`` (N,) in place: a capture of unweighted scores becomes the
@@ -276,7 +282,7 @@ class Curvature:
             operator = policy_kl_hessian(problem, problem.damping)
 
             def counted(v: torch.Tensor) -> torch.Tensor:
-                self.rows_touched += 2 * self.n
+                self._tally.rows_touched += 2 * self.n
                 return operator(v)
 
             self._kl_hessian = counted
@@ -285,14 +291,15 @@ class Curvature:
     @contextlib.contextmanager
     def uncounted(self) -> Iterator[None]:
         """Products inside this block are diagnostics: they do not count as passes."""
-        rows = self.rows_touched
+        tally = self._tally
+        rows = tally.rows_touched
         try:
             yield
         finally:
-            self.rows_touched = rows
+            tally.rows_touched = rows
 
     def _count(self, rows: Rows) -> None:
-        self.rows_touched += self.n if rows is None else int(rows.numel())
+        self._tally.rows_touched += self.n if rows is None else int(rows.numel())
 
     def _n_rows(self, rows: Rows) -> int:
         return _row_count(rows, self.n)

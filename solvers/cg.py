@@ -89,12 +89,16 @@ CURVATURES = ("empirical", "kl_hessian")
 def conjugate_gradient(operator: Callable[[torch.Tensor], torch.Tensor], g: torch.Tensor,
                        start: Optional[torch.Tensor] = None, iterations: int = 10, tol: float = 0.0,
                        after_step: Optional[Callable[[int, torch.Tensor, float], None]] = None,
+                       precondition: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+                       error: Optional[Callable[[torch.Tensor, torch.Tensor], float]] = None,
                        ) -> tuple[torch.Tensor, int, float]:
     """Conjugate gradient on ``operator(d) = g`` for a symmetric positive definite operator (P,) -> (P,),
     from ``start`` (zero when None), at most ``iterations`` steps, stopping once the relative residual
-    ``||g - operator(d)|| / ||g||`` is at most ``tol``. Returns (d, steps taken, relative residual);
-    ``after_step(step, d, residual)`` is called after every step. Used by the ``cg`` solver (the
-    empirical Fisher) and by TRPO (the Hessian of the KL)."""
+    ``||g - operator(d)|| / ||g||`` (or ``error(d, r)`` of the iterate and its residual, when given) is at most
+    ``tol``. ``precondition(r)`` applies M^-1 of a symmetric positive definite M (preconditioned CG).
+    Returns (d, steps taken, that residual); ``after_step(step, d, residual)`` is called after every step.
+    Used by the ``cg`` solver (the empirical Fisher), by TRPO (the Hessian of the KL) and by the mixed-precision
+    refinement (solvers/refine.py: the float32 factor as preconditioner, the float64 backward error as error)."""
     g_norm = torch.linalg.vector_norm(g)
     if g_norm == 0:
         return torch.zeros_like(g), 0, 0.0
@@ -103,22 +107,30 @@ def conjugate_gradient(operator: Callable[[torch.Tensor], torch.Tensor], g: torc
         r = g - operator(d)
     else:
         d, r = torch.zeros_like(g), g.clone()
-    p, rr = r.clone(), r.dot(r)
-    residual = float(torch.sqrt(rr) / g_norm)
+
+    def measured(d: torch.Tensor, r: torch.Tensor, rz: torch.Tensor) -> float:
+        if error is not None:
+            return error(d, r)
+        return float(torch.sqrt(rz if precondition is None else r.dot(r)) / g_norm)  # without M, rz is r . r
+
+    z = r if precondition is None else precondition(r)
+    p, rz = z.clone(), r.dot(z)
+    residual = measured(d, r, rz)
     step = 0
     while step < iterations and residual > tol:
         ap = operator(p)
         curvature = p.dot(ap)
         if not curvature > 0:  # p has vanished to rounding (underflow): d is as accurate as the dtype allows
             break
-        alpha = rr / curvature
+        alpha = rz / curvature
         d = d + alpha * p
         r = r - alpha * ap
-        rr_new = r.dot(r)
-        p = r + (rr_new / rr) * p
-        rr = rr_new
+        z = r if precondition is None else precondition(r)
+        rz_new = r.dot(z)
+        p = z + (rz_new / rz) * p
+        rz = rz_new
         step += 1
-        residual = float(torch.sqrt(rr) / g_norm)
+        residual = measured(d, r, rz)
         if after_step is not None:
             after_step(step, d, residual)
     return d, step, residual

@@ -130,12 +130,11 @@ class Kaczmarz(Solver):
                 else:
                     sd = None
                 step += 1
-                passes = (low.rows_touched + (curv.rows_touched if curv is not low else 0)) / n
-                record = {"iteration": step, "passes": passes, "seconds": clock.elapsed()}
+                record = {"iteration": step, "passes": curv.passes, "seconds": clock.elapsed()}
                 if not original:
                     record["dual_objective"] = _dual_objective(d, d_base, u, b, lam, n)
                 history.append(record)
-                clock.report(callback, lambda t: Progress(step, passes, t, d, float("nan")))
+                clock.report(callback, lambda t: Progress(step, curv.passes, t, d, float("nan")))
             if self.tol is not None:
                 residual = dual_residual(curv, problem, d, u)
                 history[-1]["residual"] = residual
@@ -144,8 +143,6 @@ class Kaczmarz(Solver):
         if self.tol is None:
             with curv.uncounted():
                 residual = dual_residual(curv, problem, d, u)
-        if curv is not low:  # the float64 copy's products are this solve's passes
-            low.rows_touched += curv.rows_touched
         stats = SolveStats(iterations=step, residual=residual, history=history)
         return SolveResult(d, problem.to_transformed_advantage(u), stats, dual=u, scores_direction=sd)
 

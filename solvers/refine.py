@@ -30,6 +30,7 @@ from ratbench.errors import RatbenchError
 from ratbench.phases import PHASES
 from ratbench.symmetric import CholeskyFactor, cholesky_lower
 from solvers.base import integer_option, tolerance_option
+from solvers.cg import conjugate_gradient
 
 RESIDUAL_DTYPE = torch.float64
 DEFAULT_TOL = 16 * torch.finfo(torch.float64).eps
@@ -68,8 +69,8 @@ class RefinedSolve:
 
 
 def widened(curv: Curvature) -> Curvature:
-    """The curvature's scores in the residual precision (itself when already there); its products count on
-    the copy, which the caller adds to ``curv.rows_touched``."""
+    """The curvature's scores in the residual precision (itself when already there); the copy's products count
+    as passes of ``curv``."""
     return curv if curv.dtype == RESIDUAL_DTYPE else curv.astype(RESIDUAL_DTYPE)
 
 
@@ -122,8 +123,9 @@ def _shifted_factor(m: torch.Tensor, norm: float) -> tuple[CholeskyFactor, float
 
 def _cg_ir(wide: Curvature, rows: Optional[torch.Tensor], damping: float, b: torch.Tensor, factor: CholeskyFactor,
            low: torch.dtype, norm: float, refinement: Refinement) -> tuple[torch.Tensor, int, float]:
-    """Preconditioned CG in float64 on M u = b from u = 0: (u, steps, eta_s)."""
-    n, tol, max_steps = wide.n, refinement.tol, refinement.max_steps
+    """Preconditioned CG (:func:`solvers.cg.conjugate_gradient`) in float64 on M u = b from u = 0, stopped on
+    eta_s: (u, steps, eta_s)."""
+    n = wide.n
 
     def apply(v: torch.Tensor) -> torch.Tensor:
         return wide.jvp(wide.vjp(v, rows), rows) / n + damping * v
@@ -135,22 +137,10 @@ def _cg_ir(wide: Curvature, rows: Optional[torch.Tensor], damping: float, b: tor
         return factor.solve((r / scale).to(low)).to(RESIDUAL_DTYPE) * scale
 
     b_norm = float(torch.linalg.vector_norm(b))
-    u = torch.zeros_like(b)
-    r = b.clone()
-    z = precondition(r)
-    p = z.clone()
-    rz = float(r @ z)
-    eta = 1.0 if b_norm > 0 else 0.0
-    steps = 0
-    while eta > tol and steps < max_steps:
-        q = apply(p)
-        alpha = rz / float(p @ q)
-        u += alpha * p
-        r -= alpha * q  # in float64 the recurrence stays within ~eps64 ||M|| ||u|| per step of b - M u
-        steps += 1
-        eta = float(torch.linalg.vector_norm(r)) / (norm * float(torch.linalg.vector_norm(u)) + b_norm)
-        z = precondition(r)
-        rz_next = float(r @ z)
-        p = z + (rz_next / rz) * p
-        rz = rz_next
-    return u, steps, eta
+
+    def backward_error(u: torch.Tensor, r: torch.Tensor) -> float:
+        # in float64 the recurrence r stays within ~eps64 ||M|| ||u|| per step of b - M u
+        return float(torch.linalg.vector_norm(r)) / (norm * float(torch.linalg.vector_norm(u)) + b_norm)
+
+    return conjugate_gradient(apply, b, iterations=refinement.max_steps, tol=refinement.tol,
+                              precondition=precondition, error=backward_error)

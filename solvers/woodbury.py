@@ -45,7 +45,6 @@ class Woodbury(Solver):
             u = refined.u
             with PHASES("vjp"):
                 d = wide.vjp(u) / curv.n
-            curv.rows_touched += wide.rows_touched if wide is not curv else 0
             stats = SolveStats(iterations=refined.steps, residual=refined.backward_error)
             return SolveResult(d, problem.to_transformed_advantage(u), stats, dual=u,
                                scores_direction=b.to(u.dtype) - problem.damping * u)

@@ -27,8 +27,15 @@ except ImportError:  # before commit 4118b6f the speed workloads lived in ratben
     from ratbench import speed as sp
 
 _TREE = os.environ.get("RATBENCH_HISTORY_TREE")  # ratbench.history.HISTORY_TREE, not imported: old commits lack it
-if _TREE and not Path(ratbench.__file__).resolve().is_relative_to(Path(_TREE).resolve()):
-    raise ImportError(f"this history run measures {_TREE} but imported ratbench from {ratbench.__file__}")
+
+
+def _refuse_other_checkouts(module) -> None:
+    """In a history run, ``module`` must come from the commit's checkout, not from whatever is installed."""
+    if _TREE and not Path(module.__file__).resolve().is_relative_to(Path(_TREE).resolve()):
+        raise ImportError(f"this history run measures {_TREE} but imported {module.__name__} from {module.__file__}")
+
+
+_refuse_other_checkouts(ratbench)
 
 WORKLOADS = {"mlp-gaussian": (1024, 256), "cnn-categorical": (256, 32)}
 METHODS = ["vanilla", "woodbury", "kaczmarz", "cg", "kfac"]
@@ -44,6 +51,7 @@ class History:
 
     def setup(self, policy, method):
         n, width = WORKLOADS[policy]
+        # suites.speed.common.light_mode's rule, restated: that module imports what old commits lack
         if os.environ.get("RATBENCH_ASV_LIGHT", "") not in ("", "0") and n > 256:  # CI's quick check
             raise NotImplementedError("RATBENCH_ASV_LIGHT is set: the N = 1,024 workload is skipped")
         problem = sp.build_problem(n, width, policy, "cpu")
@@ -82,8 +90,7 @@ class Accuracy:
         from suites.accuracy.families import quick_set
         from suites.accuracy.runner import run_suite
 
-        if _TREE and not Path(runner.__file__).resolve().is_relative_to(Path(_TREE).resolve()):
-            raise ImportError(f"this history run measures {_TREE} but imported the accuracy suite from {runner.__file__}")
+        _refuse_other_checkouts(runner)
 
         records = {}
         for dtype in DTYPES:
