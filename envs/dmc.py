@@ -1,8 +1,8 @@
 """DeepMind Control Suite from pixels (extra ``[dmc]``): dm_control tasks as gymnasium envs of uint8 frames.
 
-The setting of the pixel-DMC literature (PlaNet, Hafner et al. 2019; SAC-AE; DrQ): 84x84 RGB renders
-from camera 0, an action repeat per domain (PlaNet's: cartpole 8, cheetah 4, walker 2), rewards summed
-over the repeat, the last 3 frames stacked on the channel axis, so observations are (9, 84, 84) uint8
+The setting of the pixel-DMC literature (PlaNet, Hafner et al. 2019; SAC-AE; CURL; DrQ): the PlaNet benchmark's
+six tasks (envs.names.DMC_TASKS), 84x84 RGB renders from camera 0, an action repeat per task (PlaNet's:
+cartpole 8, finger and walker 2, the others 4), rewards summed over the repeat, the last 3 frames stacked on the channel axis, so observations are (9, 84, 84) uint8
 (scaled to floats inside the network), actions in [-1, 1]. An episode is dm_control's 1,000 simulator
 steps (1000 / repeat agent steps) and ends by time limit: ``truncated``, never ``terminated``.
 
@@ -28,14 +28,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.names import DMC_PREFIX
+from envs.names import DMC_PREFIX, DMC_TASKS, dmc_env_id
 from ratbench.errors import RatbenchError
 
-TASKS = (  # (domain, task, action repeat); their short names are in envs.registry.ENV_IDS
-    ("cartpole", "swingup", 8),
-    ("cheetah", "run", 4),
-    ("walker", "walk", 2),
-)
 FRAME_SIZE = 84
 FRAME_STACK = 3
 GL_BACKENDS = ("egl", "osmesa")  # tried in this order when MUJOCO_GL is not set
@@ -63,10 +58,6 @@ _PROBED = "RATBENCH_MUJOCO_GL_PROBED"
 def renderer_kwargs(env_id: str, renderer: str) -> dict[str, Any]:
     """The env kwargs that select ``renderer`` for a DMC task: none for the standard one or another task."""
     return {"renderer": renderer} if env_id.startswith(DMC_PREFIX) and renderer != "standard" else {}
-
-
-def env_id(domain: str, task: str) -> str:
-    return f"{DMC_PREFIX}{domain}-{task}-v0"
 
 
 def _probe(backend: str) -> str | None:
@@ -119,8 +110,8 @@ def register_dmc() -> None:
     if any(k.startswith(DMC_PREFIX) for k in gym.registry):
         return
     gl_backend()
-    for domain, task, repeat in TASKS:
-        gym.register(env_id(domain, task), entry_point="envs.dmc:DMCPixels",
+    for domain, task, repeat in DMC_TASKS:
+        gym.register(dmc_env_id(domain, task), entry_point="envs.dmc:DMCPixels",
                      kwargs={"domain": domain, "task": task, "action_repeat": repeat})
 
 

@@ -27,13 +27,29 @@ ENV_IDS: dict[str, str] = {
     # Atari through EnvPool only (envs.backend=envpool; extra [envpool]): its standard preprocessing
     "atari-pong": "Pong-v5",
     "atari-breakout": "Breakout-v5",
-    # DeepMind Control Suite from pixels (extra [dmc]; envs/dmc.py): 84x84 RGB, action repeat, 3 frames
-    "dmc-cartpole-swingup": "DMC/cartpole-swingup-v0",
-    "dmc-cheetah-run": "DMC/cheetah-run-v0",
-    "dmc-walker-walk": "DMC/walker-walk-v0",
 }
+
+DMC_PREFIX = "DMC/"
+DMC_TASKS: tuple[tuple[str, str, int], ...] = (
+    # (domain, task, action repeat): the PlaNet benchmark's six tasks and their standard action repeats (Hafner et
+    # al. 2019, PlaNet, appendix; kept by SAC-AE, CURL and DrQ): DeepMind Control from pixels (extra [dmc];
+    # envs/dmc.py): 84x84 RGB, 3 frames. Short name dmc-<domain>-<task> (dashes), id DMC/<domain>-<task>-v0.
+    ("cartpole", "swingup", 8),
+    ("reacher", "easy", 4),
+    ("cheetah", "run", 4),
+    ("finger", "spin", 2),
+    ("ball_in_cup", "catch", 4),
+    ("walker", "walk", 2),
+)
+
+
+def dmc_env_id(domain: str, task: str) -> str:
+    return f"{DMC_PREFIX}{domain}-{task}-v0"
+
+
+ENV_IDS.update({f"dmc-{domain.replace('_', '-')}-{task}": dmc_env_id(domain, task) for domain, task, _ in DMC_TASKS})
+DMC_ACTION_REPEATS: dict[str, int] = {dmc_env_id(domain, task): repeat for domain, task, repeat in DMC_TASKS}
 
 MUJOCO_IDS = {v for k, v in ENV_IDS.items() if k != "cartpole" and not k.startswith(("minatar-", "atari-", "dmc-"))}
 MINATAR_PREFIX = "MinAtar/"
-DMC_PREFIX = "DMC/"
 ENVPOOL_ONLY_IDS = {v for k, v in ENV_IDS.items() if k.startswith("atari-")}

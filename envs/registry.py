@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-from envs.names import DMC_PREFIX, ENV_IDS, ENVPOOL_ONLY_IDS, MINATAR_PREFIX, MUJOCO_IDS  # noqa: F401 (re-exported)
+from envs.names import (DMC_ACTION_REPEATS, DMC_PREFIX, ENV_IDS, ENVPOOL_ONLY_IDS, MINATAR_PREFIX,  # noqa: F401
+                         MUJOCO_IDS)  # (re-exported)
 from ratbench.errors import RatbenchError, unknown_name
 
 
@@ -44,12 +45,21 @@ def env_names() -> list[str]:
     return list(ENV_IDS)
 
 
+def _short_name_id(name: str) -> str | None:
+    """The gymnasium id of a short name (any case, dashes and underscores ignored); None for other names."""
+    return {_normal(short): full for short, full in ENV_IDS.items()}.get(_normal(name))
+
+
+def action_repeat(name: str) -> int:
+    """Environment steps per agent step for a short name or id: the task's action repeat (DMC), else 1.
+    Registers nothing (so it is safe where no renderer is wanted, e.g. while resolving a config)."""
+    return DMC_ACTION_REPEATS.get(_short_name_id(name) or name, 1)
+
+
 def resolve_env_id(name: str) -> str:
     """Short name or full gymnasium id -> gymnasium id."""
-    by_key = {_normal(short): full for short, full in ENV_IDS.items()}
-    key = _normal(name)
-    if key in by_key:
-        env_id = by_key[key]
+    env_id = _short_name_id(name)
+    if env_id is not None:
         _register_family(env_id)
         return env_id
     _register_family(name)

@@ -14,12 +14,13 @@ from solvers import solver_names
 
 def _note_rounding(config: dict) -> None:
     """Say when the budget is not a whole number of iterations (fresh runs and resumes alike)."""
+    from ratbench.training.schedule import steps_per_iteration
     from ratbench.training.trainer import rounded_steps
 
     rounded = rounded_steps(config)
     if rounded != config["steps"]:
-        click.echo(f"note: steps round up to whole iterations of {config['num_envs'] * config['num_steps']:,} samples: "
-                   f"{config['steps']:,} -> {rounded:,}", err=True)
+        click.echo(f"note: steps round up to whole iterations of {steps_per_iteration(config):,} {config['steps_unit']} "
+                   f"steps: {config['steps']:,} -> {rounded:,}", err=True)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

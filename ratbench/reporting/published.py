@@ -1,7 +1,8 @@
 """Numbers published by other harnesses (``published.yaml``), as data with their sources.
 
 ``curves``: each entry: ``method``, ``harness``, ``env`` (a gymnasium id, version included), ``metric``
-(``train_return`` or ``eval_return``), ``source`` and ``points`` ({env steps: value}). They are
+(``train_return`` or ``eval_return``), ``source`` and ``points`` ({env steps: value}); optionally ``spread``
+({env steps: the +- the source prints}) and ``seeds`` (how many the source says it averaged). They are
 shown beside ratbench's runs and always labelled as published, never mixed into its statistics.
 ``reference_scores``: one published score per task (``env``, ``score``, ``method``, ``source``), the upper
 anchor of the fixed normalisation (:mod:`ratbench.reporting.normalisation`).
@@ -9,7 +10,7 @@ anchor of the fixed normalisation (:mod:`ratbench.reporting.normalisation`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Mapping
 
@@ -26,6 +27,8 @@ class Published:
     metric: str
     source: str
     points: Mapping[int, float]
+    spread: Mapping[int, float] = field(default_factory=dict)
+    seeds: int | None = None
 
     def same_task(self, env: str) -> bool:
         """True when ``env`` (a ratbench short name or id) is this entry's task, any version."""
@@ -49,7 +52,9 @@ def _raw() -> dict:
 
 def load_published() -> list[Published]:
     return [Published(e["method"], e["harness"], e["env"], e["metric"], e["source"],
-                      {int(k): float(v) for k, v in e["points"].items()}) for e in _raw()["curves"]]
+                      {int(k): float(v) for k, v in e["points"].items()},
+                      {int(k): float(v) for k, v in e.get("spread", {}).items()}, e.get("seeds"))
+            for e in _raw()["curves"]]
 
 
 def load_reference_scores() -> dict[str, ReferenceScore]:

@@ -47,8 +47,10 @@ def milestone_rows(groups: Sequence[Group], metrics: Sequence[str], milestones: 
             continue
         for step, value in sorted(entry.points.items()):
             env = next(g.env for g in groups if entry.same_task(g.env))
-            rows.append({"env": env, "method": f"{entry.method} [published, {entry.env}]", "metric": entry.metric,
-                         "step": step, "min": value, "median": value, "max": value, "seeds": 1, "source": entry.source})
+            printed = f", +-{entry.spread[step]:g}" if step in entry.spread else ""
+            rows.append({"env": env, "method": f"{entry.method} [published, {entry.env}{printed}]",
+                         "metric": entry.metric, "step": step, "min": value, "median": value, "max": value,
+                         "seeds": entry.seeds or 1, "source": entry.source})
     return rows
 
 

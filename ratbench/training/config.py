@@ -38,6 +38,7 @@ JOINT_SOLVERS = ("kaczmarz", "woodbury", "diagonal")
 """Solvers of the joint update: the sample-space ones (transformed advantages) and train_shared.py's diagonal twin
 (its K-FAC twin is the reference's optimiser, `npg.kfac_variant: reference`)."""
 CHOICES = {
+    "steps_unit": ("agent", "environment"),
     "vector": ("auto", "sync", "async"),
     "obs_norm_update": ("step", "iteration"),
     "envs.backend": ("gymnasium", "envpool"),

@@ -43,7 +43,7 @@ from ratbench.training.logger import RunLogger, read_progress
 from ratbench.training.normalize import ObsNormalizer, RewardScaler
 from ratbench.training.rollout import Collector
 from ratbench.training.run_lock import RunLock
-from ratbench.training.schedule import evaluation_step
+from ratbench.training.schedule import evaluation_step, steps_per_iteration, steps_per_sample
 
 CONFIG_FILE = "config.yaml"
 EVAL_SEED_OFFSET = 1_000_000
@@ -67,8 +67,8 @@ def default_run_dir(config: Mapping[str, Any], root: str | Path = "runs") -> Pat
 
 
 def rounded_steps(config: Mapping[str, Any]) -> int:
-    """The step count a run reaches: its budget rounded up to whole iterations of num_envs x num_steps."""
-    batch = config["num_envs"] * config["num_steps"]
+    """The step count a run reaches: its budget rounded up to whole iterations (:func:`steps_per_iteration`)."""
+    batch = steps_per_iteration(config)
     return -(-config["steps"] // batch) * batch
 
 
@@ -267,7 +267,7 @@ class Trainer:
         synchronize(self.device)
         t2 = time.perf_counter()
         self.iteration += 1
-        self.env_steps += batch.n
+        self.env_steps += batch.n * steps_per_sample(cfg)
         self.episodes += len(batch.episodes)
         returns = [r for r, _ in batch.episodes]
         row: dict[str, Any] = {

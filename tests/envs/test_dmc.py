@@ -32,10 +32,11 @@ needs_dmc = pytest.mark.skipif(REASON is not None, reason=f"DMC cannot run here:
 
 
 def test_every_dmc_task_has_its_short_name():
-    from envs.dmc import TASKS, env_id
-    from envs.registry import ENV_IDS
+    from envs.names import DMC_TASKS, dmc_env_id
+    from envs.registry import ENV_IDS, resolve_env_id
 
-    assert {env_id(domain, task) for domain, task, _ in TASKS} == {v for k, v in ENV_IDS.items() if k.startswith("dmc-")}
+    assert {dmc_env_id(domain, task) for domain, task, _ in DMC_TASKS} == {v for k, v in ENV_IDS.items() if k.startswith("dmc-")}
+    assert len(DMC_TASKS) == 6 and resolve_env_id("dmc-ball-in-cup-catch") == "DMC/ball_in_cup-catch-v0"
 
 
 def test_without_dm_control_train_says_what_to_install(tmp_path, monkeypatch):
@@ -141,14 +142,17 @@ def test_two_iterations_train_and_evaluate(tmp_path, algo, solver, device):
     from ratbench.training.config import resolve_config
     from tests.ratbench.training.helpers import read_rows
 
-    config = resolve_config({"env": "dmc-cartpole-swingup", "algo": algo, "solver": solver, "steps": 64, "device": device}, sets=[
-        "num_envs=2", "num_steps=16", "eval.episodes=1", "threads=1", "model.hidden=[32]",
+    config = resolve_config({"env": "dmc-cartpole-swingup", "algo": algo, "solver": solver, "steps": 512, "device": device}, sets=[
+        "num_envs=2", "num_steps=16", "eval.episodes=1", "eval.every_steps=256", "threads=1", "model.hidden=[32]",
         f"{algo}.minibatches=2", f"{algo}.epochs=1"])
+    assert config["steps_unit"] == "environment"  # task-dmc.yaml: the literature's unit
     trainer = Trainer.create(config, logdir=tmp_path, progress_bar=False)
     assert trainer.agent.policy.body[0][1].kernel_size == (8, 8)  # auto picked the Nature CNN for 84x84 frames
     summary = trainer.train()
     rows = read_rows(tmp_path)
-    assert summary["iterations"] == 2 and [int(r["env_steps"]) for r in rows] == [32, 64]
+    # 32 samples per iteration at cartpole's action repeat 8: 256 environment steps each
+    assert summary["iterations"] == 2 and [int(r["env_steps"]) for r in rows] == [256, 512]
+    assert [int(r["eval_step"]) for r in rows] == [256, 512]
     assert 0.0 <= float(rows[-1]["eval_return"]) <= 1000.0  # one full episode of rewards in [0, 1] per sim step
 
 

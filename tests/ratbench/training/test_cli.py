@@ -125,7 +125,7 @@ def test_logdir_is_a_parent_and_run_dir_is_exact(tmp_path):
     assert result.exit_code == 0, result.output
     (run,) = (tmp_path / "runs").iterdir()
     assert run.name.startswith("cartpole-npg-kaczmarz-s0-") and (run / "progress.csv").is_file()
-    assert "steps round up to whole iterations of 512 samples: 1,000 -> 1,024" in result.output
+    assert "steps round up to whole iterations of 512 agent steps: 1,000 -> 1,024" in result.output
     result = _invoke(*common, "--logdir", str(tmp_path / "runs"), "--run-dir", str(tmp_path / "x"))
     assert result.exit_code == 1 and "not both" in result.output
     result = _invoke("--resume", str(run), "--steps", "1500", "--quiet")  # a resume rounds as a fresh run does

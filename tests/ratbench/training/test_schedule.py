@@ -5,13 +5,14 @@ import yaml
 from hypothesis import given, strategies as st
 
 from ratbench.training import Trainer, resolve_config
-from ratbench.training.schedule import evaluation_mark, evaluation_step, evaluations_per_iteration
+from envs.names import DMC_TASKS, dmc_env_id
+from ratbench.training.schedule import evaluation_mark, evaluation_step, evaluations_per_iteration, steps_per_iteration
 from tests.ratbench.training.helpers import read_rows, small_config
 
 
 def _schedule(config) -> dict[int, int]:
     """{recorded eval step: boundary evaluated at} over a whole run of ``config``, without training."""
-    batch = config["num_envs"] * config["num_steps"]
+    batch = steps_per_iteration(config)
     out, iteration, env_steps = {}, 0, 0
     while env_steps < config["steps"]:
         iteration, env_steps = iteration + 1, env_steps + batch
@@ -54,6 +55,19 @@ def test_shipped_ppo_and_npg_configs_evaluate_at_the_same_marks():
     marks = [sorted(s)[:-1] for s in schedules]  # the last is the run's end, at its own step count
     assert marks[0] == marks[1] == marks[2] == list(range(50_000, 1_000_001, 50_000))
     assert ppo["num_envs"] * ppo["num_steps"] != npg["num_envs"] * npg["num_steps"]  # the case that matters
+
+
+@pytest.mark.parametrize("domain,task,repeat", DMC_TASKS)
+def test_environment_steps_count_the_action_repeat_and_keep_the_marks(domain, task, repeat):
+    """The pixel-DMC protocol: 500k environment steps whatever the repeat (cartpole's 1,024-sample batches are
+    8,192 environment steps), evaluated at the same 50k marks; in agent steps the same run is `repeat` x longer."""
+    config = resolve_config({"env": "hopper"})  # the schedule needs no renderer: DMC's keys set by hand
+    config.update(env=dmc_env_id(domain, task), steps=500_000, num_envs=8, num_steps=128, steps_unit="environment")
+    assert steps_per_iteration(config) == 1024 * repeat
+    assert sorted(_schedule(config))[:10] == list(range(50_000, 500_001, 50_000))
+    agent = {**config, "steps_unit": "agent"}
+    assert steps_per_iteration(agent) == 1024
+    assert config["steps"] // steps_per_iteration(config) < agent["steps"] // steps_per_iteration(agent) or repeat == 1
 
 
 def test_ppo_and_npg_runs_log_the_same_marks(tmp_path):
