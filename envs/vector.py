@@ -151,8 +151,8 @@ def make_vector_env(
     mode:
     ``sync`` (one process), ``async`` (one worker process per env) or
     ``auto`` (:func:`choose_vector_mode`). Call ``reset(seed=...)`` before stepping.
-    backend: ``gymnasium`` or ``envpool`` (:mod:`envs.envpool_backend`, same contract; ``mode`` and
-    ``env_kwargs`` do not apply).
+    backend: ``gymnasium`` or ``envpool`` (:mod:`envs.envpool_backend`, and :mod:`envs.envpool_dmc` for the DMC
+    pixel tasks; same contract; ``mode`` and ``env_kwargs`` do not apply).
     """
     if backend not in BACKENDS:
         raise RatbenchError(f"unknown env backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
@@ -163,6 +163,10 @@ def make_vector_env(
         raise RatbenchError(f"{env_id} runs on the EnvPool backend only (ratbench ships no ALE install); "
                             "set envs.backend=envpool (the atari task config does)")
     if backend == "envpool":
+        if env_id.startswith(DMC_PREFIX):
+            from envs.envpool_dmc import EnvPoolDMCVectorEnv
+
+            return EnvPoolDMCVectorEnv(env_id, int(num_envs))
         from envs.envpool_backend import EnvPoolVectorEnv
 
         return EnvPoolVectorEnv(env_id, int(num_envs))

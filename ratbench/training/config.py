@@ -337,6 +337,9 @@ def validate(config: Mapping[str, Any], solver_given: bool = False) -> None:
     if config["envs"]["dmc_renderer"] != "standard" and not resolve_env_id(config["env"]).startswith(DMC_PREFIX):
         raise RatbenchError(f"envs.dmc_renderer={config['envs']['dmc_renderer']} applies to the DMC pixel tasks only, "
                             f"not {config['env']}")
+    if config["envs"]["dmc_renderer"] != "standard" and config["envs"]["backend"] == "envpool":
+        raise RatbenchError(f"envs.dmc_renderer={config['envs']['dmc_renderer']} needs envs.backend=gymnasium (EnvPool's "
+                            "renderer has no switch for shadows or reflections)")
     if config["device"] not in DEVICES:
         raise unknown_name("device", str(config["device"]), DEVICES)
     for key in POSITIVE_INTS:

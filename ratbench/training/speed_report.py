@@ -15,10 +15,12 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 
 
+from envs.dmc import renderer_kwargs
+from envs.registry import resolve_env_id
 from envs.vector import make_vector_env
 from ratbench.benchmarking.measure import synchronize
 from ratbench.phases import PHASES
@@ -55,9 +57,11 @@ class TrainingSpeed:
         return self.seconds["update"] * 8192 / self.batch
 
 
-def random_action_rate(env: str, num_envs: int, mode: str, steps: int, seed: int, backend: str = "gymnasium") -> float:
-    """Env steps/s of ``num_envs`` copies stepped ``steps`` times with random actions (same vector env kind)."""
-    envs = make_vector_env(env, num_envs, mode=mode, backend=backend)
+def random_action_rate(env: str, num_envs: int, mode: str, steps: int, seed: int, backend: str = "gymnasium",
+                       **env_kwargs: Any) -> float:
+    """Agent steps/s of ``num_envs`` copies stepped ``steps`` times with random actions (same vector env kind;
+    ``env_kwargs`` as for :func:`envs.vector.make_vector_env`, e.g. a DMC renderer)."""
+    envs = make_vector_env(env, num_envs, mode=mode, backend=backend, **env_kwargs)
     try:
         envs.reset(seed=seed)
         envs.action_space.seed(seed)
@@ -110,7 +114,9 @@ def measure_training(env: str, solver: str | None = "kaczmarz", algo: str = "npg
     total = per["rollout"] + per["update"] + per["evaluation (amortised)"]
     report.training_steps_per_s = batch / total
     report.random_steps_per_s = random_action_rate(config["env"], config["num_envs"], mode,
-                                                   config["num_steps"] * iterations, seed, backend)
+                                                   config["num_steps"] * iterations, seed, backend,
+                                                   **renderer_kwargs(resolve_env_id(config["env"]),
+                                                                     config["envs"]["dmc_renderer"]))
     report.backend = backend
     return report
 

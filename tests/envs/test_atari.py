@@ -8,13 +8,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("envpool", reason="envpool is not installed (pip install 'ratbench[envpool]'): Atari runs on it")
+from envs.vector import make_vector_env
+from ratbench.errors import RatbenchError
+from ratbench.training import Trainer
+from ratbench.training.config import resolve_config
+from tests.envs.helpers import needs_envpool
+from tests.ratbench.training.helpers import read_rows
 
-from envs.vector import make_vector_env  # noqa: E402
-from ratbench.errors import RatbenchError  # noqa: E402
-from ratbench.training import Trainer  # noqa: E402
-from ratbench.training.config import resolve_config  # noqa: E402
-from tests.ratbench.training.helpers import read_rows  # noqa: E402
+pytestmark = needs_envpool
 
 
 def test_frames_are_uint8_channels_first_stacks_of_four():

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("envpool", reason="envpool is not installed (pip install 'ratbench[envpool]')")
+from envs.envpool_backend import EnvPoolVectorEnv
+from envs.vector import make_vector_env
+from ratbench.errors import RatbenchError
+from tests.envs.helpers import needs_envpool
 
-from envs.envpool_backend import EnvPoolVectorEnv  # noqa: E402
-from envs.vector import make_vector_env  # noqa: E402
-from ratbench.errors import RatbenchError  # noqa: E402
+pytestmark = needs_envpool
 
 
 @pytest.mark.parametrize("name", ["hopper", "humanoid", "cartpole", "Humanoid-v4"])
