@@ -48,6 +48,7 @@ def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
     import numpy as np
 
     from ratbench.reporting import figures, pages, stats, tables
+    from ratbench.reporting.comparisons import COMPARISONS_FILE, compare, comparison_summary, load_comparisons
     from ratbench.reporting.methods import group_by_method, last_step
     from ratbench.reporting.normalisation import load_anchors
     from ratbench.reporting.published import load_published
@@ -108,12 +109,19 @@ def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
         progress(f"analysis from {analysis}")
     else:
         progress(f"no {analysis}: the page has no Analysis section (it is read from the --out folder)")
+    declared = load_comparisons(out / COMPARISONS_FILE)
+    if declared:
+        progress(f"{len(declared)} comparison(s) from {out / COMPARISONS_FILE} ...")
+    compared = [(c, *compare(c, final_rows, profile_metric, anchors)) for c in declared]
     md = pages.markdown(groups, milestone_rows, final_rows, metrics, "curves.png", command, list(warnings), base=out,
                         analysis=analysis.read_text(encoding="utf-8") if analysis.is_file() else None,
-                        blocks=aggregates, profile_metric=profile_metric, anchors=anchors, coverage=coverage)
+                        blocks=aggregates, profile_metric=profile_metric, anchors=anchors, coverage=coverage,
+                        comparisons=compared)
     summary = [{"family": block.family, "tasks": block.tasks, "metric": profile_metric, "rows": rows}
                for block, rows in aggregates]
-    written = pages.write_report(out, md, png, milestone_rows, final_rows, profile, summary)
+    written = pages.write_report(out, md, png, milestone_rows, final_rows, profile, summary,
+                                 [comparison_summary(c, results, missing, profile_metric)
+                                  for c, results, missing in compared])
     progress(f"wrote {', '.join(str(p) for p in written)}")
     if sys.stdout.isatty():
         click.echo(md)

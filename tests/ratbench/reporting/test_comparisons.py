@@ -1,0 +1,97 @@
+"""Declared comparisons (comparisons.yaml): per-task P with the exact p, across-task P on fixed-normalised scores,
+methods without runs listed, bad files refused in one sentence; the page's numbers recomputed with SciPy's
+Mann-Whitney U, a different implementation."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from scipy import stats
+
+from ratbench.cli import cli
+from ratbench.errors import RatbenchError
+from ratbench.reporting.comparisons import Comparison, compare, load_comparisons
+from ratbench.reporting.methods import group_by_method
+from ratbench.reporting.normalisation import load_anchors
+from ratbench.reporting.runs import load_runs
+from ratbench.reporting.tables import final_rows
+from tests.ratbench.reporting.helpers import write_run
+
+STEPS = list(range(250, 3001, 250))
+LEAD = [30.0, 31.0, 29.0, 33.0, 28.0]  # per seed, on both tasks (Hopper shifted up by 1,000)
+OTHER = [29.5, 27.0, 26.0, 32.0, 25.0]
+
+
+def _runs(root, seeds=5):
+    for env, shift in (("hopper", 1000.0), ("walker2d", 0.0)):
+        for seed in range(seeds):
+            write_run(root, f"{env}-lead-s{seed}", STEPS, [LEAD[seed] + shift] * len(STEPS), seed=seed, env=env,
+                      budget=3000, preset="reference")
+            write_run(root, f"{env}-cg-s{seed}", STEPS, [OTHER[seed] + shift] * len(STEPS), seed=seed, env=env,
+                      budget=3000, solver="cg")
+    write_run(root, "hopper-kfac-s0", STEPS, [1.0] * len(STEPS), seed=0, budget=3000, solver="kfac")  # one seed
+    return root
+
+
+def _finals(root):
+    runs, _ = load_runs([root])
+    return final_rows(group_by_method(runs), ["train_return"], load_anchors())
+
+
+def test_per_task_and_across_task_probabilities_match_scipy(tmp_path):
+    finals = _finals(_runs(tmp_path))
+    comparison = Comparison("equal settings", "RAT (reference preset)", ("NPG-CG", "K-FAC", "PPO"))
+    (cg, kfac), missing = compare(comparison, finals, "train_return", load_anchors())
+    assert missing == ["PPO"]
+    u = stats.mannwhitneyu(LEAD, OTHER, alternative="greater", method="exact")
+    for env in ("Hopper-v5", "Walker2d-v5"):
+        assert cg.per_task[env].probability == pytest.approx(u.statistic / 25)
+        assert cg.per_task[env].p_value == pytest.approx(u.pvalue)
+        assert cg.seeds[env] == (5, 5)
+    # across tasks: the mean of the per-task P (both tasks are anchored), a bootstrap interval from 5 runs per task
+    assert cg.tasks == ["Hopper-v5", "Walker2d-v5"] and cg.aggregate.probability == pytest.approx(u.statistic / 25)
+    assert cg.interval is not None and cg.interval.low <= cg.aggregate.probability <= cg.interval.high
+    assert kfac.per_task == {"Hopper-v5": None} and kfac.seeds["Hopper-v5"] == (5, 1)  # one seed: no P
+
+
+def test_too_few_runs_for_an_interval_and_no_lead_at_all(tmp_path):
+    finals = _finals(_runs(tmp_path, seeds=3))
+    (cg,), _ = compare(Comparison("t", "RAT (reference preset)", ("NPG-CG",)), finals, "train_return", load_anchors())
+    assert cg.interval is None and cg.aggregate is not None  # 3 runs per task: no bootstrap interval
+    results, missing = compare(Comparison("t", "TRPO", ("NPG-CG",)), finals, "train_return", load_anchors())
+    assert results == [] and missing == ["TRPO"]
+
+
+@pytest.mark.parametrize("text,message", [
+    ("title: x", "must hold a list"),
+    ("- {title: x, lead: RAT}", "needs the keys title, lead and against"),
+    ("- {title: x, lead: RAT, against: NPG-CG}", "against must be a non-empty list"),
+    ("- {title: x, lead: RAT, against: [NPG-CG], colour: red}", "needs the keys"),
+    ("- [unclosed", "is not valid YAML"),
+])
+def test_a_bad_file_is_refused_in_one_sentence(tmp_path, text, message):
+    path = tmp_path / "comparisons.yaml"
+    path.write_text(text)
+    with pytest.raises(RatbenchError, match=message):
+        load_comparisons(path)
+    assert load_comparisons(tmp_path / "absent.yaml") == []
+
+
+def test_the_page_states_a_declared_comparison_and_summary_json_holds_its_numbers(tmp_path):
+    root = _runs(tmp_path / "runs")
+    (root / "comparisons.yaml").write_text(
+        "- title: The paper's comparison, equal settings\n  lead: RAT (reference preset)\n"
+        "  against: [NPG-CG, TRPO]\n  note: Solver against solver, everything else equal.\n")
+    result = CliRunner().invoke(cli, ["report", str(root), "--metric", "train_return"])
+    assert result.exit_code == 0, result.output
+    page = (root / "README.md").read_text()
+    section = page[page.index("## The paper's comparison, equal settings"):]
+    assert "Solver against solver, everything else equal." in section and "No finished runs yet of: TRPO." in section
+    u = stats.mannwhitneyu(LEAD, OTHER, alternative="greater", method="exact")
+    assert f"| NPG-CG | {u.statistic / 25:.2f} (p = {u.pvalue:.2g}; 5 vs 5) |" in section
+    (entry,) = json.loads((root / "summary.json").read_text())["comparisons"]
+    pair = entry["pairs"][0]
+    assert entry["missing"] == ["TRPO"] and pair["other"] == "NPG-CG"
+    assert pair["per_task"]["Walker2d-v5"]["p_value"] == pytest.approx(u.pvalue)
+    assert np.isclose(pair["aggregate"]["probability"], u.statistic / 25)
