@@ -121,13 +121,15 @@ class DMCPixels(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, domain: str, task: str, action_repeat: int, size: int = FRAME_SIZE,
-                 frame_stack: int = FRAME_STACK, camera_id: int = 0, renderer: str = "standard"):
+                 frame_stack: int = FRAME_STACK, camera_id: int = 0, renderer: str = "standard", frames: bool = True):
+        """``frames=False``: observations stay zero and nothing is rendered, for measurements that never look at
+        them (uniform-random scores: :mod:`ratbench.training.random_score`); the simulation is unchanged."""
         from dm_control import suite
 
         if renderer not in RENDERERS:
             raise RatbenchError(f"unknown DMC renderer {renderer!r}; valid renderers: {', '.join(RENDERERS)}")
         self.action_repeat, self.size, self.camera_id = int(action_repeat), int(size), int(camera_id)
-        self._flags = RENDERERS[renderer]
+        self._flags, self._frames_on = RENDERERS[renderer], bool(frames)
         self._env = suite.load(domain, task)
         spec = self._env.action_spec()
         self.action_space = gym.spaces.Box(-1.0, 1.0, spec.shape, np.float32)
@@ -136,6 +138,8 @@ class DMCPixels(gym.Env):
         self._frames = np.zeros(self.observation_space.shape, np.uint8)
 
     def _render(self) -> np.ndarray:
+        if not self._frames_on:
+            return np.zeros((3, self.size, self.size), np.uint8)
         frame = self._env.physics.render(self.size, self.size, camera_id=self.camera_id,
                                          render_flag_overrides=self._flags)
         return np.ascontiguousarray(frame.transpose(2, 0, 1))  # (H, W, 3) -> (3, H, W)

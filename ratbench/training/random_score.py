@@ -15,6 +15,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from envs.names import DMC_PREFIX
 from envs.registry import resolve_env_id
 from envs.vector import make_vector_env
 from ratbench.training.evaluate import evaluate
@@ -51,8 +52,11 @@ class RandomScore:
 
 def random_score(env: str, episodes: int = 100, seed: int = 0, max_episode_steps: int = 27_000,
                  backend: str = "gymnasium") -> RandomScore:
-    """Mean return of ``episodes`` uniform-random episodes of ``env`` (short name or gymnasium id)."""
-    envs = make_vector_env(env, episodes, mode="sync", backend=backend)
+    """Mean return of ``episodes`` uniform-random episodes of ``env`` (short name or gymnasium id). A DMC pixel
+    task is simulated without rendering: the policy never looks at a frame, and rewards do not depend on them."""
+    env_id = resolve_env_id(env)
+    blind = {"frames": False} if env_id.startswith(DMC_PREFIX) and backend == "gymnasium" else {}
+    envs = make_vector_env(env, episodes, mode="sync", backend=backend, **blind)
     try:
         obs_norm = ObsNormalizer(envs.single_observation_space.shape, enabled=False)
         policy = UniformPolicy(envs.single_action_space, seed)
@@ -60,7 +64,7 @@ def random_score(env: str, episodes: int = 100, seed: int = 0, max_episode_steps
     finally:
         envs.close()
     returns = np.asarray(result.returns)
-    return RandomScore(resolve_env_id(env), float(returns.mean()), float(returns.std()), episodes, seed, result.cut)
+    return RandomScore(env_id, float(returns.mean()), float(returns.std()), episodes, seed, result.cut)
 
 
 __all__ = ["RandomScore", "UniformPolicy", "random_score"]

@@ -12,6 +12,7 @@ Spec (see suites/training/*.yaml)::
       - {algo: npg, solver: kaczmarz, name: original, set: {npg.rat_variant: original}}
       - {algo: ppo}
       - {algo: npg, name: shared, arch: shared, seeds: [0], steps: 2000000}   # per-run seeds / steps
+      - {algo: npg, name: relu, envs: [hopper], set: {model.activation: relu}}  # a subset of the suite's envs
 
 A run whose directory already holds a checkpoint is resumed (a finished one
 returns at once), so re-running a suite completes it. A run another process
@@ -40,7 +41,7 @@ from ratbench.training.suite_run import SuiteRun, report_busy, run_one, skip_bus
 from ratbench.training.run_lock import BUSY_EXIT_CODE, RunBusyError, is_busy
 
 SUITE_KEYS = {"name", "description", "logdir", "envs", "seeds", "steps", "set", "runs"}
-RUN_KEYS = {"algo", "solver", "arch", "name", "set", "seeds", "steps"}
+RUN_KEYS = {"algo", "solver", "arch", "name", "set", "seeds", "steps", "envs"}
 
 
 def _check_keys(found: dict, allowed: set[str], where: str) -> None:
@@ -58,12 +59,19 @@ def load_suite(path: str | Path) -> list[SuiteRun]:
     root = Path(spec.get("logdir") or f"runs/suites/{Path(path).stem}")
     common = dict(spec.get("set") or {})
     runs = []
-    for env in spec["envs"]:
-        env = canonical_env_name(str(env))
+    envs = [canonical_env_name(str(env)) for env in spec["envs"]]
+    for entry in spec["runs"]:
+        if not isinstance(entry, dict):
+            raise RatbenchError(f"suite {str(path)!r}: each run must be a mapping like {{algo: npg, solver: kaczmarz}}")
+        _check_keys(entry, RUN_KEYS, f"a run of suite {str(path)!r}")
+        outside = sorted({canonical_env_name(str(e)) for e in entry.get("envs") or []} - set(envs))
+        if outside:
+            raise RatbenchError(f"suite {str(path)!r}: a run's envs must be among the suite's ({', '.join(envs)}); "
+                                f"not: {', '.join(outside)}")
+    for env in envs:
         for entry in spec["runs"]:
-            if not isinstance(entry, dict):
-                raise RatbenchError(f"suite {str(path)!r}: each run must be a mapping like {{algo: npg, solver: kaczmarz}}")
-            _check_keys(entry, RUN_KEYS, f"a run of suite {str(path)!r}")
+            if entry.get("envs") and env not in {canonical_env_name(str(e)) for e in entry["envs"]}:
+                continue
             for seed in entry.get("seeds") or spec.get("seeds") or [0]:
                 algo = entry.get("algo", "npg")
                 solver = entry.get("solver", "kaczmarz" if algo == "npg" else None)

@@ -183,3 +183,25 @@ def test_the_fast_renderer_changes_only_the_frames():
     from ratbench.reporting.methods import method_label
 
     assert "fast renderer, non-standard frames" in method_label(config)
+
+
+@needs_dmc
+def test_random_scores_simulate_without_frames_and_the_same_rewards():
+    """A uniform-random score never looks at a frame: DMC tasks run unrendered (zero frames), rewards unchanged."""
+    from envs.dmc import DMCPixels
+    from ratbench.training.random_score import random_score
+
+    seen, blind = DMCPixels("walker", "walk", 2), DMCPixels("walker", "walk", 2, frames=False)
+    try:
+        obs_seen, _ = seen.reset(seed=1)
+        obs_blind, _ = blind.reset(seed=1)
+        assert obs_seen.any() and not obs_blind.any()
+        rng = np.random.default_rng(0)
+        for _ in range(5):
+            action = rng.uniform(-1, 1, seen.action_space.shape)
+            assert seen.step(action)[1] == blind.step(action)[1]
+    finally:
+        seen.close()
+        blind.close()
+    score = random_score("dmc-cartpole-swingup", episodes=2, seed=0)
+    assert score.env == "DMC/cartpole-swingup-v0" and 0 <= score.mean <= 1000 and score.cut == 0

@@ -91,6 +91,19 @@ def test_suite_prints_one_command_per_run(tmp_path):
     assert "hopper-ppo-none-s1" in lines[-1]
 
 
+def test_a_suite_run_may_name_a_subset_of_the_envs(tmp_path):
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("logdir: %s\nenvs: [cartpole, hopper]\nruns:\n  - {algo: ppo}\n"
+                     "  - {algo: npg, name: relu, envs: [Hopper-v5], set: {model.activation: relu}}\n" % (tmp_path / "runs"))
+    result = _invoke("--suite", str(suite), "--print-commands")
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 3 and sum("relu" in line for line in lines) == 1 and "hopper-npg-kaczmarz-relu-s0" in lines[-1]
+    suite.write_text("envs: [cartpole]\nruns:\n  - {algo: npg, envs: [hopper]}\n")
+    result = _invoke("--suite", str(suite), "--print-commands")
+    assert result.exit_code == 1 and "must be among the suite's (cartpole); not: hopper" in result.output
+
+
 def test_suite_runs_and_rerun_resumes(tmp_path):
     suite = tmp_path / "suite.yaml"
     suite.write_text(
