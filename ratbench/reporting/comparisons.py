@@ -1,9 +1,9 @@
-"""Declared comparisons: one method against named others, per task and across tasks (``comparisons.yaml``).
+"""Declared comparisons: named pairs of methods, per task and across tasks (``comparisons.yaml``).
 
 The per-task verdicts rank every method on a task and the aggregate compares everyone with the leader; a
 comparison answers a question the page is asked, such as the paper's "RAT matches or exceeds NAC and TRPO"
 under equal settings: the reference preset's RAT against the reference's own baselines. Nothing else on the page
-changes its numbers: per task, P(lead > other) over the two methods' window scores with the exact one-sided
+changes its numbers: per task, P(first > second) over the two methods' window scores with the exact one-sided
 permutation p-value (:func:`~ratbench.reporting.stats.improvement`); across the tasks both ran at their full
 budget and that have a normalisation anchor, P averaged over tasks (rliable's probability of improvement, with
 a stratified-bootstrap interval only from :data:`~ratbench.reporting.stats.BOOTSTRAP_MIN_RUNS` runs per task)
@@ -12,8 +12,9 @@ and its stratified permutation p-value.
 ``comparisons.yaml`` (beside the page, like ``analysis.md``) is a list of entries::
 
     - title: "The paper's comparison: equal settings"
-      lead: RAT (reference preset, envpool)        # method labels as the page prints them
-      against: [NPG-CG (reference preset, envpool), K-FAC (reference preset, envpool)]
+      pairs:                                       # [first, second]: P(first > second); labels as the page prints them
+        - [RAT (reference preset, envpool), NPG-CG (reference preset, envpool)]
+        - [RAT (reference preset, envpool), K-FAC (reference preset, envpool)]
       note: one paragraph the page prints under the title (optional)
 
 A method with no finished runs is listed as such, so a comparison can be declared before its runs exist.
@@ -34,14 +35,13 @@ from ratbench.reporting.stats import (BOOTSTRAP_MIN_RUNS, Improvement, Interval,
                                       probability_of_improvement, stratified_improvement)
 
 COMPARISONS_FILE = "comparisons.yaml"
-ENTRY_KEYS = {"title", "lead", "against", "note"}
+ENTRY_KEYS = {"title", "pairs", "note"}
 
 
 @dataclass(frozen=True)
 class Comparison:
     title: str
-    lead: str
-    against: tuple[str, ...]
+    pairs: tuple[tuple[str, str], ...]  # (first, second): the page gives P(first > second)
     note: str = ""
 
 
@@ -54,27 +54,29 @@ def load_comparisons(path: Path) -> list[Comparison]:
     except yaml.YAMLError as error:
         raise RatbenchError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
     if not isinstance(entries, list):
-        raise RatbenchError(f"{path} must hold a list of comparisons (title, lead, against, note)")
+        raise RatbenchError(f"{path} must hold a list of comparisons (title, pairs, note)")
     out = []
     for i, entry in enumerate(entries, 1):
-        if not isinstance(entry, dict) or not {"title", "lead", "against"} <= set(entry) or set(entry) - ENTRY_KEYS:
-            raise RatbenchError(f"{path}: comparison {i} needs the keys title, lead and against (a list), and "
-                                f"may have note; it has {sorted(entry) if isinstance(entry, dict) else entry!r}")
-        against = entry["against"]
-        if not isinstance(against, list) or not against or not all(isinstance(a, str) for a in against):
-            raise RatbenchError(f"{path}: comparison {i}'s against must be a non-empty list of method labels")
-        out.append(Comparison(str(entry["title"]), str(entry["lead"]), tuple(against), str(entry.get("note", ""))))
+        if not isinstance(entry, dict) or not {"title", "pairs"} <= set(entry) or set(entry) - ENTRY_KEYS:
+            raise RatbenchError(f"{path}: comparison {i} needs the keys title and pairs, and may have note; it has "
+                                f"{sorted(entry) if isinstance(entry, dict) else entry!r}")
+        pairs = entry["pairs"]
+        if not isinstance(pairs, list) or not pairs or not all(
+                isinstance(p, list) and len(p) == 2 and all(isinstance(m, str) for m in p) for p in pairs):
+            raise RatbenchError(f"{path}: comparison {i}'s pairs must be a non-empty list of [first, second] method labels")
+        out.append(Comparison(str(entry["title"]), tuple((a, b) for a, b in pairs), str(entry.get("note", ""))))
     return out
 
 
 @dataclass(frozen=True)
 class PairResult:
-    """``lead`` against one other method: per task (task -> P, or None where one side has one seed) and across
-    the common anchored tasks (None when there are none)."""
+    """``first`` against ``second``: per task (task -> P, or None where one side has one seed) and across the
+    common anchored tasks (None when there are none)."""
 
-    other: str
+    first: str
+    second: str
     per_task: dict[str, Improvement | None]
-    seeds: dict[str, tuple[int, int]]  # task -> (lead's seeds, other's seeds)
+    seeds: dict[str, tuple[int, int]]  # task -> (first's seeds, second's seeds)
     tasks: list[str]  # the common anchored tasks of the aggregate
     aggregate: Improvement | None
     interval: Interval | None  # None when too few runs per task for the bootstrap, or no aggregate
@@ -82,30 +84,29 @@ class PairResult:
 
 def compare(comparison: Comparison, finals: Sequence[dict[str, Any]], metric: str,
             anchors: Mapping[str, Anchors]) -> tuple[list[PairResult], list[str]]:
-    """(one result per ``against`` method that has finished runs, the declared methods that have none)."""
+    """(one result per pair whose two methods have finished runs, the declared methods that have none)."""
     rows = {(r["env"], r["method"]): r for r in finals if r["metric"] == metric and r.get("full_length", True)}
     have = {method for _, method in rows}
-    missing = [m for m in (comparison.lead, *comparison.against) if m not in have]
-    if comparison.lead not in have:
-        return [], missing
+    named = dict.fromkeys(m for pair in comparison.pairs for m in pair)  # first-seen order, no repeats
+    missing = [m for m in named if m not in have]
     results = []
-    for other in comparison.against:
-        if other not in have:
+    for first, second in comparison.pairs:
+        if first not in have or second not in have:
             continue
-        tasks = sorted(env for env, method in rows if method == comparison.lead and (env, other) in rows)
+        tasks = sorted(env for env, method in rows if method == first and (env, second) in rows)
         per_task, seeds = {}, {}
         for env in tasks:
-            x, y = rows[env, comparison.lead]["values"], rows[env, other]["values"]
+            x, y = rows[env, first]["values"], rows[env, second]["values"]
             per_task[env] = improvement(x, y) if len(x) >= 2 and len(y) >= 2 else None
             seeds[env] = (len(x), len(y))
         anchored = [env for env in tasks if env in anchors]
         aggregate = interval = None
         if anchored:
-            x, y = (_normalised(rows, method, anchored, anchors) for method in (comparison.lead, other))
+            x, y = (_normalised(rows, method, anchored, anchors) for method in (first, second))
             aggregate = stratified_improvement(x, y)
             if min(x.shape[0], y.shape[0]) >= BOOTSTRAP_MIN_RUNS:
                 interval = probability_of_improvement(x, y)
-        results.append(PairResult(other, per_task, seeds, anchored, aggregate, interval))
+        results.append(PairResult(first, second, per_task, seeds, anchored, aggregate, interval))
     return results, missing
 
 
@@ -115,8 +116,8 @@ def comparison_summary(comparison: Comparison, results: Sequence[PairResult], mi
     def test(t: Improvement | None) -> dict[str, float] | None:
         return None if t is None else {"probability": t.probability, "p_value": t.p_value}
 
-    return {"title": comparison.title, "lead": comparison.lead, "metric": metric, "missing": list(missing),
-            "pairs": [{"other": r.other, "per_task": {env: test(t) for env, t in r.per_task.items()},
+    return {"title": comparison.title, "metric": metric, "missing": list(missing),
+            "pairs": [{"first": r.first, "second": r.second, "per_task": {env: test(t) for env, t in r.per_task.items()},
                        "seeds": {env: list(n) for env, n in r.seeds.items()}, "tasks": r.tasks,
                        "aggregate": test(r.aggregate),
                        "interval": None if r.interval is None else [r.interval.low, r.interval.high]}

@@ -114,7 +114,7 @@ def _aggregate_section(blocks: Sequence[tuple[Block, Sequence[dict]]], metric: s
 
 def _comparison_section(comparison: Comparison, results: Sequence[PairResult], missing: Sequence[str],
                         metric: str) -> list[str]:
-    """One declared comparison: P(lead > other) per task with its exact p, and across the common anchored tasks."""
+    """One declared comparison: P(first > second) per task with its exact p, and across the common anchored tasks."""
     parts = [f"## {comparison.title}", ""] + ([comparison.note.strip(), ""] if comparison.note.strip() else [])
     if missing:
         parts += [f"No finished runs yet of: {', '.join(missing)}.", ""]
@@ -137,12 +137,12 @@ def _comparison_section(comparison: Comparison, results: Sequence[PairResult], m
         else:
             interval = "" if r.interval is None else f" [{r.interval.low:.2f}, {r.interval.high:.2f}]"
             across = f"{r.aggregate.probability:.2f}{interval} ({_p_equation(r.aggregate.p_value)}; {len(r.tasks)} tasks)"
-        table.append([r.other, *cells, across])
-    parts += [f"Window {metric}. Each cell: P({comparison.lead} > method) over seed pairings (ties half), the exact "
-              "one-sided permutation p-value and the seeds on each side; across tasks: P averaged over the common "
-              f"tasks with a normalisation anchor, its 95% stratified-bootstrap interval (from {BOOTSTRAP_MIN_RUNS} "
-              f"runs per task) and its stratified permutation p ({PERMUTATIONS:,} draws).", "",
-              _md_table(["method", *tasks, "across tasks"], table), ""]
+        table.append([f"{r.first} > {r.second}", *cells, across])
+    parts += [f"Window {metric}. Each cell: P(first > second) over seed pairings (ties half), the exact one-sided "
+              "permutation p-value and the seeds on each side; across tasks: P averaged over the common tasks with a "
+              f"normalisation anchor, its 95% stratified-bootstrap interval (from {BOOTSTRAP_MIN_RUNS} runs per task) "
+              f"and its stratified permutation p ({PERMUTATIONS:,} draws).", "",
+              _md_table(["P(first > second)", *tasks, "across tasks"], table), ""]
     return parts
 
 

@@ -41,7 +41,8 @@ def _finals(root):
 
 def test_per_task_and_across_task_probabilities_match_scipy(tmp_path):
     finals = _finals(_runs(tmp_path))
-    comparison = Comparison("equal settings", "RAT (reference preset)", ("NPG-CG", "K-FAC", "PPO"))
+    lead = "RAT (reference preset)"
+    comparison = Comparison("equal settings", ((lead, "NPG-CG"), (lead, "K-FAC"), (lead, "PPO")))
     (cg, kfac), missing = compare(comparison, finals, "train_return", load_anchors())
     assert missing == ["PPO"]
     u = stats.mannwhitneyu(LEAD, OTHER, alternative="greater", method="exact")
@@ -57,17 +58,18 @@ def test_per_task_and_across_task_probabilities_match_scipy(tmp_path):
 
 def test_too_few_runs_for_an_interval_and_no_lead_at_all(tmp_path):
     finals = _finals(_runs(tmp_path, seeds=3))
-    (cg,), _ = compare(Comparison("t", "RAT (reference preset)", ("NPG-CG",)), finals, "train_return", load_anchors())
+    (cg,), _ = compare(Comparison("t", (("RAT (reference preset)", "NPG-CG"),)), finals, "train_return", load_anchors())
     assert cg.interval is None and cg.aggregate is not None  # 3 runs per task: no bootstrap interval
-    results, missing = compare(Comparison("t", "TRPO", ("NPG-CG",)), finals, "train_return", load_anchors())
+    results, missing = compare(Comparison("t", (("TRPO", "NPG-CG"),)), finals, "train_return", load_anchors())
     assert results == [] and missing == ["TRPO"]
 
 
 @pytest.mark.parametrize("text,message", [
     ("title: x", "must hold a list"),
-    ("- {title: x, lead: RAT}", "needs the keys title, lead and against"),
-    ("- {title: x, lead: RAT, against: NPG-CG}", "against must be a non-empty list"),
-    ("- {title: x, lead: RAT, against: [NPG-CG], colour: red}", "needs the keys"),
+    ("- {title: x}", "needs the keys title and pairs"),
+    ("- {title: x, pairs: [RAT, NPG-CG]}", "pairs must be a non-empty list of \\[first, second\\]"),
+    ("- {title: x, pairs: [[RAT, NPG-CG, PPO]]}", "pairs must be"),
+    ("- {title: x, pairs: [[RAT, NPG-CG]], colour: red}", "needs the keys"),
     ("- [unclosed", "is not valid YAML"),
 ])
 def test_a_bad_file_is_refused_in_one_sentence(tmp_path, text, message):
@@ -81,17 +83,17 @@ def test_a_bad_file_is_refused_in_one_sentence(tmp_path, text, message):
 def test_the_page_states_a_declared_comparison_and_summary_json_holds_its_numbers(tmp_path):
     root = _runs(tmp_path / "runs")
     (root / "comparisons.yaml").write_text(
-        "- title: The paper's comparison, equal settings\n  lead: RAT (reference preset)\n"
-        "  against: [NPG-CG, TRPO]\n  note: Solver against solver, everything else equal.\n")
+        "- title: The paper's comparison, equal settings\n  pairs:\n    - [RAT (reference preset), NPG-CG]\n"
+        "    - [RAT (reference preset), TRPO]\n  note: Solver against solver, everything else equal.\n")
     result = CliRunner().invoke(cli, ["report", str(root), "--metric", "train_return"])
     assert result.exit_code == 0, result.output
     page = (root / "README.md").read_text()
     section = page[page.index("## The paper's comparison, equal settings"):]
     assert "Solver against solver, everything else equal." in section and "No finished runs yet of: TRPO." in section
     u = stats.mannwhitneyu(LEAD, OTHER, alternative="greater", method="exact")
-    assert f"| NPG-CG | {u.statistic / 25:.2f} (p = {u.pvalue:.2g}; 5 vs 5) |" in section
+    assert f"| RAT (reference preset) > NPG-CG | {u.statistic / 25:.2f} (p = {u.pvalue:.2g}; 5 vs 5) |" in section
     (entry,) = json.loads((root / "summary.json").read_text())["comparisons"]
     pair = entry["pairs"][0]
-    assert entry["missing"] == ["TRPO"] and pair["other"] == "NPG-CG"
+    assert entry["missing"] == ["TRPO"] and (pair["first"], pair["second"]) == ("RAT (reference preset)", "NPG-CG")
     assert pair["per_task"]["Walker2d-v5"]["p_value"] == pytest.approx(u.pvalue)
     assert np.isclose(pair["aggregate"]["probability"], u.statistic / 25)
