@@ -39,7 +39,9 @@ def _note_rounding(config: dict) -> None:
 @click.option("--device", default=None, help=f"One of {', '.join(DEVICES)} (default cpu).")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="torch CPU threads (default: this run's share of the cores, minus cores other processes keep busy).")
-@click.option("--suite", "suite_file", type=click.Path(dir_okay=False), default=None, help="Run every run of a training suite YAML.")
+@click.option("--suite", "suite_files", type=click.Path(dir_okay=False), multiple=True,
+              help="Run every run of a training suite YAML; repeat to queue several suites (run in the order given, "
+                   "--jobs at once across them).")
 @click.option("--print-commands", is_flag=True, help="With --suite: print one `ratbench train` command per run instead of running.")
 @click.option("--jobs", type=int, default=1, show_default=True, help="With --suite: runs at once (separate processes).")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
@@ -49,7 +51,7 @@ def _note_rounding(config: dict) -> None:
 @click.option("--trust-checkpoint", is_flag=True,
               help="With --resume or --suite: unpickle a checkpoint that is not plain data (one written by ratbench "
                    "before safe checkpoints). Unpickling runs code from the file: only for run directories you trust.")
-def train(env, algo, solver, arch, steps, seed, preset, config_file, sets, logdir, run_dir, resume_dir, device, threads, suite_file,
+def train(env, algo, solver, arch, steps, seed, preset, config_file, sets, logdir, run_dir, resume_dir, device, threads, suite_files,
           print_commands, jobs, executor, address, quiet, trust_checkpoint) -> None:
     """Train a policy on a MuJoCo, classic-control, MinAtar, Atari or DMC task with any solver, or PPO / PG
     (default: RAT on Hopper)."""
@@ -57,12 +59,12 @@ def train(env, algo, solver, arch, steps, seed, preset, config_file, sets, logdi
 
     explicit = {"env": env, "algo": algo, "solver": solver, "arch": arch, "steps": steps, "seed": seed, "device": device,
                 "preset": preset, "threads": threads}
-    if suite_file:
+    if suite_files:
         from ratbench.training.suite import run_suite
 
         if resume_dir or any(v is not None for v in explicit.values()) or config_file or sets or logdir or run_dir:
             raise RatbenchError("--suite takes no other run options; put them in the suite file")
-        run_suite(suite_file, print_commands=print_commands, jobs=jobs, progress_bar=not quiet, executor=executor,
+        run_suite(suite_files, print_commands=print_commands, jobs=jobs, progress_bar=not quiet, executor=executor,
                   address=address, trust_checkpoint=trust_checkpoint)
         return
     if print_commands:

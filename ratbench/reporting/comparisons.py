@@ -13,8 +13,8 @@ and its stratified permutation p-value.
 
     - title: "The paper's comparison: equal settings"
       pairs:                                       # [first, second]: P(first > second); labels as the page prints them
-        - [RAT (reference preset, envpool), NPG-CG (reference preset, envpool)]
-        - [RAT (reference preset, envpool), K-FAC (reference preset, envpool)]
+        - ["RAT (reference preset, envpool)", "NPG-CG (reference preset, envpool)"]   # quoted: labels hold commas
+        - ["RAT (reference preset, envpool)", "K-FAC (reference preset, envpool)"]
       note: one paragraph the page prints under the title (optional)
 
 A method with no finished runs is listed as such, so a comparison can be declared before its runs exist.
@@ -63,7 +63,8 @@ def load_comparisons(path: Path) -> list[Comparison]:
         pairs = entry["pairs"]
         if not isinstance(pairs, list) or not pairs or not all(
                 isinstance(p, list) and len(p) == 2 and all(isinstance(m, str) for m in p) for p in pairs):
-            raise RatbenchError(f"{path}: comparison {i}'s pairs must be a non-empty list of [first, second] method labels")
+            raise RatbenchError(f"{path}: comparison {i}'s pairs must be a non-empty list of [first, second] method "
+                                "labels (quote a label that holds a comma: [\"RAT (reference preset, envpool)\", ...])")
         out.append(Comparison(str(entry["title"]), tuple((a, b) for a, b in pairs), str(entry.get("note", ""))))
     return out
 

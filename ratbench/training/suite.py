@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections import Counter
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
 
 import click
 
@@ -95,11 +97,17 @@ def load_suite(path: str | Path) -> list[SuiteRun]:
 EXECUTORS = ("local", "ray")
 
 
-def run_suite(path: str | Path, print_commands: bool = False, jobs: int = 1, progress_bar: bool = True,
-              executor: str = "local", address: str | None = None, trust_checkpoint: bool = False) -> None:
+def run_suite(paths: str | Path | Sequence[str | Path], print_commands: bool = False, jobs: int = 1,
+              progress_bar: bool = True, executor: str = "local", address: str | None = None,
+              trust_checkpoint: bool = False) -> None:
+    """Every run of the suite file(s) ``paths``, in order (several suites form one queue, so ``jobs`` slots stay
+    busy across them); every file is validated before anything starts."""
     if executor not in EXECUTORS:
         raise RatbenchError(f"unknown executor {executor!r}; valid executors: {', '.join(EXECUTORS)}")
-    runs = load_suite(path)
+    runs = [run for path in ([paths] if isinstance(paths, (str, Path)) else paths) for run in load_suite(path)]
+    clash = sorted(str(logdir) for logdir, n in Counter(r.logdir for r in runs).items() if n > 1)
+    if clash:
+        raise RatbenchError(f"two suites name the same run directory {clash[0]!r}; queue each run once")
     if print_commands:
         for run in runs:
             click.echo(shlex.join(run.command()))

@@ -104,6 +104,18 @@ def test_a_suite_run_may_name_a_subset_of_the_envs(tmp_path):
     assert result.exit_code == 1 and "must be among the suite's (cartpole); not: hopper" in result.output
 
 
+def test_several_suites_form_one_queue_and_a_run_queued_twice_is_refused(tmp_path):
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text("logdir: %s\nenvs: [cartpole]\nruns:\n  - {algo: ppo}\n" % (tmp_path / "runs"))
+    second.write_text("logdir: %s\nenvs: [hopper, cartpole]\nruns:\n  - {algo: npg}\n" % (tmp_path / "runs"))
+    result = _invoke("--suite", str(first), "--suite", str(second), "--print-commands")
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert ["cartpole-ppo" in lines[0], "hopper-npg" in lines[1], "cartpole-npg" in lines[2]] == [True] * 3
+    result = _invoke("--suite", str(first), "--suite", str(first), "--print-commands")
+    assert result.exit_code == 1 and "name the same run directory" in result.output and "Traceback" not in result.output
+
+
 def test_suite_runs_and_rerun_resumes(tmp_path):
     suite = tmp_path / "suite.yaml"
     suite.write_text(
