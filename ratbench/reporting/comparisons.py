@@ -4,8 +4,9 @@ The per-task verdicts rank every method on a task and the aggregate compares eve
 comparison answers a question the page is asked, such as the paper's "RAT matches or exceeds NAC and TRPO"
 under equal settings: the reference preset's RAT against the reference's own baselines. Nothing else on the page
 changes its numbers: per task, P(first > second) over the two methods' window scores with the exact one-sided
-permutation p-value (:func:`~ratbench.reporting.stats.improvement`); across the tasks both ran at their full
-budget and that have a normalisation anchor, P averaged over tasks (rliable's probability of improvement, with
+permutation p-value (:func:`~ratbench.reporting.stats.improvement`); across the tasks of one benchmark family
+(:func:`~ratbench.reporting.normalisation.family`: MuJoCo, DMC, ...) that both ran at their full budget and that
+have a normalisation anchor, P averaged over tasks (rliable's probability of improvement, with
 a stratified-bootstrap interval only from :data:`~ratbench.reporting.stats.BOOTSTRAP_MIN_RUNS` runs per task)
 and its stratified permutation p-value.
 
@@ -30,7 +31,7 @@ import numpy as np
 import yaml
 
 from ratbench.errors import RatbenchError
-from ratbench.reporting.normalisation import Anchors
+from ratbench.reporting.normalisation import Anchors, family
 from ratbench.reporting.stats import (BOOTSTRAP_MIN_RUNS, Improvement, Interval, improvement,
                                       probability_of_improvement, stratified_improvement)
 
@@ -70,17 +71,26 @@ def load_comparisons(path: Path) -> list[Comparison]:
 
 
 @dataclass(frozen=True)
+class Aggregate:
+    """P(first > second) averaged over one family's common anchored ``tasks``, its stratified permutation test,
+    and its stratified-bootstrap interval (None below BOOTSTRAP_MIN_RUNS runs per task)."""
+
+    family: str
+    tasks: list[str]
+    test: Improvement
+    interval: Interval | None
+
+
+@dataclass(frozen=True)
 class PairResult:
-    """``first`` against ``second``: per task (task -> P, or None where one side has one seed) and across the
-    common anchored tasks (None when there are none)."""
+    """``first`` against ``second``: per task (task -> P, or None where one side has one seed) and per family
+    of their common anchored tasks (none when there are none)."""
 
     first: str
     second: str
     per_task: dict[str, Improvement | None]
     seeds: dict[str, tuple[int, int]]  # task -> (first's seeds, second's seeds)
-    tasks: list[str]  # the common anchored tasks of the aggregate
-    aggregate: Improvement | None
-    interval: Interval | None  # None when too few runs per task for the bootstrap, or no aggregate
+    aggregates: list[Aggregate]
 
 
 def compare(comparison: Comparison, finals: Sequence[dict[str, Any]], metric: str,
@@ -100,14 +110,13 @@ def compare(comparison: Comparison, finals: Sequence[dict[str, Any]], metric: st
             x, y = rows[env, first]["values"], rows[env, second]["values"]
             per_task[env] = improvement(x, y) if len(x) >= 2 and len(y) >= 2 else None
             seeds[env] = (len(x), len(y))
-        anchored = [env for env in tasks if env in anchors]
-        aggregate = interval = None
-        if anchored:
-            x, y = (_normalised(rows, method, anchored, anchors) for method in (first, second))
-            aggregate = stratified_improvement(x, y)
-            if min(x.shape[0], y.shape[0]) >= BOOTSTRAP_MIN_RUNS:
-                interval = probability_of_improvement(x, y)
-        results.append(PairResult(first, second, per_task, seeds, anchored, aggregate, interval))
+        aggregates = []
+        for name in sorted({family(env) for env in tasks if env in anchors}):
+            mine = [env for env in tasks if env in anchors and family(env) == name]
+            x, y = (_normalised(rows, method, mine, anchors) for method in (first, second))
+            interval = probability_of_improvement(x, y) if min(x.shape[0], y.shape[0]) >= BOOTSTRAP_MIN_RUNS else None
+            aggregates.append(Aggregate(name, mine, stratified_improvement(x, y), interval))
+        results.append(PairResult(first, second, per_task, seeds, aggregates))
     return results, missing
 
 
@@ -119,9 +128,10 @@ def comparison_summary(comparison: Comparison, results: Sequence[PairResult], mi
 
     return {"title": comparison.title, "metric": metric, "missing": list(missing),
             "pairs": [{"first": r.first, "second": r.second, "per_task": {env: test(t) for env, t in r.per_task.items()},
-                       "seeds": {env: list(n) for env, n in r.seeds.items()}, "tasks": r.tasks,
-                       "aggregate": test(r.aggregate),
-                       "interval": None if r.interval is None else [r.interval.low, r.interval.high]}
+                       "seeds": {env: list(n) for env, n in r.seeds.items()},
+                       "across_tasks": [{"family": a.family, "tasks": a.tasks, **test(a.test),
+                                         "interval": None if a.interval is None else [a.interval.low, a.interval.high]}
+                                        for a in r.aggregates]}
                       for r in results]}
 
 
@@ -133,4 +143,4 @@ def _normalised(rows: Mapping[tuple[str, str], dict], method: str, tasks: Sequen
     return np.stack([v[:n] for v in per_task], axis=1)
 
 
-__all__ = ["COMPARISONS_FILE", "Comparison", "PairResult", "compare", "comparison_summary", "load_comparisons"]
+__all__ = ["COMPARISONS_FILE", "Aggregate", "Comparison", "PairResult", "compare", "comparison_summary", "load_comparisons"]

@@ -132,16 +132,16 @@ def _comparison_section(comparison: Comparison, results: Sequence[PairResult], m
             else:
                 test = r.per_task[env]
                 cells.append(f"{test.probability:.2f} ({_p_equation(test.p_value)}; {r.seeds[env][0]} vs {r.seeds[env][1]})")
-        if r.aggregate is None:
-            across = "– (no common task with an anchor)"
-        else:
-            interval = "" if r.interval is None else f" [{r.interval.low:.2f}, {r.interval.high:.2f}]"
-            across = f"{r.aggregate.probability:.2f}{interval} ({_p_equation(r.aggregate.p_value)}; {len(r.tasks)} tasks)"
+        across = "; ".join(
+            f"{a.family} {a.test.probability:.2f}"
+            + ("" if a.interval is None else f" [{a.interval.low:.2f}, {a.interval.high:.2f}]")
+            + f" ({_p_equation(a.test.p_value)}; {len(a.tasks)} task{'s' if len(a.tasks) > 1 else ''})"
+            for a in r.aggregates) or "– (no common task with an anchor)"
         table.append([f"{r.first} > {r.second}", *cells, across])
     parts += [f"Window {metric}. Each cell: P(first > second) over seed pairings (ties half), the exact one-sided "
-              "permutation p-value and the seeds on each side; across tasks: P averaged over the common tasks with a "
-              f"normalisation anchor, its 95% stratified-bootstrap interval (from {BOOTSTRAP_MIN_RUNS} runs per task) "
-              f"and its stratified permutation p ({PERMUTATIONS:,} draws).", "",
+              "permutation p-value and the seeds on each side; across tasks, per benchmark family: P averaged over the "
+              f"common tasks with a normalisation anchor, its 95% stratified-bootstrap interval (from {BOOTSTRAP_MIN_RUNS} "
+              f"runs per task) and its stratified permutation p ({PERMUTATIONS:,} draws).", "",
               _md_table(["P(first > second)", *tasks, "across tasks"], table), ""]
     return parts
 

@@ -51,15 +51,17 @@ def test_per_task_and_across_task_probabilities_match_scipy(tmp_path):
         assert cg.per_task[env].p_value == pytest.approx(u.pvalue)
         assert cg.seeds[env] == (5, 5)
     # across tasks: the mean of the per-task P (both tasks are anchored), a bootstrap interval from 5 runs per task
-    assert cg.tasks == ["Hopper-v5", "Walker2d-v5"] and cg.aggregate.probability == pytest.approx(u.statistic / 25)
-    assert cg.interval is not None and cg.interval.low <= cg.aggregate.probability <= cg.interval.high
+    (mujoco,) = cg.aggregates
+    assert mujoco.family == "MuJoCo" and mujoco.tasks == ["Hopper-v5", "Walker2d-v5"]
+    assert mujoco.test.probability == pytest.approx(u.statistic / 25)
+    assert mujoco.interval is not None and mujoco.interval.low <= mujoco.test.probability <= mujoco.interval.high
     assert kfac.per_task == {"Hopper-v5": None} and kfac.seeds["Hopper-v5"] == (5, 1)  # one seed: no P
 
 
 def test_too_few_runs_for_an_interval_and_no_lead_at_all(tmp_path):
     finals = _finals(_runs(tmp_path, seeds=3))
     (cg,), _ = compare(Comparison("t", (("RAT (reference preset)", "NPG-CG"),)), finals, "train_return", load_anchors())
-    assert cg.interval is None and cg.aggregate is not None  # 3 runs per task: no bootstrap interval
+    assert cg.aggregates[0].interval is None  # 3 runs per task: no bootstrap interval
     results, missing = compare(Comparison("t", (("TRPO", "NPG-CG"),)), finals, "train_return", load_anchors())
     assert results == [] and missing == ["TRPO"]
 
@@ -96,4 +98,18 @@ def test_the_page_states_a_declared_comparison_and_summary_json_holds_its_number
     pair = entry["pairs"][0]
     assert entry["missing"] == ["TRPO"] and (pair["first"], pair["second"]) == ("RAT (reference preset)", "NPG-CG")
     assert pair["per_task"]["Walker2d-v5"]["p_value"] == pytest.approx(u.pvalue)
-    assert np.isclose(pair["aggregate"]["probability"], u.statistic / 25)
+    assert np.isclose(pair["across_tasks"][0]["probability"], u.statistic / 25)
+
+
+def test_across_tasks_stays_within_a_benchmark_family(tmp_path):
+    """A pair that ran a MuJoCo task and a MinAtar game gets one aggregate per family, never one mixing them."""
+    for seed in range(3):
+        for env, base in (("hopper", 1000.0), ("minatar-breakout", 5.0)):
+            write_run(tmp_path, f"{env}-a-s{seed}", STEPS, [base + LEAD[seed]] * len(STEPS), seed=seed, env=env,
+                      budget=3000, preset="reference")
+            write_run(tmp_path, f"{env}-b-s{seed}", STEPS, [base + OTHER[seed]] * len(STEPS), seed=seed, env=env,
+                      budget=3000, solver="cg")
+    (pair,), _ = compare(Comparison("t", (("RAT (reference preset)", "NPG-CG"),)), _finals(tmp_path), "train_return",
+                         load_anchors())
+    assert [(a.family, a.tasks) for a in pair.aggregates] == [("MinAtar", ["MinAtar/Breakout-v1"]),
+                                                              ("MuJoCo", ["Hopper-v5"])]
