@@ -133,7 +133,7 @@ def format_report(report: TrainingSpeed) -> str:
         seconds = report.seconds[name]
         lines.append(f"{name:<24}{seconds:>14.3f}{100 * seconds / total:>7.0f}%")
     lines += ["", f"update per 8,192 samples: {report.update_per_8192:.2f} s",
-              f"training: {report.training_steps_per_s:,.0f} env steps/s; random actions on the same vector env: "
+              f"training: {report.training_steps_per_s:,.0f} agent steps/s; random actions on the same vector env: "
               f"{report.random_steps_per_s:,.0f} steps/s; ratio {report.ratio:.2f} (target >= {TARGET_RATIO})"]
     return "\n".join(lines)
 
