@@ -55,6 +55,17 @@ assert env.physics.render(8, 8, camera_id=0).shape == (8, 8, 3)
 _PROBED = "RATBENCH_MUJOCO_GL_PROBED"
 
 
+def start_stack(stack: np.ndarray, frame: np.ndarray) -> None:
+    """Fill frame stacks ``stack`` (..., 3 * k, H, W) with copies of their first ``frame`` (..., 3, H, W)."""
+    stack[...] = np.tile(frame, (stack.shape[-3] // 3, 1, 1))
+
+
+def push_frame(stack: np.ndarray, frame: np.ndarray) -> None:
+    """Shift frame stacks ``stack`` (..., 3 * k, H, W) one frame older and put ``frame`` (..., 3, H, W) last."""
+    stack[..., :-3, :, :] = stack[..., 3:, :, :]
+    stack[..., -3:, :, :] = frame
+
+
 def renderer_kwargs(env_id: str, renderer: str) -> dict[str, Any]:
     """The env kwargs that select ``renderer`` for a DMC task: none for the standard one or another task."""
     return {"renderer": renderer} if env_id.startswith(DMC_PREFIX) and renderer != "standard" else {}
@@ -149,7 +160,7 @@ class DMCPixels(gym.Env):
         if seed is not None:  # dm_control draws initial states from the task's RandomState (private attribute)
             self._env.task._random = np.random.RandomState(int(seed))
         self._env.reset()
-        self._frames[:] = np.tile(self._render(), (len(self._frames) // 3, 1, 1))
+        start_stack(self._frames, self._render())
         return self._frames.copy(), {}
 
     def step(self, action: np.ndarray):
@@ -161,8 +172,7 @@ class DMCPixels(gym.Env):
             reward += float(step.reward or 0.0)
             if step.last():
                 break
-        self._frames[:-3] = self._frames[3:]
-        self._frames[-3:] = self._render()
+        push_frame(self._frames, self._render())
         ended = step.last()
         terminated = bool(ended and step.discount == 0.0)
         return self._frames.copy(), reward, terminated, bool(ended and not terminated), {}

@@ -25,7 +25,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.dmc import FRAME_SIZE, FRAME_STACK
+from envs.dmc import FRAME_SIZE, FRAME_STACK, push_frame, start_stack
 from envs.envpool_backend import EGL_LIBRARY, EnvPoolVectorEnv, final_observations, load_egl
 from envs.names import DMC_TASKS, dmc_env_id
 from ratbench.errors import RatbenchError
@@ -62,7 +62,9 @@ class EnvPoolDMCVectorEnv(EnvPoolVectorEnv):
         return gym.spaces.Box(0, 255, (3 * FRAME_STACK, FRAME_SIZE, FRAME_SIZE), np.uint8)
 
     def _start_stacks(self, order: np.ndarray, first: np.ndarray) -> None:
-        self._frames[order] = np.tile(np.asarray(first), (1, FRAME_STACK, 1, 1))
+        stacks = self._frames[order]  # a copy (fancy indexing): filled, then put back
+        start_stack(stacks, np.asarray(first))
+        self._frames[order] = stacks
 
     def reset(self, seed: int | None = None, options: Any = None):
         obs, _ = super().reset(seed=seed)
@@ -84,8 +86,7 @@ class EnvPoolDMCVectorEnv(EnvPoolVectorEnv):
             running[order[np.asarray(te | tr, bool)]] = False
             if not running.any():
                 break
-        self._frames[:, :-3] = self._frames[:, 3:]
-        self._frames[:, -3:] = last
+        push_frame(self._frames, last)
         ended = term | trunc
         out_info: dict[str, Any] = {}
         if ended.any():

@@ -62,17 +62,19 @@ def load_suite(path: str | Path) -> list[SuiteRun]:
     common = dict(spec.get("set") or {})
     runs = []
     envs = [canonical_env_name(str(env)) for env in spec["envs"]]
+    only: list[set[str]] = []  # per run entry: the envs it runs on
     for entry in spec["runs"]:
         if not isinstance(entry, dict):
             raise RatbenchError(f"suite {str(path)!r}: each run must be a mapping like {{algo: npg, solver: kaczmarz}}")
         _check_keys(entry, RUN_KEYS, f"a run of suite {str(path)!r}")
-        outside = sorted({canonical_env_name(str(e)) for e in entry.get("envs") or []} - set(envs))
-        if outside:
+        named = {canonical_env_name(str(e)) for e in entry.get("envs") or []}
+        if named - set(envs):
             raise RatbenchError(f"suite {str(path)!r}: a run's envs must be among the suite's ({', '.join(envs)}); "
-                                f"not: {', '.join(outside)}")
+                                f"not: {', '.join(sorted(named - set(envs)))}")
+        only.append(named or set(envs))
     for env in envs:
-        for entry in spec["runs"]:
-            if entry.get("envs") and env not in {canonical_env_name(str(e)) for e in entry["envs"]}:
+        for entry, entry_envs in zip(spec["runs"], only):
+            if env not in entry_envs:
                 continue
             for seed in entry.get("seeds") or spec.get("seeds") or [0]:
                 algo = entry.get("algo", "npg")
