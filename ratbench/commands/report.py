@@ -52,7 +52,7 @@ def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
     from ratbench.reporting.methods import group_by_method, last_step
     from ratbench.reporting.normalisation import load_anchors
     from ratbench.reporting.published import load_published
-    from ratbench.reporting.runs import load_runs
+    from ratbench.reporting.runs import load_runs, own_pages
 
     def progress(message: str) -> None:
         click.echo(f"report: {message}", err=True)
@@ -113,10 +113,12 @@ def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
     if declared:
         progress(f"{len(declared)} comparison(s) from {out / COMPARISONS_FILE} ...")
     compared = [(c, *compare(c, final_rows, profile_metric, anchors)) for c in declared]
+    subpages = [(page, [c.title for c in load_comparisons(page / COMPARISONS_FILE)])
+                for path in paths for page in own_pages(path)]
     md = pages.markdown(groups, milestone_rows, final_rows, metrics, "curves.png", command, list(warnings), base=out,
                         analysis=analysis.read_text(encoding="utf-8") if analysis.is_file() else None,
                         blocks=aggregates, profile_metric=profile_metric, anchors=anchors, coverage=coverage,
-                        comparisons=compared)
+                        comparisons=compared, subpages=subpages)
     summary = [{"family": block.family, "tasks": block.tasks, "metric": profile_metric, "rows": rows}
                for block, rows in aggregates]
     written = pages.write_report(out, md, png, milestone_rows, final_rows, profile, summary,

@@ -32,10 +32,10 @@ import yaml
 
 from ratbench.errors import RatbenchError
 from ratbench.reporting.normalisation import Anchors, family
+from ratbench.reporting.runs import COMPARISONS_FILE
 from ratbench.reporting.stats import (BOOTSTRAP_MIN_RUNS, Improvement, Interval, improvement,
                                       probability_of_improvement, stratified_improvement)
 
-COMPARISONS_FILE = "comparisons.yaml"
 ENTRY_KEYS = {"title", "pairs", "note"}
 
 

@@ -2,7 +2,9 @@
 
 A run directory holds ``config.yaml`` (the resolved config: ``env``, ``algo``, ``solver``, ``seed``,
 ...) and ``progress.csv`` (one row per iteration; empty cells where a value does not apply).
-TensorBoard files and checkpoints are ignored.
+TensorBoard files and checkpoints are ignored. A folder below a searched one that holds ``comparisons.yaml``
+is a page of its own (``ratbench report <folder>``, with its own questions): a search from above does not
+descend into it, so an ablation's runs can sit under results/ without crowding the main page.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ def lookup(config: Mapping[str, Any], dotted: str) -> Any:
 
 PROGRESS_FILE = "progress.csv"
 CONFIG_FILE = "config.yaml"
+COMPARISONS_FILE = "comparisons.yaml"  # a page's declared questions (reporting.comparisons); marks a page's folder
 X_AXES = ("env_steps", "wall_time", "iteration")
 
 
@@ -58,8 +61,8 @@ class Run:
 def find_run_dirs(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], list[str]]:
     """Run directories under ``paths`` (run dirs themselves, or parents searched recursively).
 
-    Returns the run directories (sorted, deduplicated) and one warning per
-    directory that holds only one of ``progress.csv`` / ``config.yaml``.
+    Returns the run directories (sorted, deduplicated) and one warning per directory that holds only one of
+    ``progress.csv`` / ``config.yaml``; pages of their own (:func:`own_pages`) are not searched.
     Raises when a path does not exist or holds no run directory at all.
     """
     found: dict[Path, Path] = {}
@@ -72,9 +75,9 @@ def find_run_dirs(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], list[
             if path.name not in (PROGRESS_FILE, CONFIG_FILE):
                 raise RatbenchError(f"{path} is a file; give a run directory (one holding {PROGRESS_FILE} and {CONFIG_FILE}) or a parent of run directories")
             path = path.parent
-        candidates = sorted({Path(d) for d, _, files in os.walk(path) if PROGRESS_FILE in files or CONFIG_FILE in files})
+        candidates = [directory for directory, files in _walk(path) if PROGRESS_FILE in files or CONFIG_FILE in files]
         complete = []
-        for directory in candidates:
+        for directory in sorted(candidates):
             missing = [name for name in (PROGRESS_FILE, CONFIG_FILE) if not (directory / name).is_file()]
             if missing:
                 warnings.append(f"skipping {directory}: it has no {missing[0]}")
@@ -85,6 +88,25 @@ def find_run_dirs(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], list[
         for directory in complete:
             found.setdefault(directory.resolve(), directory)
     return sorted(found.values()), warnings
+
+
+def _walk(path: Path) -> Iterable[tuple[Path, list[str]]]:
+    """(folder, its file names) under ``path`` (included), sorted, not descending into pages of their own."""
+    for directory, subdirectories, files in os.walk(path):
+        if Path(directory) != path and COMPARISONS_FILE in files:
+            subdirectories.clear()
+            continue
+        subdirectories.sort()
+        yield Path(directory), files
+
+
+def own_pages(path: Path) -> list[Path]:
+    """The folders below the folder ``path`` that hold ``comparisons.yaml``: pages of their own, whose runs a
+    search from ``path`` leaves to them (nested pages are their parent page's business)."""
+    if not path.is_dir():
+        return []
+    return sorted(Path(directory) / name for directory, _ in _walk(path) for name in os.listdir(directory)
+                  if (Path(directory) / name / COMPARISONS_FILE).is_file())
 
 
 def load_progress(path: Path) -> dict[str, np.ndarray]:

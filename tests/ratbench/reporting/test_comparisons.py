@@ -101,6 +101,18 @@ def test_the_page_states_a_declared_comparison_and_summary_json_holds_its_number
     assert np.isclose(pair["across_tasks"][0]["probability"], u.statistic / 25)
 
 
+def test_a_page_of_its_own_is_linked_from_the_page_above_and_not_folded_in(tmp_path):
+    root = _runs(tmp_path / "results")
+    ablation = tmp_path / "results" / "ablation"
+    write_run(ablation, "relu-s0", STEPS, [1.0] * len(STEPS), seed=0, budget=3000, label="relu")
+    (ablation / "comparisons.yaml").write_text("- title: One switch at a time\n  pairs: [[RAT (relu), RAT]]\n")
+    result = CliRunner().invoke(cli, ["report", str(root), "--metric", "train_return"])
+    assert result.exit_code == 0, result.output
+    page = (root / "README.md").read_text()
+    assert "- [ablation](ablation/README.md): One switch at a time" in page
+    assert "relu" not in page.replace("ablation/README.md): One switch", "")  # none of its runs on this page
+
+
 def test_across_tasks_stays_within_a_benchmark_family(tmp_path):
     """A pair that ran a MuJoCo task and a MinAtar game gets one aggregate per family, never one mixing them."""
     for seed in range(3):

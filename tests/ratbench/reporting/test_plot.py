@@ -80,6 +80,17 @@ def test_find_run_dirs_searches_parents_recursively_and_accepts_run_dirs(tmp_pat
     assert runs == [a]
 
 
+def test_a_folder_with_its_own_comparisons_is_a_page_of_its_own(tmp_path):
+    main = write_run(tmp_path / "results", "rat-s0", curve_rows(STEPS, [1, 2, 3, 4]))
+    ablation = write_run(tmp_path / "results" / "ablation", "relu-s0", curve_rows(STEPS, [1, 2, 3, 4]))
+    (tmp_path / "results" / "ablation" / "comparisons.yaml").write_text("[]\n")
+    runs, warnings = runs_api.find_run_dirs([tmp_path / "results"])
+    assert runs == [main] and warnings == []  # the ablation's run is its page's, not the main page's
+    assert runs_api.own_pages(tmp_path / "results") == [tmp_path / "results" / "ablation"]
+    runs, _ = runs_api.find_run_dirs([tmp_path / "results" / "ablation"])  # its own page searches it
+    assert runs == [ablation] and runs_api.own_pages(tmp_path / "results" / "ablation") == []
+
+
 def test_find_run_dirs_warns_about_incomplete_dirs_and_rejects_bad_paths(tmp_path):
     write_run(tmp_path, "good", curve_rows(STEPS, [1, 2, 3, 4]))
     (tmp_path / "no_config").mkdir()
