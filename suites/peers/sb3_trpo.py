@@ -32,6 +32,7 @@ import torch
 import yaml
 
 from ratbench.training.logger import COLUMNS, EXTRA_COLUMNS
+from ratbench.training.provenance import code_version
 from ratbench.training.schedule import evaluation_mark
 from ratbench.training.trainer import EVAL_SEED_OFFSET
 
@@ -80,7 +81,7 @@ def run(env_id: str, seed: int, steps: int, run_dir: Path, eval_every: int = EVA
                        "(Hopper-v4: <<: *mujoco-defaults)"}}
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     (run_dir / "provenance.json").write_text(json.dumps({"command": f"python suites/peers/sb3_trpo.py --env {env_id} "
-        f"--seed {seed} --steps {steps} --run-dir {run_dir}", "versions": {p: metadata.version(p) for p in (
+        f"--seed {seed} --steps {steps} --run-dir {run_dir}", "code": code_version(), "versions": {p: metadata.version(p) for p in (
             "sb3-contrib", "stable-baselines3", "torch", "gymnasium", "mujoco", "numpy")},
         "python": platform.python_version(), "platform": platform.platform(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")},
         indent=1))

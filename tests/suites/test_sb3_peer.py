@@ -2,6 +2,7 @@
 `ratbench report` reads as its own method, evaluated at ratbench's marks."""
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -27,3 +28,5 @@ def test_a_short_peer_run_is_read_as_its_own_method_at_ratbench_marks(tmp_path):
     (group,) = group_by_method(runs, include_unfinished=True)
     assert group.method == "TRPO (sb3-contrib peer)" and group.env == "Hopper-v5" and len(group.runs) == 1
     assert not (run_dir / "checkpoint.pt").exists()
+    provenance = json.loads((run_dir / "provenance.json").read_text())
+    assert set(provenance["code"]) == {"commit", "dirty"} and provenance["versions"]["sb3-contrib"]
