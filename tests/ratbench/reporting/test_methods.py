@@ -72,3 +72,16 @@ def test_a_label_keeps_an_ablation_its_own_method(tmp_path):
     write_run(tmp_path, "l2", STEPS, [1, 2, 3], seed=0, label="l2-clip")
     groups = group_by_method(load_runs([tmp_path])[0])
     assert [g.method for g in groups] == ["RAT", "RAT (l2-clip)"]
+
+
+@pytest.mark.parametrize("setting", [{"npg": {"step_norm": "l2"}}, {"npg": {"kl_rule": "last_minibatch"}},
+                                     {"obs_norm_update": "iteration"}, {"critic": {"max_grad_norm": 5.0}}])
+def test_a_preset_setting_splits_methods_even_without_a_label(tmp_path, setting):
+    """The defaults ablation's switches are method keys: a run that switches one on is never a second seed of the
+    defaults' RAT, and the page names where the two differ."""
+    write_run(tmp_path, "plain", STEPS, [1, 2, 3], seed=0)
+    write_run(tmp_path, "switched", STEPS, [1, 2, 3], seed=0, **setting)
+    plain, switched = group_by_method(load_runs([tmp_path])[0])
+    (key, value), = ((k, v) for k, v in setting.items())
+    dotted = key if not isinstance(value, dict) else f"{key}.{next(iter(value))}"
+    assert plain.seeds == switched.seeds == [0] and dotted in plain.method + switched.method
