@@ -27,6 +27,21 @@ def _milestones(spec: str | None, top: float) -> list[int]:
     return [k * step for k in range(1, int(top // step) + 1)][-10:] or [int(top)]
 
 
+def _subpages(skipped: list[Path], paths: tuple[Path, ...], out: Path) -> list[Path]:
+    """The pages of their own that the search skipped, each once, less those that a given path reports itself (it is
+    one of them or inside one); refuses an ``--out`` that is one of them (its page would lose its own runs)."""
+    searched = [Path(p).resolve() for p in paths]
+    kept: dict[Path, Path] = {}
+    for page in skipped:
+        resolved = page.resolve()
+        if not any(s == resolved or resolved in s.parents for s in searched):
+            kept.setdefault(resolved, page)
+    if out.resolve() in kept:
+        raise RatbenchError(f"--out {out} is a page of its own (it holds comparisons.yaml): report it with "
+                            f"`ratbench report {out}`, or write this report elsewhere")
+    return sorted(kept.values())
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -52,7 +67,7 @@ def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
     from ratbench.reporting.methods import group_by_method, last_step
     from ratbench.reporting.normalisation import load_anchors
     from ratbench.reporting.published import load_published
-    from ratbench.reporting.runs import load_runs, own_pages
+    from ratbench.reporting.runs import load_runs
 
     def progress(message: str) -> None:
         click.echo(f"report: {message}", err=True)
@@ -65,11 +80,15 @@ def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
         from ratbench.reporting.collect import collect
 
         runs, warnings = load_runs(paths)
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
         collect(runs, collect_into)
         progress(f"collected {len(runs)} runs into {collect_into}")
         paths = (collect_into,)
     out = out or (paths[0] if len(paths) == 1 and paths[0].is_dir() else Path("report"))
-    runs, warnings = load_runs(paths)
+    skipped: list[Path] = []
+    runs, warnings = load_runs(paths, skipped)
+    subpages = _subpages(skipped, paths, out)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     groups = group_by_method(runs, keep_latest=keep_latest, include_unfinished=include_unfinished)
@@ -113,8 +132,7 @@ def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
     if declared:
         progress(f"{len(declared)} comparison(s) from {out / COMPARISONS_FILE} ...")
     compared = [(c, *compare(c, final_rows, profile_metric, anchors)) for c in declared]
-    subpages = [(page, [c.title for c in load_comparisons(page / COMPARISONS_FILE)])
-                for path in paths for page in own_pages(path)]
+    subpages = [(page, [c.title for c in load_comparisons(page / COMPARISONS_FILE)]) for page in subpages]
     md = pages.markdown(groups, milestone_rows, final_rows, metrics, "curves.png", command, list(warnings), base=out,
                         analysis=analysis.read_text(encoding="utf-8") if analysis.is_file() else None,
                         blocks=aggregates, profile_metric=profile_metric, anchors=anchors, coverage=coverage,

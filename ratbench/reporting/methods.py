@@ -2,7 +2,7 @@
 
 A method is defined by the config keys in :data:`METHOD_KEYS` (algorithm, solver, preset, RAT's
 residual rule, the natural gradient's entropy bonus, how the value is trained, the reference preset's step clip, KL rule,
-observation statistics and critic clip, architecture, activation, action squashing): two
+observation statistics (update, clip, epsilon) and critic clip, architecture, activation, action squashing): two
 runs that differ in any of them are different methods, whatever their names. Within one (task, method) group every seed appears once;
 two runs with the same seed are an error unless ``keep_latest`` (the most recently written one is
 kept). A run whose last logged step is below its config's ``steps`` is *unfinished*; it is reported
@@ -20,7 +20,7 @@ from ratbench.errors import RatbenchError
 from ratbench.reporting.runs import MISSING, PROGRESS_FILE, Run, lookup
 
 METHOD_KEYS = ("algo", "solver", "preset", "npg.rat_variant", "npg.ent_coef", "npg.value_update", "npg.step_norm", "npg.kl_rule",
-               "obs_norm_update", "critic.max_grad_norm", "arch", "model.activation",
+               "obs_norm_update", "obs_clip", "obs_eps", "critic.max_grad_norm", "arch", "model.activation",
                "model.trunk", "action_squash", "envs.backend", "envs.dmc_renderer", "label")
 SOLVER_NAMES = {"kaczmarz": "RAT", "woodbury": "NPG-Woodbury", "cg": "NPG-CG", "diagonal": "NPG-diag", "kfac": "K-FAC"}
 

@@ -4,7 +4,7 @@ A run directory holds ``config.yaml`` (the resolved config: ``env``, ``algo``, `
 ...) and ``progress.csv`` (one row per iteration; empty cells where a value does not apply).
 TensorBoard files and checkpoints are ignored. A folder below a searched one that holds ``comparisons.yaml``
 is a page of its own (``ratbench report <folder>``, with its own questions): a search from above does not
-descend into it, so an ablation's runs can sit under results/ without crowding the main page.
+descend into it, so an ablation's runs can sit under results/ without crowding the main page, which links it.
 """
 
 from __future__ import annotations
@@ -58,12 +58,13 @@ class Run:
         return ENV_IDS.get(name.lower(), name)
 
 
-def find_run_dirs(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], list[str]]:
+def find_run_dirs(paths: Sequence[str | os.PathLike], pages: list[Path] | None = None) -> tuple[list[Path], list[str]]:
     """Run directories under ``paths`` (run dirs themselves, or parents searched recursively).
 
     Returns the run directories (sorted, deduplicated) and one warning per directory that holds only one of
-    ``progress.csv`` / ``config.yaml``; pages of their own (:func:`own_pages`) are not searched.
-    Raises when a path does not exist or holds no run directory at all.
+    ``progress.csv`` / ``config.yaml``. A folder below a searched path that holds ``comparisons.yaml`` is a page
+    of its own and is not searched: it is appended to ``pages`` when the caller passes a list (to link it), else
+    named in a warning. Raises when a path does not exist or holds no run directory outside such pages.
     """
     found: dict[Path, Path] = {}
     warnings: list[str] = []
@@ -75,38 +76,40 @@ def find_run_dirs(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], list[
             if path.name not in (PROGRESS_FILE, CONFIG_FILE):
                 raise RatbenchError(f"{path} is a file; give a run directory (one holding {PROGRESS_FILE} and {CONFIG_FILE}) or a parent of run directories")
             path = path.parent
-        candidates = [directory for directory, files in _walk(path) if PROGRESS_FILE in files or CONFIG_FILE in files]
+        candidates, skipped = [], []
+        for directory, files in _walk(path):
+            if directory != path and COMPARISONS_FILE in files:
+                skipped.append(directory)
+            elif PROGRESS_FILE in files or CONFIG_FILE in files:
+                candidates.append(directory)
+        if pages is None:
+            warnings += [f"not searching {page}: a page of its own (it holds {COMPARISONS_FILE}; `ratbench report {page}`)"
+                         for page in skipped]
+        else:
+            pages += skipped
         complete = []
-        for directory in sorted(candidates):
+        for directory in candidates:
             missing = [name for name in (PROGRESS_FILE, CONFIG_FILE) if not (directory / name).is_file()]
             if missing:
                 warnings.append(f"skipping {directory}: it has no {missing[0]}")
             else:
                 complete.append(directory)
         if not candidates:
-            raise RatbenchError(f"no run directories under {path}: none holds both {PROGRESS_FILE} and {CONFIG_FILE}; run `ratbench train` first or check the path")
+            beside = (f" outside its pages of their own ({', '.join(map(str, skipped))}: report each with `ratbench "
+                      "report <page>`)") if skipped else ""
+            raise RatbenchError(f"no run directories under {path}{beside}: none holds both {PROGRESS_FILE} and "
+                                f"{CONFIG_FILE}; run `ratbench train` first or check the path")
         for directory in complete:
             found.setdefault(directory.resolve(), directory)
     return sorted(found.values()), warnings
 
 
 def _walk(path: Path) -> Iterable[tuple[Path, list[str]]]:
-    """(folder, its file names) under ``path`` (included), sorted, not descending into pages of their own."""
+    """(folder, its file names) under ``path`` (included), in sorted order; a folder below ``path`` that holds
+    ``comparisons.yaml`` is yielded but not descended into."""
     for directory, subdirectories, files in os.walk(path):
-        if Path(directory) != path and COMPARISONS_FILE in files:
-            subdirectories.clear()
-            continue
-        subdirectories.sort()
+        subdirectories[:] = [] if Path(directory) != path and COMPARISONS_FILE in files else sorted(subdirectories)
         yield Path(directory), files
-
-
-def own_pages(path: Path) -> list[Path]:
-    """The folders below the folder ``path`` that hold ``comparisons.yaml``: pages of their own, whose runs a
-    search from ``path`` leaves to them (nested pages are their parent page's business)."""
-    if not path.is_dir():
-        return []
-    return sorted(Path(directory) / name for directory, _ in _walk(path) for name in os.listdir(directory)
-                  if (Path(directory) / name / COMPARISONS_FILE).is_file())
 
 
 def load_progress(path: Path) -> dict[str, np.ndarray]:
@@ -143,12 +146,13 @@ def load_config(path: Path) -> dict[str, Any]:
     return config
 
 
-def load_runs(paths: Sequence[str | os.PathLike]) -> tuple[list[Run], list[str]]:
-    """Load every run under ``paths``; unreadable runs are skipped with a warning.
+def load_runs(paths: Sequence[str | os.PathLike], pages: list[Path] | None = None) -> tuple[list[Run], list[str]]:
+    """Load every run under ``paths``; unreadable runs are skipped with a warning; ``pages`` as for
+    :func:`find_run_dirs`.
 
     Raises when no run is left.
     """
-    directories, warnings = find_run_dirs(paths)
+    directories, warnings = find_run_dirs(paths, pages)
     n_candidates = len(directories) + len(warnings)
     runs = []
     for directory in directories:

@@ -111,6 +111,12 @@ def test_a_page_of_its_own_is_linked_from_the_page_above_and_not_folded_in(tmp_p
     page = (root / "README.md").read_text()
     assert "- [ablation](ablation/README.md): One switch at a time" in page
     assert "relu" not in page.replace("ablation/README.md): One switch", "")  # none of its runs on this page
+    result = CliRunner().invoke(cli, ["report", str(root), str(ablation), "--out", str(root), "--metric", "train_return"])
+    assert result.exit_code == 0, result.output  # given as a path of its own, its runs are on the page, unlinked
+    page = (root / "README.md").read_text()
+    assert "RAT (relu)" in page and "Pages of their own" not in page
+    result = CliRunner().invoke(cli, ["report", str(root), "--out", str(ablation)])
+    assert result.exit_code == 1 and "is a page of its own" in result.output and "Traceback" not in result.output
 
 
 def test_across_tasks_stays_within_a_benchmark_family(tmp_path):

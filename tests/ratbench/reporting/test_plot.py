@@ -81,14 +81,23 @@ def test_find_run_dirs_searches_parents_recursively_and_accepts_run_dirs(tmp_pat
 
 
 def test_a_folder_with_its_own_comparisons_is_a_page_of_its_own(tmp_path):
-    main = write_run(tmp_path / "results", "rat-s0", curve_rows(STEPS, [1, 2, 3, 4]))
-    ablation = write_run(tmp_path / "results" / "ablation", "relu-s0", curve_rows(STEPS, [1, 2, 3, 4]))
-    (tmp_path / "results" / "ablation" / "comparisons.yaml").write_text("[]\n")
-    runs, warnings = runs_api.find_run_dirs([tmp_path / "results"])
-    assert runs == [main] and warnings == []  # the ablation's run is its page's, not the main page's
-    assert runs_api.own_pages(tmp_path / "results") == [tmp_path / "results" / "ablation"]
-    runs, _ = runs_api.find_run_dirs([tmp_path / "results" / "ablation"])  # its own page searches it
-    assert runs == [ablation] and runs_api.own_pages(tmp_path / "results" / "ablation") == []
+    results = tmp_path / "results"
+    main = write_run(results, "rat-s0", curve_rows(STEPS, [1, 2, 3, 4]))
+    ablation = write_run(results / "ablation", "relu-s0", curve_rows(STEPS, [1, 2, 3, 4]))
+    (results / "ablation" / "comparisons.yaml").write_text("[]\n")
+    pages = []
+    runs, warnings = runs_api.find_run_dirs([results], pages)
+    assert runs == [main] and warnings == [] and pages == [results / "ablation"]  # its run is its page's
+    runs, warnings = runs_api.find_run_dirs([results])  # without a list to take them, the skipped page is named
+    assert runs == [main] and warnings == [f"not searching {results / 'ablation'}: a page of its own (it holds "
+                                           f"comparisons.yaml; `ratbench report {results / 'ablation'}`)"]
+    pages = []
+    runs, _ = runs_api.find_run_dirs([results / "ablation"], pages)  # its own page searches it
+    assert runs == [ablation] and pages == []
+    (results / "rat-s0" / "progress.csv").unlink()
+    (results / "rat-s0" / "config.yaml").unlink()
+    with pytest.raises(RatbenchError, match=r"no run directories under .*results outside its pages of their own"):
+        runs_api.find_run_dirs([results])
 
 
 def test_find_run_dirs_warns_about_incomplete_dirs_and_rejects_bad_paths(tmp_path):
