@@ -27,9 +27,12 @@ def _milestones(spec: str | None, top: float) -> list[int]:
     return [k * step for k in range(1, int(top // step) + 1)][-10:] or [int(top)]
 
 
-def _subpages(skipped: list[Path], paths: tuple[Path, ...], out: Path) -> list[Path]:
-    """The pages of their own that the search skipped, each once, less those that a given path reports itself (it is
-    one of them or inside one); refuses an ``--out`` that is one of them (its page would lose its own runs)."""
+def _subpages(skipped: list[Path], paths: tuple[Path, ...], out: Path) -> list[tuple[Path, list[str]]]:
+    """(page, its comparisons' titles) for the pages of their own that the search skipped, each once, less those that
+    a given path reports itself (it is one of them or inside one); refuses an ``--out`` that is one of them (its page
+    would lose its own runs)."""
+    from ratbench.reporting.comparisons import COMPARISONS_FILE, load_comparisons
+
     searched = [Path(p).resolve() for p in paths]
     kept: dict[Path, Path] = {}
     for page in skipped:
@@ -39,7 +42,7 @@ def _subpages(skipped: list[Path], paths: tuple[Path, ...], out: Path) -> list[P
     if out.resolve() in kept:
         raise RatbenchError(f"--out {out} is a page of its own (it holds comparisons.yaml): report it with "
                             f"`ratbench report {out}`, or write this report elsewhere")
-    return sorted(kept.values())
+    return [(page, [c.title for c in load_comparisons(page / COMPARISONS_FILE)]) for page in sorted(kept.values())]
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -132,7 +135,6 @@ def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
     if declared:
         progress(f"{len(declared)} comparison(s) from {out / COMPARISONS_FILE} ...")
     compared = [(c, *compare(c, final_rows, profile_metric, anchors)) for c in declared]
-    subpages = [(page, [c.title for c in load_comparisons(page / COMPARISONS_FILE)]) for page in subpages]
     md = pages.markdown(groups, milestone_rows, final_rows, metrics, "curves.png", command, list(warnings), base=out,
                         analysis=analysis.read_text(encoding="utf-8") if analysis.is_file() else None,
                         blocks=aggregates, profile_metric=profile_metric, anchors=anchors, coverage=coverage,

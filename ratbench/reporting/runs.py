@@ -77,11 +77,14 @@ def find_run_dirs(paths: Sequence[str | os.PathLike], pages: list[Path] | None =
                 raise RatbenchError(f"{path} is a file; give a run directory (one holding {PROGRESS_FILE} and {CONFIG_FILE}) or a parent of run directories")
             path = path.parent
         candidates, skipped = [], []
-        for directory, files in _walk(path):
-            if directory != path and COMPARISONS_FILE in files:
-                skipped.append(directory)
-            elif PROGRESS_FILE in files or CONFIG_FILE in files:
-                candidates.append(directory)
+        for directory, subdirectories, files in os.walk(path):
+            if Path(directory) != path and COMPARISONS_FILE in files:
+                skipped.append(Path(directory))
+                subdirectories.clear()  # a page of its own: not descended into
+                continue
+            subdirectories.sort()
+            if PROGRESS_FILE in files or CONFIG_FILE in files:
+                candidates.append(Path(directory))
         if pages is None:
             warnings += [f"not searching {page}: a page of its own (it holds {COMPARISONS_FILE}; `ratbench report {page}`)"
                          for page in skipped]
@@ -102,14 +105,6 @@ def find_run_dirs(paths: Sequence[str | os.PathLike], pages: list[Path] | None =
         for directory in complete:
             found.setdefault(directory.resolve(), directory)
     return sorted(found.values()), warnings
-
-
-def _walk(path: Path) -> Iterable[tuple[Path, list[str]]]:
-    """(folder, its file names) under ``path`` (included), in sorted order; a folder below ``path`` that holds
-    ``comparisons.yaml`` is yielded but not descended into."""
-    for directory, subdirectories, files in os.walk(path):
-        subdirectories[:] = [] if Path(directory) != path and COMPARISONS_FILE in files else sorted(subdirectories)
-        yield Path(directory), files
 
 
 def load_progress(path: Path) -> dict[str, np.ndarray]:
