@@ -16,6 +16,15 @@ EnvPool's renderer needs a GL platform library in the process before envpool is 
 Simulation: EnvPool's bundled MuJoCo and its port of the DMC tasks; initial states come from its
 own RNG, so a seed gives other episodes than on the dm_control path (returns agree within noise:
 tests/envs/test_envpool_dmc.py).
+
+Render threads: at most :data:`RENDER_THREADS` per pool. EnvPool's default (one thread per sub-env, up to
+the cores it sees) crashed inside Mesa's software renderer (``swrast_dri.so``, a segfault in an EnvPool worker
+thread) on this CPU: 8 sub-envs on 8 threads in 3 of 3 tries (or hung at the first reset), 4 on 4 threads in
+3 of 3 tries once a dm_control EGL context had been made in the same process. With 2 threads and no
+dm_control context, 8 and 4 sub-envs passed every try; beside a dm_control context even 2 threads crashed once in
+2 tries (8 sub-envs). So never render with this backend and with dm_control in one process: training does not
+(its evaluation episodes use the training backend, and envs.dmc probes dm_control in a subprocess), and
+tests/envs/test_envpool_dmc.py runs EnvPool in a fresh process.
 """
 
 from __future__ import annotations
@@ -29,6 +38,10 @@ from envs.dmc import FRAME_SIZE, FRAME_STACK, push_frame, start_stack
 from envs.envpool_backend import EGL_LIBRARY, EnvPoolVectorEnv, final_observations, load_egl
 from envs.names import DMC_TASKS, dmc_env_id
 from ratbench.errors import RatbenchError
+
+RENDER_THREADS = 2
+"""EnvPool worker threads per DMC pixel pool: more crashed Mesa's software renderer here (module docstring)."""
+
 
 def pool_task_name(domain: str, task: str) -> str:
     """EnvPool's id of a DMC task: ``ball_in_cup``/``catch`` -> ``BallInCupCatch-v1``."""
@@ -56,7 +69,8 @@ class EnvPoolDMCVectorEnv(EnvPoolVectorEnv):
         return pool_task_name(self.domain, self.task)
 
     def _pool_kwargs(self) -> dict[str, Any]:
-        return {"from_pixels": True, "render_camera_id": 0, "render_width": FRAME_SIZE, "render_height": FRAME_SIZE}
+        return {"num_threads": min(self.num_envs, RENDER_THREADS), "from_pixels": True, "render_camera_id": 0,
+                "render_width": FRAME_SIZE, "render_height": FRAME_SIZE}
 
     def _observation_space(self) -> gym.Space:
         return gym.spaces.Box(0, 255, (3 * FRAME_STACK, FRAME_SIZE, FRAME_SIZE), np.uint8)
