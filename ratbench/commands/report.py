@@ -27,10 +27,23 @@ def _milestones(spec: str | None, top: float) -> list[int]:
     return [k * step for k in range(1, int(top // step) + 1)][-10:] or [int(top)]
 
 
-def _subpages(skipped: list[Path], paths: tuple[Path, ...], out: Path) -> list[tuple[Path, list[str]]]:
+def _refuse_subpage_out(out: Path | None, searched: tuple[Path, ...]) -> None:
+    """Refuse an ``--out`` that is a page of its own (it holds comparisons.yaml) inside a searched folder and not
+    itself searched: the search skips it, so its page would lose its own runs. Checked before anything is written
+    (``--collect`` copies included); ``searched`` are the folders the report will read."""
+    from ratbench.reporting.comparisons import COMPARISONS_FILE
+
+    if out is None or not (out / COMPARISONS_FILE).is_file():
+        return
+    target, roots = out.resolve(), [Path(p).resolve() for p in searched]
+    if any(r in target.parents for r in roots) and not any(r == target or target in r.parents for r in roots):
+        raise RatbenchError(f"--out {out} is a page of its own (it holds comparisons.yaml): report it with "
+                            f"`ratbench report {out}`, or write this report elsewhere")
+
+
+def _subpages(skipped: list[Path], paths: tuple[Path, ...]) -> list[tuple[Path, list[str]]]:
     """(page, its comparisons' titles) for the pages of their own that the search skipped, each once, less those that
-    a given path reports itself (it is one of them or inside one); refuses an ``--out`` that is one of them (its page
-    would lose its own runs)."""
+    a given path reports itself (it is one of them or inside one)."""
     from ratbench.reporting.comparisons import COMPARISONS_FILE, load_comparisons
 
     searched = [Path(p).resolve() for p in paths]
@@ -39,9 +52,6 @@ def _subpages(skipped: list[Path], paths: tuple[Path, ...], out: Path) -> list[t
         resolved = page.resolve()
         if not any(s == resolved or resolved in s.parents for s in searched):
             kept.setdefault(resolved, page)
-    if out.resolve() in kept:
-        raise RatbenchError(f"--out {out} is a page of its own (it holds comparisons.yaml): report it with "
-                            f"`ratbench report {out}`, or write this report elsewhere")
     return [(page, [c.title for c in load_comparisons(page / COMPARISONS_FILE)]) for page in sorted(kept.values())]
 
 
@@ -79,6 +89,7 @@ def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
     for target, what in ((collect_into, "the collected runs"), (out, "the report")):
         if target is not None:
             check_writable(target, what)
+    _refuse_subpage_out(out, (collect_into,) if collect_into is not None else paths)
     if collect_into is not None:
         from ratbench.reporting.collect import collect
 
@@ -91,7 +102,7 @@ def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
     out = out or (paths[0] if len(paths) == 1 and paths[0].is_dir() else Path("report"))
     skipped: list[Path] = []
     runs, warnings = load_runs(paths, skipped)
-    subpages = _subpages(skipped, paths, out)
+    subpages = _subpages(skipped, paths)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     groups = group_by_method(runs, keep_latest=keep_latest, include_unfinished=include_unfinished)

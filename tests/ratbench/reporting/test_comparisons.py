@@ -117,6 +117,12 @@ def test_a_page_of_its_own_is_linked_from_the_page_above_and_not_folded_in(tmp_p
     assert "RAT (relu)" in page and "Pages of their own" not in page
     result = CliRunner().invoke(cli, ["report", str(root), "--out", str(ablation)])
     assert result.exit_code == 1 and "is a page of its own" in result.output and "Traceback" not in result.output
+    fresh = tmp_path / "fresh"
+    write_run(fresh, "rat-s9", STEPS, [1.0] * len(STEPS), seed=9, budget=3000)
+    before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "results").rglob("*"))
+    result = CliRunner().invoke(cli, ["report", str(fresh), "--collect", str(root), "--out", str(ablation)])
+    assert result.exit_code == 1 and "is a page of its own" in result.output and "Traceback" not in result.output
+    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "results").rglob("*")) == before  # nothing copied
 
 
 def test_across_tasks_stays_within_a_benchmark_family(tmp_path):
