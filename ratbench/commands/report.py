@@ -27,6 +27,12 @@ def _milestones(spec: str | None, top: float) -> list[int]:
     return [k * step for k in range(1, int(top // step) + 1)][-10:] or [int(top)]
 
 
+def _reported_itself(page: Path, roots: list[Path]) -> bool:
+    """Whether a report of ``roots`` (resolved) covers the page of its own ``page`` (resolved) as its own page: a
+    root is the page or lies inside it, so the search does not skip it."""
+    return any(r == page or page in r.parents for r in roots)
+
+
 def _refuse_subpage_out(out: Path | None, searched: tuple[Path, ...]) -> None:
     """Refuse an ``--out`` that is a page of its own (it holds comparisons.yaml) inside a searched folder and not
     itself searched: the search skips it, so its page would lose its own runs. Checked before anything is written
@@ -36,7 +42,7 @@ def _refuse_subpage_out(out: Path | None, searched: tuple[Path, ...]) -> None:
     if out is None or not (out / COMPARISONS_FILE).is_file():
         return
     target, roots = out.resolve(), [Path(p).resolve() for p in searched]
-    if any(r in target.parents for r in roots) and not any(r == target or target in r.parents for r in roots):
+    if any(r in target.parents for r in roots) and not _reported_itself(target, roots):
         raise RatbenchError(f"--out {out} is a page of its own (it holds comparisons.yaml): report it with "
                             f"`ratbench report {out}`, or write this report elsewhere")
 
@@ -50,7 +56,7 @@ def _subpages(skipped: list[Path], paths: tuple[Path, ...]) -> list[tuple[Path, 
     kept: dict[Path, Path] = {}
     for page in skipped:
         resolved = page.resolve()
-        if not any(s == resolved or resolved in s.parents for s in searched):
+        if not _reported_itself(resolved, searched):
             kept.setdefault(resolved, page)
     return [(page, [c.title for c in load_comparisons(page / COMPARISONS_FILE)]) for page in sorted(kept.values())]
 
