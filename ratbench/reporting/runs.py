@@ -58,15 +58,17 @@ class Run:
         return ENV_IDS.get(name.lower(), name)
 
 
-def find_run_dirs(paths: Sequence[str | os.PathLike], pages: list[Path] | None = None) -> tuple[list[Path], list[str]]:
+def find_run_dirs(paths: Sequence[str | os.PathLike], pages: list[Path] | None = None) -> tuple[list[Path], list[str], list[str]]:
     """Run directories under ``paths`` (run dirs themselves, or parents searched recursively).
 
-    Returns the run directories (sorted, deduplicated) and one warning per directory that holds only one of
-    ``progress.csv`` / ``config.yaml``. A folder below a searched path that holds ``comparisons.yaml`` is a page
-    of its own and is not searched: it is appended to ``pages`` when the caller passes a list (to link it), else
-    named in a warning. Raises when a path does not exist or holds no run directory outside such pages.
+    Returns the run directories (sorted, deduplicated), one rejection per candidate directory that holds only
+    one of ``progress.csv`` / ``config.yaml``, and the other warnings. A folder below a searched path that holds
+    ``comparisons.yaml`` is a page of its own and is not searched: it is appended to ``pages`` when the caller
+    passes a list (to link it), else named in a warning. Raises when a path does not exist or holds no run
+    directory outside such pages.
     """
     found: dict[Path, Path] = {}
+    rejected: list[str] = []
     warnings: list[str] = []
     for raw in paths:
         path = Path(raw)
@@ -94,7 +96,7 @@ def find_run_dirs(paths: Sequence[str | os.PathLike], pages: list[Path] | None =
         for directory in candidates:
             missing = [name for name in (PROGRESS_FILE, CONFIG_FILE) if not (directory / name).is_file()]
             if missing:
-                warnings.append(f"skipping {directory}: it has no {missing[0]}")
+                rejected.append(f"skipping {directory}: it has no {missing[0]}")
             else:
                 complete.append(directory)
         if not candidates:
@@ -104,7 +106,7 @@ def find_run_dirs(paths: Sequence[str | os.PathLike], pages: list[Path] | None =
                                 f"{CONFIG_FILE}; run `ratbench train` first or check the path")
         for directory in complete:
             found.setdefault(directory.resolve(), directory)
-    return sorted(found.values()), warnings
+    return sorted(found.values()), rejected, warnings
 
 
 def load_progress(path: Path) -> dict[str, np.ndarray]:
@@ -145,19 +147,22 @@ def load_runs(paths: Sequence[str | os.PathLike], pages: list[Path] | None = Non
     """Load every run under ``paths``; unreadable runs are skipped with a warning; ``pages`` as for
     :func:`find_run_dirs`.
 
-    Raises when no run is left.
+    Returns the runs and the warnings (skipped directories first). Raises when no run is left, with the first
+    directory's reason (the caller prints warnings only when this returns).
     """
-    directories, warnings = find_run_dirs(paths, pages)
-    n_candidates = len(directories) + len(warnings)
+    directories, rejected, warnings = find_run_dirs(paths, pages)
+    n_candidates = len(directories) + len(rejected)
     runs = []
     for directory in directories:
         try:
             runs.append(Run(directory, load_config(directory / CONFIG_FILE), load_progress(directory / PROGRESS_FILE)))
         except RatbenchError as err:
-            warnings.append(f"skipping {directory}: {err}")
+            rejected.append(f"skipping {directory}: {err}")
     if not runs:
-        raise RatbenchError(f"no usable runs among {n_candidates} candidate directories under {', '.join(map(str, paths))}; see the warnings above")
-    return runs, warnings
+        more = f" (and {len(rejected) - 1} more skipped)" if len(rejected) > 1 else ""
+        raise RatbenchError(f"no usable runs among {n_candidates} candidate directories under "
+                            f"{', '.join(map(str, paths))}: {rejected[0]}{more}")
+    return runs, rejected + warnings
 
 
 def numeric_columns(runs: Iterable[Run]) -> list[str]:

@@ -73,10 +73,10 @@ def test_find_run_dirs_searches_parents_recursively_and_accepts_run_dirs(tmp_pat
     b = write_run(tmp_path / "sweep" / "cg", "seed0", curve_rows(STEPS, [1, 2, 3, 4]), solver="cg")
     (a / "tb").mkdir()  # TensorBoard folder and checkpoints are ignored
     (a / "checkpoint.pt").write_bytes(b"\0")
-    runs, warnings = runs_api.find_run_dirs([tmp_path / "sweep"])
-    assert runs == sorted([a, b]) and warnings == []
+    runs, rejected, warnings = runs_api.find_run_dirs([tmp_path / "sweep"])
+    assert runs == sorted([a, b]) and rejected == [] and warnings == []
     # A run dir itself, a progress.csv path and a duplicate all name the same run once.
-    runs, _ = runs_api.find_run_dirs([a, a / "progress.csv", tmp_path / "sweep" / "kaczmarz"])
+    runs, _, _ = runs_api.find_run_dirs([a, a / "progress.csv", tmp_path / "sweep" / "kaczmarz"])
     assert runs == [a]
 
 
@@ -86,13 +86,13 @@ def test_a_folder_with_its_own_comparisons_is_a_page_of_its_own(tmp_path):
     ablation = write_run(results / "ablation", "relu-s0", curve_rows(STEPS, [1, 2, 3, 4]))
     (results / "ablation" / "comparisons.yaml").write_text("[]\n")
     pages = []
-    runs, warnings = runs_api.find_run_dirs([results], pages)
+    runs, _, warnings = runs_api.find_run_dirs([results], pages)
     assert runs == [main] and warnings == [] and pages == [results / "ablation"]  # its run is its page's
-    runs, warnings = runs_api.find_run_dirs([results])  # without a list to take them, the skipped page is named
+    runs, _, warnings = runs_api.find_run_dirs([results])  # without a list to take them, the skipped page is named
     assert runs == [main] and warnings == [f"not searching {results / 'ablation'}: a page of its own (it holds "
                                            f"comparisons.yaml; `ratbench report {results / 'ablation'}`)"]
     pages = []
-    runs, _ = runs_api.find_run_dirs([results / "ablation"], pages)  # its own page searches it
+    runs, _, _ = runs_api.find_run_dirs([results / "ablation"], pages)  # its own page searches it
     assert runs == [ablation] and pages == []
     (results / "rat-s0" / "progress.csv").unlink()
     (results / "rat-s0" / "config.yaml").unlink()
@@ -100,13 +100,13 @@ def test_a_folder_with_its_own_comparisons_is_a_page_of_its_own(tmp_path):
         runs_api.find_run_dirs([results])
 
 
-def test_find_run_dirs_warns_about_incomplete_dirs_and_rejects_bad_paths(tmp_path):
+def test_find_run_dirs_rejects_incomplete_dirs_and_bad_paths(tmp_path):
     write_run(tmp_path, "good", curve_rows(STEPS, [1, 2, 3, 4]))
     (tmp_path / "no_config").mkdir()
     (tmp_path / "no_config" / "progress.csv").write_text("iteration,env_steps,wall_time\n1,2,3\n")
-    runs, warnings = runs_api.find_run_dirs([tmp_path])
-    assert runs == [tmp_path / "good"]
-    assert warnings == [f"skipping {tmp_path / 'no_config'}: it has no config.yaml"]
+    runs, rejected, warnings = runs_api.find_run_dirs([tmp_path])
+    assert runs == [tmp_path / "good"] and warnings == []
+    assert rejected == [f"skipping {tmp_path / 'no_config'}: it has no config.yaml"]
 
     with pytest.raises(RatbenchError, match="does not exist"):
         runs_api.find_run_dirs([tmp_path / "nope"])
@@ -158,6 +158,17 @@ def test_load_runs_skips_unreadable_runs_with_a_warning_and_fails_when_none_is_l
     assert str(not_a_run) in warnings[1] and "'env' key" in warnings[1]
     with pytest.raises(RatbenchError, match="no usable runs among 2 candidate directories"):
         runs_api.load_runs([bad_yaml, not_a_run])
+
+
+def test_no_usable_runs_counts_only_run_directories_and_names_the_first_reason(tmp_path):
+    """The error is raised before any warning is printed, so it carries the reason itself; a page of its own
+    below the searched folder is not a candidate run directory."""
+    bad_yaml = write_run(tmp_path, "bad_yaml", curve_rows(STEPS, [1, 2, 3, 4]))
+    (bad_yaml / "config.yaml").write_text("env: [unclosed\n")
+    write_run(tmp_path / "page", "inside", curve_rows(STEPS, [1, 2, 3, 4]))
+    (tmp_path / "page" / "comparisons.yaml").write_text("[]\n")
+    with pytest.raises(RatbenchError, match=r"among 1 candidate directories under .*: skipping .*bad_yaml.*not valid YAML"):
+        runs_api.load_runs([tmp_path])
 
 
 # ----------------------------------------------------------------------------- grouping
