@@ -167,7 +167,8 @@ class LayerFactors:
     def unfolded_inputs(self, samples: slice) -> torch.Tensor:
         """The layer's inputs per position for ``samples``, every call's positions in call order:
         (n_samples, L, d_in [+1]), from the raw ``inputs``."""
-        return torch.cat([_layer_inputs(self.module, x[samples]) for x in self.inputs], dim=1).to(self.g.dtype)
+        parts = [_layer_inputs(self.module, x[samples]) for x in self.inputs]
+        return (parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)).to(self.g.dtype)  # cat copies even one part
 
     def inputs_modified(self) -> bool:
         """Whether a raw input kept for this layer was modified in place since the capture recorded it."""

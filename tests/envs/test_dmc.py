@@ -157,6 +157,37 @@ def test_two_iterations_train_and_evaluate(tmp_path, algo, solver, device):
 
 
 @needs_dmc
+@pytest.mark.parametrize("renderer", ["standard", "fast"])
+def test_the_reused_camera_renders_what_physics_render_does(renderer):
+    """Every frame equals dm_control's own ``physics.render`` (a fresh camera per call) of the same state, over
+    steps, a reset and a restored checkpoint state."""
+    from envs.dmc import RENDERERS, DMCPixels
+
+    env = DMCPixels("cheetah", "run", 4, renderer=renderer)
+
+    def fresh() -> np.ndarray:
+        frame = env._env.physics.render(84, 84, camera_id=0, render_flag_overrides=RENDERERS[renderer])
+        return frame.transpose(2, 0, 1)
+
+    try:
+        obs, _ = env.reset(seed=1)
+        assert np.array_equal(obs[6:], fresh())
+        action = np.full(env.action_space.shape, 0.5, np.float32)
+        for _ in range(3):
+            obs, *_ = env.step(action)
+            assert np.array_equal(obs[6:], fresh())
+        state = env.simulator_state()
+        env.step(-action)
+        obs, _ = env.reset(seed=2)
+        assert np.array_equal(obs[6:], fresh())
+        env.restore_simulator_state(state)
+        obs, *_ = env.step(action)
+        assert np.array_equal(obs[6:], fresh())
+    finally:
+        env.close()
+
+
+@needs_dmc
 def test_the_fast_renderer_changes_only_the_frames():
     """Shadows and reflections off: the same simulation (rewards, states), other pixels; refused off DMC."""
     from envs.dmc import DMCPixels
