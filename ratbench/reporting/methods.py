@@ -53,24 +53,25 @@ def method_label(config: Mapping[str, Any]) -> str:
     """A readable name: ``RAT``, ``RAT (reference preset)``, ``RAT (original rule)``, ``PPO``, ``NPG-CG``,
     with ``entropy C`` for an NPG entropy bonus, ``, shared`` for a shared actor-critic (``shared, joint solve``
     with train_shared.py's joint policy-and-value solve) and the activation /
-    squashing when they are not the algorithm's default (so that different methods never share a label)."""
+    squashing when they are not today's defaults (so that different methods never share a label, and the
+    defaults' run is plain ``RAT`` whichever rule the defaults name)."""
     algo, solver = config.get("algo"), config.get("solver")
     name = SOLVER_NAMES.get(solver, f"NPG-{solver}") if algo == "npg" else str(algo).upper()
     notes = []
     if config.get("preset"):
         notes.append(f"{config['preset']} preset")
-    elif algo == "npg" and value_or_default(config, "npg.rat_variant") == "original":
-        notes.append("original rule")
+    elif algo == "npg" and _departs(config, "npg.rat_variant"):
+        notes.append(f"{value_or_default(config, 'npg.rat_variant')} rule")
     ent_coef = value_or_default(config, "npg.ent_coef")
     if ent_coef:
         notes.append(f"entropy {ent_coef:g}")
     if config.get("arch") == "shared":
         notes.append("shared, joint solve" if value_or_default(config, "npg.value_update") == "joint" else "shared")
     if not config.get("preset"):
-        if value_or_default(config, "model.activation") not in (None, "tanh"):
+        if _departs(config, "model.activation"):
             notes.append(str(value_or_default(config, "model.activation")))
-        if config.get("action_squash") not in (None, "clip"):
-            notes.append(f"{config['action_squash']} actions")
+        if _departs(config, "action_squash"):
+            notes.append(f"{value_or_default(config, 'action_squash')} actions")
     if value_or_default(config, "model.trunk") not in (None, "auto"):
         notes.append(f"{value_or_default(config, 'model.trunk')} CNN")
     if value_or_default(config, "envs.backend") not in (None, "gymnasium"):
@@ -80,6 +81,14 @@ def method_label(config: Mapping[str, Any]) -> str:
     if config.get("label"):
         notes.append(str(config["label"]))
     return f"{name} ({', '.join(notes)})" if notes else name
+
+
+def _departs(config: Mapping[str, Any], dotted: str) -> bool:
+    """Whether the run's ``dotted`` is set and differs from today's default (the schema's)."""
+    from ratbench.training.config import schema
+
+    value = value_or_default(config, dotted)
+    return value is not None and value != lookup(schema(), dotted)
 
 
 @dataclass

@@ -85,3 +85,19 @@ def test_a_preset_setting_splits_methods_even_without_a_label(tmp_path, setting)
     (key, value), = ((k, v) for k, v in setting.items())
     dotted = key if not isinstance(value, dict) else f"{key}.{next(iter(value))}"
     assert plain.seeds == switched.seeds == [0] and dotted in plain.method + switched.method
+
+
+def test_labels_name_what_departs_from_todays_defaults(monkeypatch):
+    """When a default changes, the run on the new default is plain ``RAT`` and the old default's run names its
+    setting: labels follow the schema, not hard-coded values."""
+    from ratbench.training import config as config_module
+
+    base = config_module.schema()
+    changed = {**base, "npg": {**base["npg"], "rat_variant": "original"}, "model": {**base["model"], "activation": "relu"},
+               "action_squash": "tanh"}
+    monkeypatch.setattr(config_module, "schema", lambda: changed)
+    corrected = {"algo": "npg", "solver": "kaczmarz", "action_squash": "clip",
+                 "npg": {"rat_variant": "corrected"}, "model": {"activation": "tanh"}}
+    assert method_label(corrected) == "RAT (corrected rule, tanh, clip actions)"
+    assert method_label({"algo": "npg", "solver": "kaczmarz"}) == "RAT"
+    assert method_label({"algo": "ppo", "solver": None, "model": {"activation": "relu"}}) == "PPO"
