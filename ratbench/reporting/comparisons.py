@@ -17,13 +17,19 @@ and its stratified permutation p-value.
         - ["RAT (reference preset, envpool)", "NPG-CG (reference preset, envpool)"]   # quoted: labels hold commas
         - ["RAT (reference preset, envpool)", "K-FAC (reference preset, envpool)"]
       note: one paragraph the page prints under the title (optional)
+      rule:                                        # optional: a decision rule fixed before the runs (all four keys)
+        across_at_least: 0.6                       # supported when across tasks P >= 0.6 in every family
+        across_p_at_most: 0.1                      #   with its permutation p <= 0.1,
+        harm_at_most: 0.2                          # and on no task P <= 0.2
+        harm_p_at_most: 0.1                        #   with P(second > first)'s p <= 0.1
 
-A method with no finished runs is listed as such, so a comparison can be declared before its runs exist.
+A method with no finished runs is listed as such, so a comparison can be declared before its runs exist. With a
+rule, the page says of each pair whether it is supported and, if not, which condition failed first.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -36,7 +42,38 @@ from ratbench.reporting.runs import COMPARISONS_FILE
 from ratbench.reporting.stats import (BOOTSTRAP_MIN_RUNS, Improvement, Interval, improvement,
                                       probability_of_improvement, stratified_improvement)
 
-ENTRY_KEYS = {"title", "pairs", "note"}
+ENTRY_KEYS = {"title", "pairs", "note", "rule"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A pre-registered support rule: across tasks P >= ``across_at_least`` with p <= ``across_p_at_most`` in
+    every family, and on no task P <= ``harm_at_most`` with the reverse test's p <= ``harm_p_at_most``."""
+
+    across_at_least: float
+    across_p_at_most: float
+    harm_at_most: float
+    harm_p_at_most: float
+
+    def describe(self) -> str:
+        return (f"supported when across tasks P >= {self.across_at_least:g} with p <= {self.across_p_at_most:g}, and on "
+                f"no task P <= {self.harm_at_most:g} with the reverse one-sided p <= {self.harm_p_at_most:g}")
+
+    def judge(self, result: PairResult) -> tuple[bool, str]:
+        """(supported, the first failed condition or "")"""
+        if not result.aggregates:
+            return False, "no across-task P (no common task with an anchor)"
+        for a in result.aggregates:
+            if a.test.probability < self.across_at_least:
+                return False, f"{a.family} across-task P {a.test.probability:.2f} < {self.across_at_least:g}"
+            if a.test.p_value > self.across_p_at_most:
+                return False, f"{a.family} across-task p {a.test.p_value:.2g} > {self.across_p_at_most:g}"
+        for env, test in result.per_task.items():
+            reverse = result.reverse.get(env)
+            if test is not None and reverse is not None and test.probability <= self.harm_at_most \
+                    and reverse.p_value <= self.harm_p_at_most:
+                return False, f"hurts on {env}: P {test.probability:.2f}, reverse p {reverse.p_value:.2g}"
+        return True, ""
 
 
 @dataclass(frozen=True)
@@ -44,6 +81,7 @@ class Comparison:
     title: str
     pairs: tuple[tuple[str, str], ...]  # (first, second): the page gives P(first > second)
     note: str = ""
+    rule: Rule | None = None
 
 
 def load_comparisons(path: Path) -> list[Comparison]:
@@ -66,8 +104,17 @@ def load_comparisons(path: Path) -> list[Comparison]:
                 isinstance(p, list) and len(p) == 2 and all(isinstance(m, str) for m in p) for p in pairs):
             raise RatbenchError(f"{path}: comparison {i}'s pairs must be a non-empty list of [first, second] method "
                                 "labels (quote a label that holds a comma: [\"RAT (reference preset, envpool)\", ...])")
-        out.append(Comparison(str(entry["title"]), tuple((a, b) for a, b in pairs), str(entry.get("note", ""))))
+        out.append(Comparison(str(entry["title"]), tuple((a, b) for a, b in pairs), str(entry.get("note", "")),
+                              _rule(entry["rule"], f"{path}: comparison {i}'s rule") if "rule" in entry else None))
     return out
+
+
+def _rule(raw: Any, where: str) -> Rule:
+    keys = [f.name for f in fields(Rule)]
+    if not isinstance(raw, dict) or set(raw) != set(keys) or not all(
+            isinstance(raw[k], (int, float)) and not isinstance(raw[k], bool) and 0 <= raw[k] <= 1 for k in keys):
+        raise RatbenchError(f"{where} needs exactly the keys {', '.join(keys)}, each a number in [0, 1]")
+    return Rule(*(float(raw[k]) for k in keys))
 
 
 @dataclass(frozen=True)
@@ -91,6 +138,7 @@ class PairResult:
     per_task: dict[str, Improvement | None]
     seeds: dict[str, tuple[int, int]]  # task -> (first's seeds, second's seeds)
     aggregates: list[Aggregate]
+    reverse: dict[str, Improvement | None] = field(default_factory=dict)  # P(second > first), for a rule's harm test
 
 
 def compare(comparison: Comparison, finals: Sequence[dict[str, Any]], metric: str,
@@ -105,10 +153,12 @@ def compare(comparison: Comparison, finals: Sequence[dict[str, Any]], metric: st
         if first not in have or second not in have:
             continue
         tasks = sorted(env for env, method in rows if method == first and (env, second) in rows)
-        per_task, seeds = {}, {}
+        per_task, seeds, reverse = {}, {}, {}
         for env in tasks:
             x, y = rows[env, first]["values"], rows[env, second]["values"]
             per_task[env] = improvement(x, y) if len(x) >= 2 and len(y) >= 2 else None
+            if comparison.rule is not None:
+                reverse[env] = improvement(y, x) if per_task[env] is not None else None
             seeds[env] = (len(x), len(y))
         aggregates = []
         for name in sorted({family(env) for env in tasks if env in anchors}):
@@ -116,7 +166,7 @@ def compare(comparison: Comparison, finals: Sequence[dict[str, Any]], metric: st
             x, y = (_normalised(rows, method, mine, anchors) for method in (first, second))
             interval = probability_of_improvement(x, y) if min(x.shape[0], y.shape[0]) >= BOOTSTRAP_MIN_RUNS else None
             aggregates.append(Aggregate(name, mine, stratified_improvement(x, y), interval))
-        results.append(PairResult(first, second, per_task, seeds, aggregates))
+        results.append(PairResult(first, second, per_task, seeds, aggregates, reverse))
     return results, missing
 
 
@@ -126,12 +176,19 @@ def comparison_summary(comparison: Comparison, results: Sequence[PairResult], mi
     def test(t: Improvement | None) -> dict[str, float] | None:
         return None if t is None else {"probability": t.probability, "p_value": t.p_value}
 
+    def judged(r: PairResult) -> dict[str, Any]:
+        if comparison.rule is None:
+            return {}
+        supported, because = comparison.rule.judge(r)
+        return {"supported": supported, "because": because}
+
     return {"title": comparison.title, "metric": metric, "missing": list(missing),
+            **({} if comparison.rule is None else {"rule": asdict(comparison.rule)}),
             "pairs": [{"first": r.first, "second": r.second, "per_task": {env: test(t) for env, t in r.per_task.items()},
                        "seeds": {env: list(n) for env, n in r.seeds.items()},
                        "across_tasks": [{"family": a.family, "tasks": a.tasks, **test(a.test),
                                          "interval": None if a.interval is None else [a.interval.low, a.interval.high]}
-                                        for a in r.aggregates]}
+                                        for a in r.aggregates], **judged(r)}
                       for r in results]}
 
 
@@ -143,4 +200,4 @@ def _normalised(rows: Mapping[tuple[str, str], dict], method: str, tasks: Sequen
     return np.stack([v[:n] for v in per_task], axis=1)
 
 
-__all__ = ["COMPARISONS_FILE", "Aggregate", "Comparison", "PairResult", "compare", "comparison_summary", "load_comparisons"]
+__all__ = ["COMPARISONS_FILE", "Aggregate", "Comparison", "PairResult", "Rule", "compare", "comparison_summary", "load_comparisons"]

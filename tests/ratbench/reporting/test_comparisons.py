@@ -11,7 +11,7 @@ from scipy import stats
 
 from ratbench.cli import cli
 from ratbench.errors import RatbenchError
-from ratbench.reporting.comparisons import Comparison, compare, load_comparisons
+from ratbench.reporting.comparisons import Comparison, Rule, compare, load_comparisons
 from ratbench.reporting.methods import group_by_method
 from ratbench.reporting.normalisation import load_anchors
 from ratbench.reporting.runs import load_runs
@@ -73,6 +73,11 @@ def test_too_few_runs_for_an_interval_and_no_lead_at_all(tmp_path):
     ("- {title: x, pairs: [[RAT, NPG-CG, PPO]]}", "pairs must be"),
     ("- {title: x, pairs: [[RAT, NPG-CG]], colour: red}", "needs the keys"),
     ("- [unclosed", "is not valid YAML"),
+    ("- {title: x, pairs: [[RAT, NPG-CG]], rule: {across_at_least: 0.6}}", "rule needs exactly the keys"),
+    ("- {title: x, pairs: [[RAT, NPG-CG]], rule: {across_at_least: 1.5, across_p_at_most: 0.1, harm_at_most: 0.2, "
+     "harm_p_at_most: 0.1}}", "each a number in \\[0, 1\\]"),
+    ("- {title: x, pairs: [[RAT, NPG-CG]], rule: {across_at_least: true, across_p_at_most: 0.1, harm_at_most: 0.2, "
+     "harm_p_at_most: 0.1}}", "each a number"),
 ])
 def test_a_bad_file_is_refused_in_one_sentence(tmp_path, text, message):
     path = tmp_path / "comparisons.yaml"
@@ -80,6 +85,52 @@ def test_a_bad_file_is_refused_in_one_sentence(tmp_path, text, message):
     with pytest.raises(RatbenchError, match=message):
         load_comparisons(path)
     assert load_comparisons(tmp_path / "absent.yaml") == []
+
+
+def test_a_declared_rule_judges_each_pair_by_its_first_failed_condition(tmp_path):
+    """Supported only when across-task P and p and the per-task harm test all pass; the harm test is the reverse
+    one-sided test, P(second > first), as SciPy's Mann-Whitney U computes it."""
+    finals = _finals(_runs(tmp_path))
+    lead = "RAT (reference preset)"
+    u = stats.mannwhitneyu(LEAD, OTHER, alternative="greater", method="exact")
+    p_lead = u.statistic / 25
+
+    def judge(pair: tuple[str, str], **rule: float) -> tuple[bool, str]:
+        limits = {"across_at_least": 0.0, "across_p_at_most": 1.0, "harm_at_most": 0.0, "harm_p_at_most": 0.0, **rule}
+        comparison = Comparison("t", (pair,), rule=Rule(**limits))
+        (result,), _ = compare(comparison, finals, "train_return", load_anchors())
+        return comparison.rule.judge(result)
+
+    assert judge((lead, "NPG-CG"), across_at_least=p_lead) == (True, "")
+    assert judge((lead, "NPG-CG"), across_at_least=p_lead + 0.01) == (
+        False, f"MuJoCo across-task P {p_lead:.2f} < {p_lead + 0.01:g}")
+    supported, because = judge((lead, "NPG-CG"), across_p_at_most=0.0)
+    assert not supported and because.startswith("MuJoCo across-task p ")
+    # reversed: P(NPG-CG > lead) = 1 - p_lead on each task, and its harm test is lead > NPG-CG's p
+    assert judge(("NPG-CG", lead), harm_at_most=1 - p_lead, harm_p_at_most=u.pvalue) == (
+        False, f"hurts on Hopper-v5: P {1 - p_lead:.2f}, reverse p {u.pvalue:.2g}")
+    assert judge(("NPG-CG", lead), harm_at_most=1 - p_lead, harm_p_at_most=u.pvalue * 0.99) == (True, "")
+    assert judge(("NPG-CG", lead), harm_at_most=1 - p_lead - 0.01, harm_p_at_most=1.0) == (True, "")
+
+
+def test_the_page_states_a_rule_and_its_verdicts(tmp_path):
+    root = _runs(tmp_path / "runs")
+    (root / "comparisons.yaml").write_text(
+        "- title: Switches\n  pairs: [[RAT (reference preset), NPG-CG], [NPG-CG, RAT (reference preset)]]\n"
+        "  rule: {across_at_least: 0.6, across_p_at_most: 0.5, harm_at_most: 0.2, harm_p_at_most: 0.5}\n")
+    result = CliRunner().invoke(cli, ["report", str(root), "--metric", "train_return"])
+    assert result.exit_code == 0, result.output
+    section = (root / "README.md").read_text().split("## Switches")[1]
+    assert "a pair is supported when across tasks P >= 0.6 with p <= 0.5, and on no task P <= 0.2" in section
+    u = stats.mannwhitneyu(LEAD, OTHER, alternative="greater", method="exact")
+    assert u.statistic / 25 >= 0.6 and u.pvalue <= 0.5  # the lead meets the rule; its reverse hurts on each task
+    lines = [line for line in section.splitlines() if line.startswith("| RAT (reference preset) > NPG-CG")
+             or line.startswith("| NPG-CG > RAT (reference preset)")]
+    assert lines[0].endswith("| supported |") and "| not supported: MuJoCo across-task P" in lines[1]
+    (entry,) = json.loads((root / "summary.json").read_text())["comparisons"]
+    assert entry["rule"] == {"across_at_least": 0.6, "across_p_at_most": 0.5, "harm_at_most": 0.2, "harm_p_at_most": 0.5}
+    assert [(pair["supported"], pair["because"][:20]) for pair in entry["pairs"]] == [
+        (True, ""), (False, "MuJoCo across-task P")]
 
 
 def test_the_page_states_a_declared_comparison_and_summary_json_holds_its_numbers(tmp_path):
