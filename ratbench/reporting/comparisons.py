@@ -29,7 +29,7 @@ rule, the page says of each pair whether it is supported and, if not, which cond
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -43,6 +43,9 @@ from ratbench.reporting.stats import (BOOTSTRAP_MIN_RUNS, Improvement, Interval,
                                       probability_of_improvement, stratified_improvement)
 
 ENTRY_KEYS = {"title", "pairs", "note", "rule"}
+ROUNDING = 1e-9
+"""Slack at a rule's thresholds: an across-task P is a float mean of per-task fractions (17/30, 18/30, 20/30 and
+17/30 average to 0.6 as 0.5999999999999999), and float rounding must not decide a pre-registered threshold."""
 
 
 @dataclass(frozen=True)
@@ -56,23 +59,29 @@ class Rule:
     harm_p_at_most: float
 
     def describe(self) -> str:
-        return (f"supported when across tasks P >= {self.across_at_least:g} with p <= {self.across_p_at_most:g}, and on "
-                f"no task P <= {self.harm_at_most:g} with the reverse one-sided p <= {self.harm_p_at_most:g}")
+        return (f"supported when, in every benchmark family, across tasks P >= {self.across_at_least:g} with p <= "
+                f"{self.across_p_at_most:g}, and on no task P <= {self.harm_at_most:g} with the reverse one-sided p "
+                f"(of P(second > first)) <= {self.harm_p_at_most:g}; a task that only one side ran, or ran with one "
+                "seed, leaves the pair unjudged")
 
     def judge(self, result: PairResult) -> tuple[bool, str]:
         """(supported, the first failed condition or "")"""
+        if result.unmatched:
+            return False, f"no test on {', '.join(result.unmatched)} (runs of one side only)"
+        single = [env for env, test in result.per_task.items() if test is None]
+        if single:
+            return False, f"no test on {', '.join(single)} (one seed on a side)"
         if not result.aggregates:
             return False, "no across-task P (no common task with an anchor)"
         for a in result.aggregates:
-            if a.test.probability < self.across_at_least:
-                return False, f"{a.family} across-task P {a.test.probability:.2f} < {self.across_at_least:g}"
-            if a.test.p_value > self.across_p_at_most:
-                return False, f"{a.family} across-task p {a.test.p_value:.2g} > {self.across_p_at_most:g}"
+            if a.test.probability < self.across_at_least - ROUNDING:
+                return False, f"{a.family} across-task P {a.test.probability:.3f} < {self.across_at_least:g}"
+            if a.test.p_value > self.across_p_at_most + ROUNDING:
+                return False, f"{a.family} across-task p {a.test.p_value:.3g} > {self.across_p_at_most:g}"
         for env, test in result.per_task.items():
-            reverse = result.reverse.get(env)
-            if test is not None and reverse is not None and test.probability <= self.harm_at_most \
-                    and reverse.p_value <= self.harm_p_at_most:
-                return False, f"hurts on {env}: P {test.probability:.2f}, reverse p {reverse.p_value:.2g}"
+            reverse = result.reverse[env]
+            if test.probability <= self.harm_at_most + ROUNDING and reverse.p_value <= self.harm_p_at_most + ROUNDING:
+                return False, f"hurts on {env}: P {test.probability:.3f}, reverse p {reverse.p_value:.3g}"
         return True, ""
 
 
@@ -93,11 +102,11 @@ def load_comparisons(path: Path) -> list[Comparison]:
     except yaml.YAMLError as error:
         raise RatbenchError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
     if not isinstance(entries, list):
-        raise RatbenchError(f"{path} must hold a list of comparisons (title, pairs, note)")
+        raise RatbenchError(f"{path} must hold a list of comparisons (title, pairs, note, rule)")
     out = []
     for i, entry in enumerate(entries, 1):
         if not isinstance(entry, dict) or not {"title", "pairs"} <= set(entry) or set(entry) - ENTRY_KEYS:
-            raise RatbenchError(f"{path}: comparison {i} needs the keys title and pairs, and may have note; it has "
+            raise RatbenchError(f"{path}: comparison {i} needs the keys title and pairs, and may have note and rule; it has "
                                 f"{sorted(entry) if isinstance(entry, dict) else entry!r}")
         pairs = entry["pairs"]
         if not isinstance(pairs, list) or not pairs or not all(
@@ -138,7 +147,9 @@ class PairResult:
     per_task: dict[str, Improvement | None]
     seeds: dict[str, tuple[int, int]]  # task -> (first's seeds, second's seeds)
     aggregates: list[Aggregate]
-    reverse: dict[str, Improvement | None] = field(default_factory=dict)  # P(second > first), for a rule's harm test
+    reverse: dict[str, Improvement | None] = field(default_factory=dict)  # P(second > first): a rule's harm test
+    unmatched: list[str] = field(default_factory=list)  # tasks that only one of the two ran
+    verdict: tuple[bool, str] | None = None  # the comparison's rule applied: (supported, first failed condition)
 
 
 def compare(comparison: Comparison, finals: Sequence[dict[str, Any]], metric: str,
@@ -157,8 +168,7 @@ def compare(comparison: Comparison, finals: Sequence[dict[str, Any]], metric: st
         for env in tasks:
             x, y = rows[env, first]["values"], rows[env, second]["values"]
             per_task[env] = improvement(x, y) if len(x) >= 2 and len(y) >= 2 else None
-            if comparison.rule is not None:
-                reverse[env] = improvement(y, x) if per_task[env] is not None else None
+            reverse[env] = improvement(y, x) if len(x) >= 2 and len(y) >= 2 else None
             seeds[env] = (len(x), len(y))
         aggregates = []
         for name in sorted({family(env) for env in tasks if env in anchors}):
@@ -166,7 +176,9 @@ def compare(comparison: Comparison, finals: Sequence[dict[str, Any]], metric: st
             x, y = (_normalised(rows, method, mine, anchors) for method in (first, second))
             interval = probability_of_improvement(x, y) if min(x.shape[0], y.shape[0]) >= BOOTSTRAP_MIN_RUNS else None
             aggregates.append(Aggregate(name, mine, stratified_improvement(x, y), interval))
-        results.append(PairResult(first, second, per_task, seeds, aggregates, reverse))
+        unmatched = sorted({env for env, method in rows if method in (first, second)} - set(tasks))
+        result = PairResult(first, second, per_task, seeds, aggregates, reverse, unmatched)
+        results.append(result if comparison.rule is None else replace(result, verdict=comparison.rule.judge(result)))
     return results, missing
 
 
@@ -177,10 +189,7 @@ def comparison_summary(comparison: Comparison, results: Sequence[PairResult], mi
         return None if t is None else {"probability": t.probability, "p_value": t.p_value}
 
     def judged(r: PairResult) -> dict[str, Any]:
-        if comparison.rule is None:
-            return {}
-        supported, because = comparison.rule.judge(r)
-        return {"supported": supported, "because": because}
+        return {} if r.verdict is None else {"supported": r.verdict[0], "because": r.verdict[1]}
 
     return {"title": comparison.title, "metric": metric, "missing": list(missing),
             **({} if comparison.rule is None else {"rule": asdict(comparison.rule)}),

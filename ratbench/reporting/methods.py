@@ -11,6 +11,7 @@ as such and left out of the statistics unless the caller asks for it.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -33,12 +34,12 @@ def value_or_default(config: Mapping[str, Any], dotted: str) -> Any:
     value = lookup(config, dotted)
     if value is not MISSING:
         return value
-    from ratbench.training.config import PREDATED_VALUES, schema
+    from ratbench.training.config import PREDATED_VALUES
 
     if dotted in PREDATED_VALUES:
         return PREDATED_VALUES[dotted]
 
-    default = lookup(schema(), dotted)
+    default = lookup(_defaults(), dotted)
     if default is MISSING or (dotted.startswith("npg.") and config.get("algo") != "npg"):
         return None
     return default
@@ -60,7 +61,7 @@ def method_label(config: Mapping[str, Any]) -> str:
     notes = []
     if config.get("preset"):
         notes.append(f"{config['preset']} preset")
-    elif algo == "npg" and _departs(config, "npg.rat_variant"):
+    elif algo == "npg" and solver == "kaczmarz" and _departs(config, "npg.rat_variant"):  # the rule is Kaczmarz's
         notes.append(f"{value_or_default(config, 'npg.rat_variant')} rule")
     ent_coef = value_or_default(config, "npg.ent_coef")
     if ent_coef:
@@ -72,11 +73,11 @@ def method_label(config: Mapping[str, Any]) -> str:
             notes.append(str(value_or_default(config, "model.activation")))
         if _departs(config, "action_squash"):
             notes.append(f"{value_or_default(config, 'action_squash')} actions")
-    if value_or_default(config, "model.trunk") not in (None, "auto"):
+    if _departs(config, "model.trunk"):
         notes.append(f"{value_or_default(config, 'model.trunk')} CNN")
-    if value_or_default(config, "envs.backend") not in (None, "gymnasium"):
+    if _departs(config, "envs.backend"):
         notes.append(str(value_or_default(config, "envs.backend")))
-    if value_or_default(config, "envs.dmc_renderer") not in (None, "standard"):
+    if _departs(config, "envs.dmc_renderer"):
         notes.append(f"{value_or_default(config, 'envs.dmc_renderer')} renderer, non-standard frames")
     if config.get("label"):
         notes.append(str(config["label"]))
@@ -85,10 +86,16 @@ def method_label(config: Mapping[str, Any]) -> str:
 
 def _departs(config: Mapping[str, Any], dotted: str) -> bool:
     """Whether the run's ``dotted`` is set and differs from today's default (the schema's)."""
+    value = value_or_default(config, dotted)
+    return value is not None and value != lookup(_defaults(), dotted)
+
+
+@functools.cache
+def _defaults() -> dict[str, Any]:
+    """Today's defaults (the shipped base layer), parsed once per process; read-only."""
     from ratbench.training.config import schema
 
-    value = value_or_default(config, dotted)
-    return value is not None and value != lookup(schema(), dotted)
+    return schema()
 
 
 @dataclass

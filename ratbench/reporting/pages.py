@@ -137,14 +137,10 @@ def _comparison_section(comparison: Comparison, results: Sequence[PairResult], m
             + ("" if a.interval is None else f" [{a.interval.low:.2f}, {a.interval.high:.2f}]")
             + f" ({_p_equation(a.test.p_value)}; {len(a.tasks)} task{'s' if len(a.tasks) > 1 else ''})"
             for a in r.aggregates) or "– (no common task with an anchor)"
-        verdict = []
-        if comparison.rule is not None:
-            supported, because = comparison.rule.judge(r)
-            verdict = ["supported" if supported else f"not supported: {because}"]
+        verdict = [] if r.verdict is None else ["supported" if r.verdict[0] else f"not supported: {r.verdict[1]}"]
         table.append([f"{r.first} > {r.second}", *cells, across, *verdict])
     rule = [] if comparison.rule is None else [
-        f"The rule, fixed before the runs: a pair is {comparison.rule.describe()} (the reverse p tests "
-        "P(second > first)).", ""]
+        f"The rule declared in comparisons.yaml: a pair is {comparison.rule.describe()}.", ""]
     parts += [f"Window {metric}. Each cell: P(first > second) over seed pairings (ties half), the exact one-sided "
               "permutation p-value and the seeds on each side; across tasks, per benchmark family: P averaged over the "
               f"common tasks with a normalisation anchor, its 95% stratified-bootstrap interval (from {BOOTSTRAP_MIN_RUNS} "

@@ -96,7 +96,9 @@ def find_run_dirs(paths: Sequence[str | os.PathLike], pages: list[Path] | None =
         for directory in candidates:
             missing = [name for name in (PROGRESS_FILE, CONFIG_FILE) if not (directory / name).is_file()]
             if missing:
-                rejected.append(f"skipping {directory}: it has no {missing[0]}")
+                reason = f"skipping {directory}: it has no {missing[0]}"
+                if reason not in rejected:  # a folder reached through two searched paths is one candidate
+                    rejected.append(reason)
             else:
                 complete.append(directory)
         if not candidates:
@@ -159,9 +161,10 @@ def load_runs(paths: Sequence[str | os.PathLike], pages: list[Path] | None = Non
         except RatbenchError as err:
             rejected.append(f"skipping {directory}: {err}")
     if not runs:
+        first = f": {rejected[0]}" if rejected else ""
         more = f" (and {len(rejected) - 1} more skipped)" if len(rejected) > 1 else ""
-        raise RatbenchError(f"no usable runs among {n_candidates} candidate directories under "
-                            f"{', '.join(map(str, paths))}: {rejected[0]}{more}")
+        raise RatbenchError(f"no usable runs among {n_candidates} candidate director{'y' if n_candidates == 1 else 'ies'} "
+                            f"under {', '.join(map(str, paths)) or 'no path'}{first}{more}")
     return runs, rejected + warnings
 
 

@@ -118,7 +118,7 @@ def test_skipped_runs_and_truncated_groups_are_reported(tmp_path):
     [
         (["{tmp}/nowhere"], "nowhere does not exist"),
         (["{tmp}/empty"], "no run directories under"),
-        (["{tmp}/broken"], "no usable runs among 1 candidate directories"),
+        (["{tmp}/broken"], "no usable runs among 1 candidate directory"),
         (["{tmp}/runs", "--metric", "retrun_mean"], "unknown metric 'retrun_mean' (did you mean 'return_mean'"),
         (["{tmp}/runs", "--metric", "kl"], "metric 'kl' is empty in every run"),
         (["{tmp}/runs", "--group-by", "solverr"], "unknown group-by key 'solverr' (did you mean 'solver'"),

@@ -90,14 +90,17 @@ def test_a_preset_setting_splits_methods_even_without_a_label(tmp_path, setting)
 def test_labels_name_what_departs_from_todays_defaults(monkeypatch):
     """When a default changes, the run on the new default is plain ``RAT`` and the old default's run names its
     setting: labels follow the schema, not hard-coded values."""
-    from ratbench.training import config as config_module
+    from ratbench.reporting import methods
+    from ratbench.training.config import schema
 
-    base = config_module.schema()
+    base = schema()
     changed = {**base, "npg": {**base["npg"], "rat_variant": "original"}, "model": {**base["model"], "activation": "relu"},
                "action_squash": "tanh"}
-    monkeypatch.setattr(config_module, "schema", lambda: changed)
+    monkeypatch.setattr(methods, "_defaults", lambda: changed)
     corrected = {"algo": "npg", "solver": "kaczmarz", "action_squash": "clip",
                  "npg": {"rat_variant": "corrected"}, "model": {"activation": "tanh"}}
     assert method_label(corrected) == "RAT (corrected rule, tanh, clip actions)"
     assert method_label({"algo": "npg", "solver": "kaczmarz"}) == "RAT"
     assert method_label({"algo": "ppo", "solver": None, "model": {"activation": "relu"}}) == "PPO"
+    # the residual rule is Kaczmarz's: the other solvers never name it
+    assert method_label({"algo": "npg", "solver": "cg", "npg": {"rat_variant": "corrected"}}) == "NPG-CG"

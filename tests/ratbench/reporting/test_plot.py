@@ -167,7 +167,7 @@ def test_no_usable_runs_counts_only_run_directories_and_names_the_first_reason(t
     (bad_yaml / "config.yaml").write_text("env: [unclosed\n")
     write_run(tmp_path / "page", "inside", curve_rows(STEPS, [1, 2, 3, 4]))
     (tmp_path / "page" / "comparisons.yaml").write_text("[]\n")
-    with pytest.raises(RatbenchError, match=r"among 1 candidate directories under .*: skipping .*bad_yaml.*not valid YAML"):
+    with pytest.raises(RatbenchError, match=r"among 1 candidate directory under .*: skipping .*bad_yaml.*not valid YAML"):
         runs_api.load_runs([tmp_path])
 
 
