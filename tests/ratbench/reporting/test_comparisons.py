@@ -132,39 +132,40 @@ def test_a_threshold_met_exactly_is_met_whatever_the_float_rounding():
     assert rule.judge(result) == (True, "")
 
 
-def test_the_page_states_a_rule_and_its_verdicts(tmp_path):
+def _reported(tmp_path, declared: str, title: str) -> tuple[str, dict]:
+    """The page section titled ``title`` and its summary.json entry, with ``declared`` as comparisons.yaml."""
     root = _runs(tmp_path / "runs")
-    (root / "comparisons.yaml").write_text(
-        "- title: Switches\n  pairs: [[RAT (reference preset), NPG-CG], [NPG-CG, RAT (reference preset)]]\n"
-        "  rule: {across_at_least: 0.6, across_p_at_most: 0.5, harm_at_most: 0.2, harm_p_at_most: 0.5}\n")
+    (root / "comparisons.yaml").write_text(declared)
     result = CliRunner().invoke(cli, ["report", str(root), "--metric", "train_return"])
     assert result.exit_code == 0, result.output
-    section = (root / "README.md").read_text().split("## Switches")[1]
+    page = (root / "README.md").read_text()
+    (entry,) = json.loads((root / "summary.json").read_text())["comparisons"]
+    return page[page.index(f"## {title}"):], entry
+
+
+def test_the_page_states_a_rule_and_its_verdicts(tmp_path):
+    section, entry = _reported(
+        tmp_path, "- title: Switches\n  pairs: [[RAT (reference preset), NPG-CG], [NPG-CG, RAT (reference preset)]]\n"
+        "  rule: {across_at_least: 0.6, across_p_at_most: 0.5, harm_at_most: 0.2, harm_p_at_most: 0.5}\n", "Switches")
     assert "a pair is supported when, in every benchmark family, across tasks P >= 0.6 with p <= 0.5, and on no task P <= 0.2" in section
     u = stats.mannwhitneyu(LEAD, OTHER, alternative="greater", method="exact")
     assert u.statistic / 25 >= 0.6 and u.pvalue <= 0.5  # the lead meets the rule; its reverse hurts on each task
     lines = [line for line in section.splitlines() if line.startswith("| RAT (reference preset) > NPG-CG")
              or line.startswith("| NPG-CG > RAT (reference preset)")]
     assert lines[0].endswith("| supported |") and "| not supported: MuJoCo across-task P" in lines[1]
-    (entry,) = json.loads((root / "summary.json").read_text())["comparisons"]
     assert entry["rule"] == {"across_at_least": 0.6, "across_p_at_most": 0.5, "harm_at_most": 0.2, "harm_p_at_most": 0.5}
     assert [(pair["supported"], pair["because"][:20]) for pair in entry["pairs"]] == [
         (True, ""), (False, "MuJoCo across-task P")]
 
 
 def test_the_page_states_a_declared_comparison_and_summary_json_holds_its_numbers(tmp_path):
-    root = _runs(tmp_path / "runs")
-    (root / "comparisons.yaml").write_text(
-        "- title: The paper's comparison, equal settings\n  pairs:\n    - [RAT (reference preset), NPG-CG]\n"
-        "    - [RAT (reference preset), TRPO]\n  note: Solver against solver, everything else equal.\n")
-    result = CliRunner().invoke(cli, ["report", str(root), "--metric", "train_return"])
-    assert result.exit_code == 0, result.output
-    page = (root / "README.md").read_text()
-    section = page[page.index("## The paper's comparison, equal settings"):]
+    section, entry = _reported(
+        tmp_path, "- title: The paper's comparison, equal settings\n  pairs:\n    - [RAT (reference preset), NPG-CG]\n"
+        "    - [RAT (reference preset), TRPO]\n  note: Solver against solver, everything else equal.\n",
+        "The paper's comparison, equal settings")
     assert "Solver against solver, everything else equal." in section and "No finished runs yet of: TRPO." in section
     u = stats.mannwhitneyu(LEAD, OTHER, alternative="greater", method="exact")
     assert f"| RAT (reference preset) > NPG-CG | {u.statistic / 25:.2f} (p = {u.pvalue:.2g}; 5 vs 5) |" in section
-    (entry,) = json.loads((root / "summary.json").read_text())["comparisons"]
     pair = entry["pairs"][0]
     assert entry["missing"] == ["TRPO"] and (pair["first"], pair["second"]) == ("RAT (reference preset)", "NPG-CG")
     assert pair["per_task"]["Walker2d-v5"]["p_value"] == pytest.approx(u.pvalue)
