@@ -21,8 +21,12 @@ Render threads: at most :data:`RENDER_THREADS` per pool. EnvPool's default (one 
 the cores it sees) crashed inside Mesa's software renderer (``swrast_dri.so``, a segfault in an EnvPool worker
 thread) on this CPU: 8 sub-envs on 8 threads in 3 of 3 tries (or hung at the first reset), 4 on 4 threads in
 3 of 3 tries once a dm_control EGL context had been made in the same process. With 2 threads and no
-dm_control context, 8 and 4 sub-envs passed every try; beside a dm_control context even 2 threads crashed once in
-2 tries (8 sub-envs). So never render with this backend and with dm_control in one process: training does not
+dm_control context, 8 and 4 sub-envs passed every try at first; beside a dm_control context even 2 threads crashed
+once in 2 tries (8 sub-envs), and later 2 threads crashed alone in a fresh process: once in the full test suite
+and once in 6 tries of 125 agent steps of 4 sub-envs through this adapter (1,000 control-step frames each),
+where one thread passed 6 of 6. One thread renders with one GL context at a time, which is what Mesa survives;
+with two training runs beside, those tries took 108-146 s on one thread against 111-124 s (and the crash at 86 s)
+on two. So never render with this backend and with dm_control in one process: training does not
 (its evaluation episodes use the training backend, and envs.dmc probes dm_control in a subprocess), and
 tests/envs/test_envpool_dmc.py runs EnvPool in a fresh process.
 """
@@ -39,8 +43,9 @@ from envs.envpool_backend import EGL_LIBRARY, EnvPoolVectorEnv, final_observatio
 from envs.names import DMC_TASKS, dmc_env_id
 from ratbench.errors import RatbenchError
 
-RENDER_THREADS = 2
-"""EnvPool worker threads per DMC pixel pool: more crashed Mesa's software renderer here (module docstring)."""
+RENDER_THREADS = 1
+"""EnvPool worker threads per DMC pixel pool: more crashed Mesa's software renderer here (module docstring).
+Unmeasured with a GPU's EGL, where more threads may pay."""
 
 
 def pool_task_name(domain: str, task: str) -> str:
