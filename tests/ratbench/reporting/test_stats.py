@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from ratbench.reporting.runs import load_runs
-from ratbench.reporting.stats import iqm, probability_of_improvement, spread, value_at
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from ratbench.reporting.stats import iqm, iqm_over_runs, mean_p_better, probability_of_improvement, spread, value_at
+from tests.strategies import property_settings
 from tests.ratbench.reporting.helpers import write_run
 
 
@@ -181,3 +186,24 @@ def test_improvement_p_value_is_the_exact_mann_whitney_test():
     assert result.probability == pytest.approx(exact.statistic / 20) and result.p_value == pytest.approx(exact.pvalue)
     tied = improvement([1.0, 1.0, 1.0], [1.0, 1.0, 1.0])
     assert tied.probability == 0.5 and tied.p_value == 1.0
+
+
+# Scores with ties (values drawn from a few levels, as equal returns and a bootstrap's repeated runs give).
+_scores = st.tuples(st.integers(1, 9), st.integers(1, 9), st.integers(1, 5)).flatmap(
+    lambda shape: st.tuples(*(hnp.arrays(np.float64, (n, shape[2]), elements=st.sampled_from([-3.5, 0.0, 0.1, 2.0, 1e3]))
+                              for n in shape[:2])))
+
+
+@property_settings(60)
+@given(_scores)
+def test_the_bootstrap_statistics_are_rliables_and_scipys_to_the_bit(pair):
+    """The page's statistics are rliable's (aggregate_iqm: SciPy's trim_mean; probability_of_improvement: SciPy's
+    Mann-Whitney U per task, averaged), computed without SciPy's per-call overhead: equal to the bit."""
+    from rliable import metrics
+    from scipy.stats import trim_mean
+
+    x, y = pair
+    assert mean_p_better(x, y) == metrics.probability_of_improvement(x, y)
+    assert mean_p_better(x, x) == 0.5
+    assert np.array_equal(iqm_over_runs(x), trim_mean(x, 0.25, axis=0))
+    assert iqm_over_runs(x.ravel()) == metrics.aggregate_iqm(x)
