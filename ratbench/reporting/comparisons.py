@@ -147,7 +147,7 @@ class PairResult:
     per_task: dict[str, Improvement | None]
     seeds: dict[str, tuple[int, int]]  # task -> (first's seeds, second's seeds)
     aggregates: list[Aggregate]
-    reverse: dict[str, Improvement | None] = field(default_factory=dict)  # P(second > first): a rule's harm test
+    reverse: dict[str, Improvement | None] = field(default_factory=dict)  # P(second > first), with a rule only
     unmatched: list[str] = field(default_factory=list)  # tasks that only one of the two ran
     verdict: tuple[bool, str] | None = None  # the comparison's rule applied: (supported, first failed condition)
 
@@ -167,8 +167,10 @@ def compare(comparison: Comparison, finals: Sequence[dict[str, Any]], metric: st
         per_task, seeds, reverse = {}, {}, {}
         for env in tasks:
             x, y = rows[env, first]["values"], rows[env, second]["values"]
-            per_task[env] = improvement(x, y) if len(x) >= 2 and len(y) >= 2 else None
-            reverse[env] = improvement(y, x) if len(x) >= 2 and len(y) >= 2 else None
+            tested = len(x) >= 2 and len(y) >= 2
+            per_task[env] = improvement(x, y) if tested else None
+            if comparison.rule is not None:  # only a rule reads the reverse test
+                reverse[env] = improvement(y, x) if tested else None
             seeds[env] = (len(x), len(y))
         aggregates = []
         for name in sorted({family(env) for env in tasks if env in anchors}):
