@@ -42,6 +42,11 @@ def _note_rounding(config: dict) -> None:
 @click.option("--suite", "suite_files", type=click.Path(dir_okay=False), multiple=True,
               help="Run every run of a training suite YAML; repeat to queue several suites (run in the order given, "
                    "--jobs at once across them).")
+@click.option("--collected", "collected", type=click.Path(file_okay=False), multiple=True,
+              help="With --suite: leave out the runs already collected as finished in this results folder "
+                   "(`ratbench report --collect`; same directory name and config); repeatable.")
+@click.option("--task-major", is_flag=True,
+              help="With --suite: run the queue task by task (every suite's runs on its first task, then the next).")
 @click.option("--print-commands", is_flag=True, help="With --suite: print one `ratbench train` command per run instead of running.")
 @click.option("--jobs", type=int, default=1, show_default=True, help="With --suite: runs at once (separate processes).")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
@@ -52,7 +57,7 @@ def _note_rounding(config: dict) -> None:
               help="With --resume or --suite: unpickle a checkpoint that is not plain data (one written by ratbench "
                    "before safe checkpoints). Unpickling runs code from the file: only for run directories you trust.")
 def train(env, algo, solver, arch, steps, seed, preset, config_file, sets, logdir, run_dir, resume_dir, device, threads, suite_files,
-          print_commands, jobs, executor, address, quiet, trust_checkpoint) -> None:
+          collected, task_major, print_commands, jobs, executor, address, quiet, trust_checkpoint) -> None:
     """Train a policy on a MuJoCo, classic-control, MinAtar, Atari or DMC task with any solver, or PPO / PG
     (default: RAT on Hopper)."""
     from ratbench.training import Trainer, resolve_config
@@ -65,10 +70,10 @@ def train(env, algo, solver, arch, steps, seed, preset, config_file, sets, logdi
         if resume_dir or any(v is not None for v in explicit.values()) or config_file or sets or logdir or run_dir:
             raise RatbenchError("--suite takes no other run options; put them in the suite file")
         run_suite(suite_files, print_commands=print_commands, jobs=jobs, progress_bar=not quiet, executor=executor,
-                  address=address, trust_checkpoint=trust_checkpoint)
+                  address=address, trust_checkpoint=trust_checkpoint, collected=collected, task_major=task_major)
         return
-    if print_commands:
-        raise RatbenchError("--print-commands needs --suite FILE")
+    if print_commands or collected or task_major:
+        raise RatbenchError("--print-commands, --collected and --task-major need --suite FILE")
     if executor != "local" or address:
         raise RatbenchError("--executor and --address apply to --suite runs only")
     if algo is not None and algo not in ALGOS:

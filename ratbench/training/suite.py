@@ -18,7 +18,9 @@ A run whose directory already holds a checkpoint is resumed (a finished one
 returns at once), so re-running a suite completes it. A run another process
 is training (its directory's lock is held, see run_lock.py) is skipped, so
 several runners, on one machine or on machines sharing the file system, can
-work through one suite together. ``print_commands``
+work through one suite together. Runs already collected as finished into a ``collected`` results folder are
+left out (:mod:`ratbench.training.suite_collected`), and ``task_major`` orders the queue task by task.
+``print_commands``
 prints one ``ratbench train`` command per run (for a cluster); ``jobs > 1``
 runs that many at once as separate processes.
 """
@@ -39,6 +41,7 @@ import click
 from ratbench.errors import RatbenchError
 from ratbench.threads import JOBS_VARIABLE
 from ratbench.training.config import canonical_env_name, load_yaml_file, resolve_config
+from ratbench.training.suite_collected import by_task, is_collected
 from ratbench.training.suite_run import SuiteRun, report_busy, run_one, skip_busy
 from ratbench.training.run_lock import BUSY_EXIT_CODE, RunBusyError, is_busy
 
@@ -101,15 +104,26 @@ EXECUTORS = ("local", "ray")
 
 def run_suite(paths: str | Path | Sequence[str | Path], print_commands: bool = False, jobs: int = 1,
               progress_bar: bool = True, executor: str = "local", address: str | None = None,
-              trust_checkpoint: bool = False) -> None:
+              trust_checkpoint: bool = False, collected: Sequence[str | Path] = (), task_major: bool = False) -> None:
     """Every run of the suite file(s) ``paths``, in order (several suites form one queue, so ``jobs`` slots stay
-    busy across them); every file is validated before anything starts."""
+    busy across them; ``task_major``: task by task across them), less those collected as finished in a
+    ``collected`` folder; every file is validated before anything starts."""
     if executor not in EXECUTORS:
         raise RatbenchError(f"unknown executor {executor!r}; valid executors: {', '.join(EXECUTORS)}")
     runs = [run for path in ([paths] if isinstance(paths, (str, Path)) else paths) for run in load_suite(path)]
     clash = sorted(str(logdir) for logdir, n in Counter(r.logdir for r in runs).items() if n > 1)
     if clash:
         raise RatbenchError(f"two suites name the same run directory {clash[0]!r}; queue each run once")
+    if collected:
+        folders = [Path(folder) for folder in collected]
+        missing = [str(folder) for folder in folders if not folder.is_dir()]
+        if missing:
+            raise RatbenchError(f"--collected folder {missing[0]} does not exist; give a folder of collected runs")
+        done = [run for run in runs if is_collected(run, folders)]
+        runs = [run for run in runs if run not in done]
+        click.echo(f"{len(done)} run(s) already collected as finished, {len(runs)} to train", err=True)
+    if task_major:
+        runs = by_task(runs)
     if print_commands:
         for run in runs:
             click.echo(shlex.join(run.command()))

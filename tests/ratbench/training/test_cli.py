@@ -1,5 +1,7 @@
 """`ratbench train` on the command line: runs, clear one-line errors, suites."""
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -32,7 +34,9 @@ def test_train_cartpole_from_the_command_line(tmp_path):
         (["--env", "hopper", "--algo", "sac"], "unknown algorithm 'sac'"),
         (["--env", "hopper", "--set", "npg.lrr=1"], "did you mean npg.lr"),
         (["--resume", "/nonexistent/run"], "has no config.yaml"),
-        (["--print-commands"], "needs --suite"),
+        (["--print-commands"], "need --suite"),
+        (["--collected", "results"], "need --suite"),
+        (["--task-major"], "need --suite"),
     ],
 )
 def test_errors_are_one_line_without_traceback(args, message):
@@ -127,6 +131,48 @@ def test_suite_runs_and_rerun_resumes(tmp_path):
     assert len(read_rows(run)) == 2
     again = _invoke("--suite", str(suite), "--quiet")  # finished runs are resumed and return at once
     assert again.exit_code == 0 and len(read_rows(run)) == 2
+
+
+def test_a_suite_leaves_out_the_runs_collected_as_finished_and_refuses_another_runs_copy(tmp_path):
+    """After a machine loses its run directories, --collected trains only what the results folder lacks."""
+    suite, runs, results = tmp_path / "suite.yaml", tmp_path / "runs", tmp_path / "results"
+    suite.write_text(
+        "logdir: %s\nenvs: [cartpole]\nseeds: [0, 1]\nsteps: 256\n"
+        "set: {threads: 1, num_envs: 2, num_steps: 128, model.hidden: [16], eval.episodes: 1}\n"
+        "runs:\n  - {algo: npg, solver: diagonal}\n" % runs)
+    assert _invoke("--suite", str(suite), "--quiet").exit_code == 0
+    collect = CliRunner().invoke(cli, ["report", str(runs), "--collect", str(results), "--out", str(tmp_path / "page")])
+    assert collect.exit_code == 0, collect.output
+    shutil.rmtree(runs)
+    result = _invoke("--suite", str(suite), "--collected", str(results), "--print-commands")
+    assert result.exit_code == 0, result.output
+    assert "2 run(s) already collected as finished, 0 to train" in result.output
+    assert "ratbench train" not in result.output
+
+    summary = results / "cartpole-npg-diagonal-s1" / "summary.json"
+    summary.write_text(summary.read_text().replace('"finished": true', '"finished": false'))
+    result = _invoke("--suite", str(suite), "--collected", str(results), "--print-commands")
+    assert result.exit_code == 0 and "1 to train" in result.output
+    assert [line for line in result.output.splitlines() if line.startswith("ratbench train")] == [
+        line for line in result.output.splitlines() if "cartpole-npg-diagonal-s1" in line]
+
+    suite.write_text(suite.read_text().replace("model.hidden: [16]", "model.hidden: [8]"))
+    result = _invoke("--suite", str(suite), "--collected", str(results), "--print-commands")
+    assert result.exit_code == 1 and "collected from another config" in result.output and "model" in result.output
+    assert "Traceback" not in result.output
+    result = _invoke("--suite", str(suite), "--collected", str(tmp_path / "nowhere"), "--print-commands")
+    assert result.exit_code == 1 and "does not exist" in result.output
+
+
+def test_task_major_runs_every_suites_runs_on_a_task_before_the_next(tmp_path):
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text("logdir: %s\nenvs: [hopper, cartpole]\nruns:\n  - {algo: ppo}\n" % (tmp_path / "a"))
+    second.write_text("logdir: %s\nenvs: [cartpole, hopper]\nruns:\n  - {algo: npg}\n  - {algo: pg}\n" % (tmp_path / "b"))
+    result = _invoke("--suite", str(first), "--suite", str(second), "--task-major", "--print-commands")
+    assert result.exit_code == 0, result.output
+    names = [line.rsplit("/", 1)[1] for line in result.output.strip().splitlines()]
+    assert names == ["hopper-ppo-none-s0", "hopper-npg-kaczmarz-s0", "hopper-pg-none-s0",
+                     "cartpole-ppo-none-s0", "cartpole-npg-kaczmarz-s0", "cartpole-pg-none-s0"]
 
 
 def test_bad_suite_keys_are_clear(tmp_path):
