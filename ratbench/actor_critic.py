@@ -13,6 +13,7 @@ the frames into floats (scaled by ``1 / high``) inside the network.
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -36,6 +37,7 @@ class ActorCritic(nn.Module):
         image_shape: Sequence[int] | None = None,
         image_scale: float = 1.0,
         trunk: str = "auto",
+        init: str = "torch",
     ):
         super().__init__()
         hidden = list(hidden)
@@ -56,6 +58,20 @@ class ActorCritic(nn.Module):
         self.policy: Policy = (
             CategoricalPolicy(policy_body) if discrete else GaussianPolicy(policy_body, act_dim, log_std_init)
         )
+        if init == "orthogonal":
+            self._orthogonal_init(policy_head=policy_body[-1], value_head=self.critic[-1])
+        elif init != "torch":
+            raise ValueError(f"init must be 'torch' or 'orthogonal', got {init!r}")
+
+    def _orthogonal_init(self, policy_head: nn.Module, value_head: nn.Module) -> None:
+        """SB3's ``ortho_init`` (stable_baselines3/common/policies.py, ``ActorCriticPolicy._build``) and CleanRL's
+        ``layer_init``: every Linear and Conv2d weight orthogonal with gain sqrt(2), the policy head's 0.01 and the
+        value head's 1, every bias zero (the Gaussian log-std keeps ``log_std_init``)."""
+        gains = {policy_head: 0.01, value_head: 1.0}
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Conv2d)):
+                nn.init.orthogonal_(module.weight, gain=gains.get(module, math.sqrt(2)))
+                nn.init.zeros_(module.bias)
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """V(s): obs (N, obs_dim) -> (N,)."""

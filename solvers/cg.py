@@ -43,11 +43,16 @@ class ConjugateGradient(Solver):
     name = "cg"
     exact = "converges to d*; exact in at most rank(F) + 1 iterations in exact arithmetic"
 
-    def __init__(self, iterations: int = 10, tol: float = 1e-10, curvature: str = "empirical"):
-        """iterations: maximum CG steps; tol: stop when ||g - (F + lambda I) d|| / ||g|| < tol;
-        curvature: 'empirical' (F = S^T S / N) or 'kl_hessian' (the Hessian of the mean KL, module doc)."""
+    def __init__(self, iterations: int = 10, tol: float = 1e-10, curvature: str = "empirical", tol_on: str = "relative"):
+        """iterations: maximum CG steps; tol: stop when the residual r = g - (F + lambda I) d measures at most tol,
+        measured (``tol_on``) as ||r|| / ||g|| ('relative') or as r . r ('rr': the reference's absolute rule,
+        agent-lab/ICML2026-RAT utils/cg.py:18, ``rdotr < residual_tol``); curvature: 'empirical' (F = S^T S / N)
+        or 'kl_hessian' (the Hessian of the mean KL, module doc)."""
         if curvature not in CURVATURES:
             raise RatbenchError(f"unknown cg curvature {curvature!r}; valid: {', '.join(CURVATURES)}")
+        if tol_on not in TOLERANCE_MEASURES:
+            raise RatbenchError(f"unknown cg tol_on {tol_on!r}; valid: {', '.join(TOLERANCE_MEASURES)}")
+        self.tol_on = tol_on
         self.iterations = integer_option("cg iterations", iterations, minimum=1)
         self.tol = tolerance_option("cg tol", tol, allow_zero=True)
         self.curvature = curvature
@@ -79,11 +84,13 @@ class ConjugateGradient(Solver):
             history.append({"iteration": step, "passes": curv.passes, "seconds": clock.elapsed(), "residual": residual})
             clock.report(callback, lambda t: Progress(step, curv.passes, t, d, residual))
 
-        d, step, residual = conjugate_gradient(operator, g, start, self.iterations, self.tol, after_step)
+        squared = (lambda d, r: float(r.dot(r))) if self.tol_on == "rr" else None
+        d, step, residual = conjugate_gradient(operator, g, start, self.iterations, self.tol, after_step, error=squared)
         return SolveResult(d, None, SolveStats(iterations=step, residual=residual, history=history))
 
 
 CURVATURES = ("empirical", "kl_hessian")
+TOLERANCE_MEASURES = ("relative", "rr")
 
 
 def conjugate_gradient(operator: Callable[[torch.Tensor], torch.Tensor], g: torch.Tensor,

@@ -2,7 +2,8 @@
 
 A method is defined by the config keys in :data:`METHOD_KEYS` (algorithm, solver, preset, RAT's
 residual rule, the natural gradient's entropy bonus, how the value is trained, the reference preset's step clip, KL rule,
-observation statistics (update, clip, epsilon) and critic clip, architecture, activation, action squashing): two
+observation statistics (update, clip, epsilon), critic clip and Adam epsilon, architecture, activation, layer init, action
+squashing): two
 runs that differ in any of them are different methods, whatever their names. Within one (task, method) group every seed appears once;
 two runs with the same seed are an error unless ``keep_latest`` (the most recently written one is
 kept). A run whose last logged step is below its config's ``steps`` is *unfinished*; it is reported
@@ -21,8 +22,8 @@ from ratbench.errors import RatbenchError
 from ratbench.reporting.runs import MISSING, PROGRESS_FILE, Run, lookup
 
 METHOD_KEYS = ("algo", "solver", "preset", "npg.rat_variant", "npg.ent_coef", "npg.value_update", "npg.step_norm", "npg.kl_rule",
-               "obs_norm_update", "obs_clip", "obs_eps", "critic.max_grad_norm", "arch", "model.activation",
-               "model.trunk", "action_squash", "envs.backend", "envs.dmc_renderer", "label")
+               "obs_norm_update", "obs_clip", "obs_eps", "critic.max_grad_norm", "critic.adam_eps", "arch", "model.activation",
+               "model.init", "model.trunk", "action_squash", "envs.backend", "envs.dmc_renderer", "label")
 SOLVER_NAMES = {"kaczmarz": "RAT", "woodbury": "NPG-Woodbury", "cg": "NPG-CG", "diagonal": "NPG-diag", "kfac": "K-FAC"}
 
 
@@ -53,8 +54,8 @@ def method_key(config: Mapping[str, Any]) -> tuple:
 def method_label(config: Mapping[str, Any]) -> str:
     """A readable name: ``RAT``, ``RAT (reference preset)``, ``RAT (original rule)``, ``PPO``, ``NPG-CG``,
     with ``entropy C`` for an NPG entropy bonus, ``, shared`` for a shared actor-critic (``shared, joint solve``
-    with train_shared.py's joint policy-and-value solve) and the activation /
-    squashing when they are not today's defaults (so that different methods never share a label, and the
+    with train_shared.py's joint policy-and-value solve), the activation / squashing when they are not today's
+    defaults and the layer init when it is not the algorithm's (``PPO (torch init)``) (so that different methods never share a label, and the
     defaults' run is plain ``RAT`` whichever rule the defaults name)."""
     algo, solver = config.get("algo"), config.get("solver")
     name = SOLVER_NAMES.get(solver, f"NPG-{solver}") if algo == "npg" else str(algo).upper()
@@ -73,6 +74,11 @@ def method_label(config: Mapping[str, Any]) -> str:
             notes.append(str(value_or_default(config, "model.activation")))
         if _departs(config, "action_squash"):
             notes.append(f"{value_or_default(config, 'action_squash')} actions")
+    elif (lookup(config, "action_squash") is not MISSING  # a preset run that states a squashing other than its preset's
+          and _departs(config, "action_squash", _shipped_layer(f"preset-{config['preset']}"))):
+        notes.append(f"{value_or_default(config, 'action_squash')} actions")
+    if _departs(config, "model.init", _shipped_layer(f"algo-{algo}")):
+        notes.append(f"{value_or_default(config, 'model.init')} init")
     if _departs(config, "model.trunk"):
         notes.append(f"{value_or_default(config, 'model.trunk')} CNN")
     if _departs(config, "envs.backend"):
@@ -84,10 +90,21 @@ def method_label(config: Mapping[str, Any]) -> str:
     return f"{name} ({', '.join(notes)})" if notes else name
 
 
-def _departs(config: Mapping[str, Any], dotted: str) -> bool:
-    """Whether the run's ``dotted`` is set and differs from today's default (the schema's)."""
+def _departs(config: Mapping[str, Any], dotted: str, layer: Mapping[str, Any] | None = None) -> bool:
+    """Whether the run's ``dotted`` is set and differs from today's default: the shipped ``layer``'s (an
+    algorithm's, where it sets the key) or else the schema's."""
     value = value_or_default(config, dotted)
-    return value is not None and value != lookup(_defaults(), dotted)
+    default = lookup(layer, dotted) if layer is not None else MISSING
+    return value is not None and value != (lookup(_defaults(), dotted) if default is MISSING else default)
+
+
+@functools.cache
+def _shipped_layer(stem: str) -> dict[str, Any]:
+    """The shipped ``<stem>.yaml`` layer (an algorithm's or a preset's; empty when none), parsed once per
+    process; read-only."""
+    from ratbench.training.config import shipped_config
+
+    return shipped_config(stem) or {}
 
 
 @functools.cache

@@ -51,6 +51,7 @@ class Agent(nn.Module):
             image_shape=obs_space.shape if len(obs_space.shape) == 3 else None,
             image_scale=1.0 / float(np.max(obs_space.high)) if len(obs_space.shape) == 3 else 1.0,
             trunk=model_cfg["trunk"],
+            init=model_cfg["init"],
         )
         self.discrete = discrete
         self.popart = PopArt(self.model.critic[-1], enabled=config["value_norm"] == "popart", beta=config["popart_beta"])

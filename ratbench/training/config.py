@@ -43,15 +43,17 @@ CHOICES = {
     "obs_norm_update": ("step", "iteration"),
     "envs.backend": ("gymnasium", "envpool"),
     "envs.dmc_renderer": ("standard", "fast"),
-    "action_squash": ("clip", "tanh"),
+    "action_squash": ("clip", "tanh", "tanh_clip"),
     "npg.kl_rule": ("batch", "last_minibatch", "last_minibatch_after_step"),
     "npg.value_update": ("critic", "joint"),
     "npg.kfac_variant": ("exact", "reference"),
     "value_norm": ("popart", "none"),
     "model.activation": ("tanh", "relu"),
+    "model.init": ("torch", "orthogonal"),
     "model.trunk": TRUNKS,
     "npg.step_norm": ("fisher", "l2", "kl_quadratic"),
     "npg.rat_variant": ("corrected", "original"),
+    "npg.clipped_ratio": ("weight", "drop"),
 }
 FREE_FORM = {"npg.solver_options"}  # dicts whose keys the schema does not fix
 NULLABLE = {"solver"}  # keys with a non-null default that may still be set to null
@@ -76,7 +78,7 @@ RANGES = {
     "pg.lr": (0, None, False, False), "pg.max_grad_norm": (0, None, False, False),
     "trpo.cg_damping": (0, None, True, False), "trpo.target_kl": (0, None, False, False),
     "trpo.line_search_shrink": (0, 1, False, False),
-    "critic.lr": (0, None, False, False), "critic.max_grad_norm": (0, None, False, False),
+    "critic.lr": (0, None, False, False), "critic.adam_eps": (0, None, False, False), "critic.max_grad_norm": (0, None, False, False),
     "gamma": (0, 1, False, True), "gae_lambda": (0, 1, True, True), "popart_beta": (0, 1, False, False),
     "obs_clip": (0, None, False, False), "obs_eps": (0, None, False, False), "reward_clip": (0, None, False, False),
     "seed": (0, 2**32 - 1, True, True), "eval.every": (0, None, True, False), "eval.every_steps": (0, None, True, False), "checkpoint.keep": (0, None, True, False),
@@ -391,6 +393,9 @@ def validate(config: Mapping[str, Any], solver_given: bool = False) -> None:
             raise RatbenchError(f"npg.lr_min ({config['npg']['lr_min']}) exceeds npg.lr_max ({config['npg']['lr_max']}); swap them")
     elif config.get("npg", {}).get("value_update") == "joint":
         raise RatbenchError(f"npg.value_update=joint is the NPG joint solve; {algo} trains its value function its own way")
+    elif algo == "trpo" and config["arch"] == "shared":  # sb3-contrib's trpo.py zeroes the actor's gradients for its value steps
+        raise RatbenchError("TRPO fits its value function with Adam after the KL-checked step; on a shared network that Adam "
+                            "would move the policy out of the trust region: use --arch separate")
     elif config["solver"] is not None:
         if solver_given:
             raise RatbenchError(f"{algo} uses no natural-gradient solver; drop --solver or use --algo npg")

@@ -56,11 +56,21 @@ class Batch:
 
 
 def env_actions(actions: np.ndarray, space: gym.Space, squash: str = "clip") -> np.ndarray:
-    """What the env receives for policy actions: Box actions squashed by tanh (``squash="tanh"``)
-    and clipped to the box (MuJoCo clamps controls to ctrlrange the same way); others unchanged."""
+    """What the env receives for policy actions (others than Box actions unchanged):
+
+    - ``clip``: clipped to the box (MuJoCo clamps controls to ctrlrange the same way);
+    - ``tanh``: tanh scaled to the box, centre + half-width * tanh(a) (the reference's
+      ``torch.tanh(actions) * act_lim``, utils/runners.py:58-59, for its symmetric boxes); on a box of
+      [-1, 1] exactly tanh(a);
+    - ``tanh_clip``: tanh then clipped to the box, ratbench's mapping before 2026-12-06: equal to ``tanh`` on
+      boxes of [-1, 1] (every -v5 MuJoCo benchmark task), saturated on smaller ones (Humanoid's +-0.4);
+      kept to describe and reproduce the runs made with it."""
     if not isinstance(space, gym.spaces.Box):
         return actions
     if squash == "tanh":
+        half, centre = (space.high - space.low) / 2, (space.high + space.low) / 2
+        actions = centre + half * np.tanh(actions)
+    elif squash == "tanh_clip":
         actions = np.tanh(actions)
     return np.clip(actions, space.low, space.high)
 

@@ -74,6 +74,7 @@ def run(env_id: str, seed: int, steps: int, run_dir: Path, eval_every: int = EVA
     hyper = {k: v for k, v in ZOO_MUJOCO.items() if k != "n_envs"}
     config = {"env": env_id, "algo": "trpo", "solver": None, "seed": seed, "steps": steps, "label": "sb3-contrib peer",
               "num_envs": ZOO_MUJOCO["n_envs"], "num_steps": ZOO_MUJOCO["n_steps"],
+              "model": {"init": "orthogonal"}, "critic": {"adam_eps": 1e-5},  # SB3's ortho_init and Adam eps
               "eval": {"every_steps": eval_every, "every": 0, "episodes": EVAL_EPISODES},
               "peer": {"library": f"sb3-contrib {metadata.version('sb3-contrib')}", "policy": "MlpPolicy (64x64 tanh)",
                        "normalize": "VecNormalize(gamma=0.99), evaluation with frozen statistics and raw rewards",

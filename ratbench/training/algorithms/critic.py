@@ -19,17 +19,18 @@ class CriticTrainer:
     """Adam on the critic's parameters (the shared trunk included for a shared arch)."""
 
     def __init__(self, agent: Agent, lr: float, epochs: int, num_minibatches: int, max_grad_norm: Optional[float],
-                 rng: np.random.Generator):
+                 rng: np.random.Generator, adam_eps: float = 1e-8):
         self.agent, self.epochs, self.num_minibatches, self.max_grad_norm, self.rng = (
             agent, epochs, num_minibatches, max_grad_norm, rng)
         self.params = list(agent.model.critic.parameters())
-        self.optimizer = torch.optim.Adam(self.params, lr=lr)
+        self.optimizer = torch.optim.Adam(self.params, lr=lr, eps=adam_eps)
 
     @classmethod
     def from_config(cls, agent: Agent, config: Mapping[str, Any], rng: np.random.Generator) -> "CriticTrainer":
         """The critic trainer of a config's ``critic`` section."""
         critic = config["critic"]
-        return cls(agent, critic["lr"], critic["epochs"], critic["minibatches"], critic["max_grad_norm"], rng)
+        return cls(agent, critic["lr"], critic["epochs"], critic["minibatches"], critic["max_grad_norm"], rng,
+                   critic["adam_eps"])
 
     def update(self, obs: torch.Tensor, returns: torch.Tensor) -> float:
         """Fit V to ``returns`` (N,); the mean squared error (normalised units) over all minibatches."""

@@ -4,7 +4,10 @@ Per iteration, ``epochs`` x ``minibatches`` policy steps. Each minibatch:
 
 1. importance ratios r_i = pi(a_i|s_i) / pi_old(a_i|s_i), clamped to ``ratio_clip``,
    become the per-sample weights w_i of the :class:`~ratbench.problem.NPGProblem` (log pi comes
-   from the curvature capture's own forward, whose rows are then scaled by sqrt(w_i));
+   from the curvature capture's own forward, whose rows are then scaled by sqrt(w_i)); with
+   ``clipped_ratio: drop`` a sample whose ratio was clamped adds nothing to the gradient, its advantage
+   zeroed after normalisation (the fvp baseline's loss -mean(clamp(r) A) has a zero derivative there,
+   train_detach.py:123-125), while its weight stays in a weighted Fisher;
 2. advantages are centred and divided by their RMS (``advantage_norm``); with ``ent_coef`` > 0 an entropy
    bonus joins them as a per-sample term, ent_coef * -(log pi_i - mean log pi) (:func:`entropy_advantage`),
    so the solve sees the gradient of return + ent_coef * entropy in the span of the sampled scores;
@@ -169,6 +172,8 @@ class NPG:
                 losses.append(float(-(ratio * adv).mean()))
                 if cfg["ent_coef"]:
                     adv = adv + cfg["ent_coef"] * entropy_advantage(log_probs)
+                if cfg["clipped_ratio"] == "drop":  # the clamp's zero derivative: no gradient from clamped samples
+                    adv = torch.where(weights == ratio, adv, torch.zeros_like(adv))
                 problem = dataclasses.replace(unweighted, advantages=adv, weights=weights)
                 warm = WarmStart(direction=self.previous) if self.original and self.previous is not None else None
                 with PHASES("solve"):

@@ -20,6 +20,8 @@ def write_run(root: Path, name: str, steps: Sequence[int], train: Sequence[float
     run.mkdir(parents=True)
     full = {"env": env, "algo": "npg", "solver": "kaczmarz", "arch": "separate", "seed": seed,
             "steps": budget if budget is not None else steps[-1], "npg": {"rat_variant": "corrected"}, **config}
+    if full["algo"] in ("ppo", "trpo"):  # today's runs of these write their libraries' init
+        full.setdefault("model", {"init": "orthogonal"})
     (run / "config.yaml").write_text(yaml.safe_dump(full, sort_keys=False))
     header = list(COLUMNS + EXTRA_COLUMNS)
     lines = [",".join(header)]

@@ -18,7 +18,13 @@ STEPS = [1000, 2000, 3000]
     ({"algo": "npg", "solver": "kaczmarz", "preset": "reference", "npg": {"rat_variant": "original"}}, "RAT (reference preset)"),
     ({"algo": "npg", "solver": "kaczmarz", "npg": {"rat_variant": "original"}}, "RAT (original rule)"),
     ({"algo": "npg", "solver": "cg", "arch": "shared"}, "NPG-CG (shared)"),
-    ({"algo": "ppo", "solver": None}, "PPO"),
+    ({"algo": "ppo", "solver": None, "model": {"init": "orthogonal"}}, "PPO"),
+    ({"algo": "ppo", "solver": None}, "PPO (torch init)"),  # a run from before model.init: PyTorch's init, not CleanRL's
+    ({"algo": "trpo", "solver": None, "model": {"init": "torch"}}, "TRPO (torch init)"),
+    ({"algo": "npg", "solver": "kaczmarz", "model": {"init": "orthogonal"}}, "RAT (orthogonal init)"),
+    ({"algo": "npg", "solver": "kaczmarz", "preset": "reference", "action_squash": "tanh_clip"},
+     "RAT (reference preset, tanh_clip actions)"),
+    ({"algo": "npg", "solver": "kaczmarz", "preset": "reference", "action_squash": "tanh"}, "RAT (reference preset)"),
     ({"algo": "npg", "solver": "kfac", "model": {"activation": "relu"}}, "K-FAC (relu)"),
     ({"algo": "npg", "solver": "kaczmarz", "npg": {"ent_coef": 0.03}}, "RAT (entropy 0.03)"),
     ({"algo": "npg", "solver": "kaczmarz", "npg": {"ent_coef": 0.0}}, "RAT"),
@@ -101,6 +107,6 @@ def test_labels_name_what_departs_from_todays_defaults(monkeypatch):
                  "npg": {"rat_variant": "corrected"}, "model": {"activation": "tanh"}}
     assert method_label(corrected) == "RAT (corrected rule, tanh, clip actions)"
     assert method_label({"algo": "npg", "solver": "kaczmarz"}) == "RAT"
-    assert method_label({"algo": "ppo", "solver": None, "model": {"activation": "relu"}}) == "PPO"
+    assert method_label({"algo": "ppo", "solver": None, "model": {"activation": "relu", "init": "orthogonal"}}) == "PPO"
     # the residual rule is Kaczmarz's: the other solvers never name it
     assert method_label({"algo": "npg", "solver": "cg", "npg": {"rat_variant": "corrected"}}) == "NPG-CG"

@@ -43,7 +43,9 @@ def write_run(
     """A run directory: config.yaml and progress.csv; cells absent from a row stay empty."""
     run = root / name
     run.mkdir(parents=True)
-    config = {"env": env, "algo": algo, "solver": solver, "arch": "separate", "seed": seed, "model": {"hidden": [64, 64]}, **extra_config}
+    init = "orthogonal" if algo in ("ppo", "trpo") else "torch"  # each algorithm's init, as today's runs write it
+    config = {"env": env, "algo": algo, "solver": solver, "arch": "separate", "seed": seed,
+              "model": {"hidden": [64, 64], "init": init}, **extra_config}
     (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     lines = [",".join(PROGRESS_COLUMNS)]
     for row in rows:
@@ -180,7 +182,7 @@ def _run(config: Mapping[str, Any]) -> lc.Run:
 
 def test_group_labels_follow_method_and_config_keys():
     kaczmarz = _run({"env": "cartpole", "algo": "npg", "solver": "kaczmarz", "seed": 0, "lr": 0.05, "model": {"hidden": [64, 64]}})
-    ppo = _run({"env": "hopper", "algo": "ppo", "solver": None, "seed": 1})
+    ppo = _run({"env": "hopper", "algo": "ppo", "solver": None, "seed": 1, "model": {"init": "orthogonal"}})
     assert lc.group_label(kaczmarz.config, ["method"]) == "RAT"
     assert lc.group_label(ppo.config, ["method"]) == "PPO"
     assert lc.group_label(kaczmarz.config, ["solver"]) == "kaczmarz"

@@ -10,6 +10,7 @@ and the step size moved by the exact KL of the last minibatch before its step.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import gymnasium as gym
@@ -39,7 +40,7 @@ def test_preset_resolves_to_the_reference_setup():
     npg = config["npg"]
     assert (npg["rat_variant"], npg["step_norm"], npg["max_step_norm"], npg["momentum"], npg["kl_rule"]) == (
         "original", "l2", 0.5, 1e-6, "last_minibatch")
-    assert config["critic"] == {"lr": 0.001, "epochs": 4, "minibatches": 8, "max_grad_norm": 5.0}
+    assert config["critic"] == {"lr": 0.001, "epochs": 4, "minibatches": 8, "max_grad_norm": 5.0, "adam_eps": 1e-8}  # train_detach.py:74
 
 
 def _mean(policy, theta, obs):
@@ -195,9 +196,20 @@ def _diag_step(policy, theta, obs, act, old_logp, adv_raw) -> torch.Tensor:
     return step * min(1.0, 0.5 / (float(step.norm()) + 1e-6))
 
 
-def _baseline_parity_gap(monkeypatch, solver, restated_step, mutate=None) -> float:
+def _with_stale_samples(batch):
+    """The batch with every 5th sample's behaviour log-prob 3 lower and every 7th's 3 higher (from the 2nd on), as
+    if another policy had drawn them: their ratios, about e^3 and e^-3, fall outside [0.1, 10] and are clamped
+    from the first minibatch on, where the policy has not moved and the solve is as well conditioned as usual."""
+    log_probs = batch.log_probs.clone()
+    log_probs[::5] -= 3.0
+    log_probs[1::7] += 3.0
+    return dataclasses.replace(batch, log_probs=log_probs)
+
+
+def _baseline_parity_gap(monkeypatch, solver, restated_step, mutate=None, stale=False, clamped=None) -> float:
     """Two rollouts x two minibatches of `--preset reference --solver SOLVER` against ``restated_step``: the
-    largest relative difference of the parameters after a rollout or of the step size."""
+    largest relative difference of the parameters after a rollout or of the step size. ``stale``: some samples'
+    ratios are clamped (:func:`_with_stale_samples`); ``clamped`` (a list) receives how many per minibatch."""
     torch.manual_seed(0)
     config = resolve_config({"env": "hopper", "preset": "reference", "solver": solver, "seed": 0}, sets=SETS)
     agent = Agent(config, gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,)), gym.spaces.Box(-1.0, 1.0, (ACT_DIM,))).double()
@@ -211,6 +223,7 @@ def _baseline_parity_gap(monkeypatch, solver, restated_step, mutate=None) -> flo
     theta = [p.detach().clone() for p in params]
     buf, lr, gap = None, config["npg"]["lr"], 0.0
     for batch in synthetic_batches(policy, gen, N_BATCH, OBS_DIM):
+        batch = _with_stale_samples(batch) if stale else batch
         obs, act, old_logp, adv_all = batch.obs, batch.actions, batch.log_probs, batch.advantages
         start = len(used)
         algo.update(batch, 0.0)
@@ -218,6 +231,9 @@ def _baseline_parity_gap(monkeypatch, solver, restated_step, mutate=None) -> flo
         kl = float("nan")
         for idx in used[start:]:
             kl = _gaussian_kl(policy, theta_old, theta, obs[idx])
+            if clamped is not None:
+                ratio = torch.exp(_gaussian_logp(policy, theta, obs[idx], act[idx]) - old_logp[idx])
+                clamped.append(int(((ratio < 0.1) | (ratio > 10.0)).sum()))
             step = restated_step(policy, theta, obs[idx], act[idx], old_logp[idx], adv_all[idx])
             buf = step if buf is None else 1e-6 * buf + step
             theta = _unflatten(torch.cat([t.reshape(-1) for t in theta]) - lr * buf, theta)
@@ -235,6 +251,22 @@ def test_fvp_baseline_matches_a_dense_restatement_of_the_reference(monkeypatch):
     """`--preset reference --solver cg` is train_detach.py's fvp baseline: CG (10 steps) on the KL Hessian, the
     clip by d^T (H + 0.1 I) d without a square root, SGD with momentum 1e-6, the last minibatch's KL rule."""
     assert _baseline_parity_gap(monkeypatch, "cg", _fvp_step) <= 1e-8
+
+
+@pytest.mark.parametrize("solver,restated", [("cg", _fvp_step), ("diagonal", _diag_step)], ids=["fvp", "diag"])
+def test_the_baselines_treat_clamped_ratios_as_the_reference_does(monkeypatch, solver, restated):
+    """fvp differentiates -mean(clamp(r) A) through the clamp, so a clamped sample adds nothing; diag weights
+    each sample by its detached clamped ratio. Both hold where ratios are clamped."""
+    clamped: list[int] = []
+    assert _baseline_parity_gap(monkeypatch, solver, restated, stale=True, clamped=clamped) <= 1e-8
+    assert min(clamped) > 0
+
+
+def test_weighting_clamped_samples_fails_the_fvp_parity(monkeypatch):
+    def weight(monkeypatch, algo):
+        algo.cfg["clipped_ratio"] = "weight"
+
+    assert _baseline_parity_gap(monkeypatch, "cg", _fvp_step, weight, stale=True) > 1e-5
 
 
 def test_a_square_root_in_the_fvp_clip_fails_the_parity(monkeypatch):
@@ -264,7 +296,7 @@ def test_mutations_of_the_diag_baseline_fail_the_parity(monkeypatch, mutation):
 
 def test_preset_selects_the_fvp_baseline_for_cg_and_refuses_other_solvers():
     npg = resolve_config({"env": "hopper", "preset": "reference", "solver": "cg"})["npg"]
-    assert npg["solver_options"] == {"iterations": 10, "tol": 0.0, "curvature": "kl_hessian"}
+    assert npg["solver_options"] == {"iterations": 10, "tol": 1e-10, "tol_on": "rr", "curvature": "kl_hessian"}
     assert (npg["step_norm"], npg["rat_variant"], npg["momentum"], npg["kl_rule"]) == (
         "kl_quadratic", "corrected", 1e-6, "last_minibatch")
     kfac = resolve_config({"env": "hopper", "preset": "reference", "solver": "kfac"})["npg"]

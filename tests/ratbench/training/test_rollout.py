@@ -15,7 +15,14 @@ def test_env_actions_clip_or_squash_into_the_box():
     box = gym.spaces.Box(-0.4, 0.4, (3,), np.float32)
     raw = np.array([[-3.0, 0.1, 0.3]])
     np.testing.assert_allclose(env_actions(raw, box, "clip"), [[-0.4, 0.1, 0.3]])
-    np.testing.assert_allclose(env_actions(raw, box, "tanh"), np.clip(np.tanh(raw), -0.4, 0.4))
+    np.testing.assert_allclose(env_actions(raw, box, "tanh"), 0.4 * np.tanh(raw))  # the reference's tanh(a) * act_lim
+    np.testing.assert_allclose(env_actions(raw, box, "tanh_clip"), np.clip(np.tanh(raw), -0.4, 0.4))
+    shifted = gym.spaces.Box(np.array([0.0, -2.0, 1.0]), np.array([1.0, 0.0, 3.0]))
+    np.testing.assert_allclose(env_actions(raw, shifted, "tanh"), [0.5, -1.0, 2.0] + np.array([0.5, 1.0, 1.0]) * np.tanh(raw))
+    unit = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
+    many = np.random.default_rng(0).standard_normal((64, 3)).astype(np.float32) * 3
+    assert np.array_equal(env_actions(many, unit, "tanh"), np.tanh(many))  # bitwise: [-1, 1] runs are unchanged
+    assert np.array_equal(env_actions(many, unit, "tanh_clip"), np.tanh(many))
     discrete = np.array([1, 0])
     assert env_actions(discrete, gym.spaces.Discrete(2), "tanh") is discrete
 

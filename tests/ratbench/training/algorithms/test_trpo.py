@@ -6,7 +6,9 @@ import torch
 from scipy import linalg
 from torch.distributions import kl_divergence
 
+from ratbench.errors import RatbenchError
 from ratbench.policies import categorical_mlp, gaussian_mlp
+from ratbench.training import resolve_config
 from ratbench.training.algorithms.trpo import TrustRegionStep, standardise
 
 SETTINGS = dict(cg_steps=200, damping=0.1, shrink=0.8, max_backtracks=10)
@@ -106,12 +108,36 @@ def test_a_full_step_outside_the_region_is_shrunk():
         assert float(step.kl()) >= 0.01 or float(step.surrogate()) <= done["objective"]
 
 
-def test_a_step_that_cannot_improve_is_rejected_and_leaves_the_policy():
+def test_a_zero_gradient_takes_no_step():
     policy, obs, actions, log_probs, _ = _problem("gaussian", 2)
     start = _flat_params(policy)
     flat = torch.zeros(obs.shape[0], dtype=torch.float64)  # the surrogate is 0 everywhere: nothing improves
     done = TrustRegionStep(policy, obs, actions, log_probs, flat).apply(target_kl=0.01, **SETTINGS)
     assert not done["accepted"] and done["step_size"] == 0.0 and torch.equal(_flat_params(policy), start)
+
+
+def test_a_step_that_cannot_improve_is_rejected_and_leaves_the_policy():
+    """A nonzero gradient, but every tried step scores below the start (the surrogate is lowered by 1 after its
+    first evaluation, far more than a step inside the region gains): the line search tries all its steps, accepts
+    none, and restores the parameters."""
+    policy, obs, actions, log_probs, advantages = _problem("gaussian", 2)
+    start = _flat_params(policy)
+    step = TrustRegionStep(policy, obs, actions, log_probs, advantages)
+    real, calls = step.surrogate, []
+
+    def lowered():
+        calls.append(None)
+        return real() if len(calls) == 1 else real() - 1.0
+
+    step.surrogate = lowered
+    done = step.apply(target_kl=0.01, **SETTINGS)
+    assert done["full_step"] > 0 and len(calls) == 1 + SETTINGS["max_backtracks"]
+    assert not done["accepted"] and done["step_size"] == 0.0 and torch.equal(_flat_params(policy), start)
+
+
+def test_trpo_refuses_a_shared_network():
+    with pytest.raises(RatbenchError, match="out of the trust region"):
+        resolve_config({"env": "hopper", "algo": "trpo", "arch": "shared"})
 
 
 def test_when_every_tried_step_leaves_the_region_none_is_taken():
