@@ -15,11 +15,13 @@ termination tests use N <= 4 (m <= 5), where it is informative.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ratbench import NPGProblem
+from ratbench.errors import RatbenchError
 from solvers import WarmStart, make_solver
 from tests.dense import EPS64, Dense, dense, exact_rtol, linear_gaussian, rel_err, to_np
 from tests.strategies import linear_gaussian_problems, problems, property_settings
@@ -95,6 +97,25 @@ def test_reported_residual_is_the_true_residual(problem):
     result = make_solver("cg", iterations=max_steps(problem), tol=0.0).solve(problem)
     if result.stats.iterations:
         assert abs(result.stats.residual - true_residual(reference, result.direction)) <= exact_rtol(problem, reference)
+
+
+@property_settings(25)
+@given(problems(), st.floats(1e-12, 1e-2))
+def test_the_squared_residual_rule_stops_at_the_first_step_below_it(problem, tol):
+    """tol_on="rr" (the reference's utils/cg.py:18): the solve stops after the first step whose r . r is below tol,
+    and not before, which the same iterations run to the end with tol 0 show step by step."""
+    full = make_solver("cg", iterations=max_steps(problem), tol=0.0).solve(problem)
+    squares = [h["residual"] ** 2 * float(dense(problem).gradient @ dense(problem).gradient) for h in full.stats.history]
+    stopped = make_solver("cg", iterations=max_steps(problem), tol=tol, tol_on="rr").solve(problem)
+    below = [i for i, s in enumerate(squares, 1) if s <= tol * (1 - 1e-6)]
+    expected = below[0] if below else full.stats.iterations
+    if not any(abs(s - tol) <= 1e-6 * tol for s in squares):  # a residual at the threshold may fall either side
+        assert stopped.stats.iterations == expected
+
+
+def test_an_unknown_tolerance_measure_is_refused():
+    with pytest.raises(RatbenchError, match="unknown cg tol_on"):
+        make_solver("cg", tol_on="absolute")
 
 
 @property_settings(20)

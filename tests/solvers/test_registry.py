@@ -29,7 +29,7 @@ def test_names_and_options():
     assert all(SOLVERS[name].name == name and SOLVERS[name].exact for name in NAMES)
     assert solver_options("kaczmarz") == dict(block_size=256, sweeps=1, tol=None, seed=0, residual="block", refine=False,
                                               refine_tol=16 * EPS64, refine_steps=200)
-    assert solver_options("cg") == dict(iterations=10, tol=1e-10, curvature="empirical")
+    assert solver_options("cg") == dict(iterations=10, tol=1e-10, curvature="empirical", tol_on="relative")
     assert solver_options("diagonal") == dict(weighted=True)
     assert solver_options("woodbury") == dict(refine=False, refine_tol=16 * EPS64, refine_steps=200)
     assert solver_options("kfac") == {}
