@@ -17,11 +17,13 @@ and its stratified permutation p-value.
         - ["RAT (reference preset, envpool)", "NPG-CG (reference preset, envpool)"]   # quoted: labels hold commas
         - ["RAT (reference preset, envpool)", "K-FAC (reference preset, envpool)"]
       note: one paragraph the page prints under the title (optional)
-      rule:                                        # optional: a decision rule fixed before the runs (all four keys)
+      rule:                                        # optional: a decision rule fixed before the runs (the four numbers)
         across_at_least: 0.6                       # supported when across tasks P >= 0.6 in every family
         across_p_at_most: 0.1                      #   with its permutation p <= 0.1,
         harm_at_most: 0.2                          # and on no task P <= 0.2
         harm_p_at_most: 0.1                        #   with P(second > first)'s p <= 0.1
+        tasks: [Hopper-v5, Walker2d-v5]            # optional: judged only once both sides finished these tasks,
+        seeds: [3, 5]                              #   with at least this many seeds each (first, second)
 
 A method with no finished runs is listed as such, so a comparison can be declared before its runs exist. With a
 rule, the page says of each pair whether it is supported and, if not, which condition failed first.
@@ -51,21 +53,34 @@ ROUNDING = 1e-9
 @dataclass(frozen=True)
 class Rule:
     """A pre-registered support rule: across tasks P >= ``across_at_least`` with p <= ``across_p_at_most`` in
-    every family, and on no task P <= ``harm_at_most`` with the reverse test's p <= ``harm_p_at_most``."""
+    every family, and on no task P <= ``harm_at_most`` with the reverse test's p <= ``harm_p_at_most``; judged
+    only once both sides have finished runs on every one of ``tasks`` with at least ``seeds`` (first, second)
+    each, where the rule names them (a design still running is not judged on its first tasks)."""
 
     across_at_least: float
     across_p_at_most: float
     harm_at_most: float
     harm_p_at_most: float
+    tasks: tuple[str, ...] = ()
+    seeds: tuple[int, int] | None = None
 
     def describe(self) -> str:
+        design = ""
+        if self.tasks:
+            design = (f"; judged once both sides have finished runs on {', '.join(self.tasks)}"
+                      + (f" ({self.seeds[0]} and {self.seeds[1]} seeds at least)" if self.seeds else ""))
         return (f"supported when, in every benchmark family, across tasks P >= {self.across_at_least:g} with p <= "
                 f"{self.across_p_at_most:g}, and on no task P <= {self.harm_at_most:g} with the reverse one-sided p "
                 f"(of P(second > first)) <= {self.harm_p_at_most:g}; a task that only one side ran, or ran with one "
-                "seed, leaves the pair unjudged")
+                f"seed, leaves the pair unjudged{design}")
 
-    def judge(self, result: PairResult) -> tuple[bool, str]:
-        """(supported, the first failed condition or "")"""
+    def judge(self, result: PairResult) -> tuple[bool | None, str]:
+        """(supported, the first failed condition or ""); (None, why) while the design it names is incomplete."""
+        for env in self.tasks:
+            have = result.seeds.get(env, (0, 0))
+            if env not in result.seeds or (self.seeds and (have[0] < self.seeds[0] or have[1] < self.seeds[1])):
+                wanted = f" of {self.seeds[0]} and {self.seeds[1]}" if self.seeds else ""
+                return None, f"not judged yet: {env} has {have[0]} and {have[1]} finished seeds{wanted}"
         if result.unmatched:
             return False, f"no test on {', '.join(result.unmatched)} (runs of one side only)"
         single = [env for env, test in result.per_task.items() if test is None]
@@ -118,12 +133,23 @@ def load_comparisons(path: Path) -> list[Comparison]:
     return out
 
 
+RULE_DESIGN_KEYS = ("tasks", "seeds")  # optional: the design the rule waits for
+
+
 def _rule(raw: Any, where: str) -> Rule:
-    keys = [f.name for f in fields(Rule)]
-    if not isinstance(raw, dict) or set(raw) != set(keys) or not all(
+    keys = [f.name for f in fields(Rule) if f.name not in RULE_DESIGN_KEYS]
+    if not isinstance(raw, dict) or not set(keys) <= set(raw) <= set(keys) | set(RULE_DESIGN_KEYS) or not all(
             isinstance(raw[k], (int, float)) and not isinstance(raw[k], bool) and 0 <= raw[k] <= 1 for k in keys):
-        raise RatbenchError(f"{where} needs exactly the keys {', '.join(keys)}, each a number in [0, 1]")
-    return Rule(*(float(raw[k]) for k in keys))
+        raise RatbenchError(f"{where} needs the keys {', '.join(keys)}, each a number in [0, 1], and may have "
+                            f"{' and '.join(RULE_DESIGN_KEYS)}")
+    tasks, seeds = raw.get("tasks", []), raw.get("seeds")
+    if not isinstance(tasks, list) or not all(isinstance(env, str) for env in tasks):
+        raise RatbenchError(f"{where}: tasks must be a list of task ids such as Hopper-v5")
+    if seeds is not None and not (isinstance(seeds, list) and len(seeds) == 2 and all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in seeds) and tasks):
+        raise RatbenchError(f"{where}: seeds must be [first, second], the least finished seeds per task of each side, "
+                            "given with tasks")
+    return Rule(*(float(raw[k]) for k in keys), tasks=tuple(tasks), seeds=None if seeds is None else (seeds[0], seeds[1]))
 
 
 @dataclass(frozen=True)
@@ -149,7 +175,7 @@ class PairResult:
     aggregates: list[Aggregate]
     reverse: dict[str, Improvement | None] = field(default_factory=dict)  # P(second > first), with a rule only
     unmatched: list[str] = field(default_factory=list)  # tasks that only one of the two ran
-    verdict: tuple[bool, str] | None = None  # the comparison's rule applied: (supported, first failed condition)
+    verdict: tuple[bool | None, str] | None = None  # the rule applied: (supported or None if not judged yet, why not)
 
 
 def compare(comparison: Comparison, finals: Sequence[dict[str, Any]], metric: str,

@@ -137,7 +137,8 @@ def _comparison_section(comparison: Comparison, results: Sequence[PairResult], m
             + ("" if a.interval is None else f" [{a.interval.low:.2f}, {a.interval.high:.2f}]")
             + f" ({_p_equation(a.test.p_value)}; {len(a.tasks)} task{'s' if len(a.tasks) > 1 else ''})"
             for a in r.aggregates) or "– (no common task with an anchor)"
-        verdict = [] if r.verdict is None else ["supported" if r.verdict[0] else f"not supported: {r.verdict[1]}"]
+        verdict = [] if r.verdict is None else [
+            "supported" if r.verdict[0] else r.verdict[1] if r.verdict[0] is None else f"not supported: {r.verdict[1]}"]
         table.append([f"{r.first} > {r.second}", *cells, across, *verdict])
     rule = [] if comparison.rule is None else [
         f"The rule declared in comparisons.yaml: a pair is {comparison.rule.describe()}.", ""]

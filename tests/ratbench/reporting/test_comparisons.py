@@ -3,6 +3,7 @@ methods without runs listed, bad files refused in one sentence; the page's numbe
 Mann-Whitney U, a different implementation."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -74,7 +75,7 @@ def test_too_few_runs_for_an_interval_and_no_lead_at_all(tmp_path):
     ("- {title: x, pairs: [[RAT, NPG-CG, PPO]]}", "pairs must be"),
     ("- {title: x, pairs: [[RAT, NPG-CG]], colour: red}", "needs the keys"),
     ("- [unclosed", "is not valid YAML"),
-    ("- {title: x, pairs: [[RAT, NPG-CG]], rule: {across_at_least: 0.6}}", "rule needs exactly the keys"),
+    ("- {title: x, pairs: [[RAT, NPG-CG]], rule: {across_at_least: 0.6}}", "rule needs the keys"),
     ("- {title: x, pairs: [[RAT, NPG-CG]], rule: {across_at_least: 1.5, across_p_at_most: 0.1, harm_at_most: 0.2, "
      "harm_p_at_most: 0.1}}", "each a number in \\[0, 1\\]"),
     ("- {title: x, pairs: [[RAT, NPG-CG]], rule: {across_at_least: true, across_p_at_most: 0.1, harm_at_most: 0.2, "
@@ -119,6 +120,39 @@ def test_a_declared_rule_judges_each_pair_by_its_first_failed_condition(tmp_path
     assert judge((lead, "K-FAC")) == (False, "no test on Hopper-v5, Walker2d-v5 (one seed on a side)")
 
 
+def test_a_rule_with_a_design_waits_for_every_task_and_seed_it_names(tmp_path):
+    """A design still running is not judged on its first tasks: every named task on both sides, with the named
+    seeds at least, before any threshold is read."""
+    finals = _finals(_runs(tmp_path))
+    pair = ("RAT (reference preset)", "NPG-CG")
+    open_rule = {"across_at_least": 0.0, "across_p_at_most": 1.0, "harm_at_most": 0.0, "harm_p_at_most": 0.0}
+
+    def judge(**design) -> tuple[bool, str]:
+        comparison = Comparison("t", (pair,), rule=Rule(**open_rule, **design))
+        (result,), _ = compare(comparison, finals, "train_return", load_anchors())
+        return comparison.rule.judge(result)
+
+    assert judge(tasks=("Hopper-v5", "Walker2d-v5")) == (True, "")
+    assert judge(tasks=("Hopper-v5", "Walker2d-v5"), seeds=(5, 5)) == (True, "")
+    assert judge(tasks=("Hopper-v5", "Ant-v5")) == (None, "not judged yet: Ant-v5 has 0 and 0 finished seeds")
+    assert judge(tasks=("Hopper-v5",), seeds=(6, 5)) == (None, "not judged yet: Hopper-v5 has 5 and 5 finished seeds of 6 and 5")
+
+
+@pytest.mark.parametrize("design,message", [
+    ("tasks: Hopper-v5", "tasks must be a list"),
+    ("seeds: [3, 5]", "given with tasks"),
+    ("{tasks: [Hopper-v5], seeds: [3]}", "seeds must be [first, second]"),
+    ("{tasks: [Hopper-v5], seeds: [0, 5]}", "seeds must be [first, second]"),
+    ("{tasks: [Hopper-v5], runs: 3}", "may have tasks and seeds"),
+])
+def test_a_bad_rule_design_is_one_sentence(tmp_path, design, message):
+    numbers = "across_at_least: 0.6, across_p_at_most: 0.1, harm_at_most: 0.2, harm_p_at_most: 0.1"
+    extra = design.strip("{}")
+    (tmp_path / "c.yaml").write_text(f"- title: t\n  pairs: [[a, b]]\n  rule: {{{numbers}, {extra}}}\n")
+    with pytest.raises(RatbenchError, match=re.escape(message)):
+        load_comparisons(tmp_path / "c.yaml")
+
+
 def test_a_threshold_met_exactly_is_met_whatever_the_float_rounding():
     """17/30, 18/30, 20/30 and 17/30 average to 0.6, which floats give as 0.5999999999999999."""
     across = float(np.mean([17 / 30, 18 / 30, 20 / 30, 17 / 30]))
@@ -153,7 +187,8 @@ def test_the_page_states_a_rule_and_its_verdicts(tmp_path):
     lines = [line for line in section.splitlines() if line.startswith("| RAT (reference preset) > NPG-CG")
              or line.startswith("| NPG-CG > RAT (reference preset)")]
     assert lines[0].endswith("| supported |") and "| not supported: MuJoCo across-task P" in lines[1]
-    assert entry["rule"] == {"across_at_least": 0.6, "across_p_at_most": 0.5, "harm_at_most": 0.2, "harm_p_at_most": 0.5}
+    assert entry["rule"] == {"across_at_least": 0.6, "across_p_at_most": 0.5, "harm_at_most": 0.2, "harm_p_at_most": 0.5,
+                             "tasks": [], "seeds": None}
     assert [(pair["supported"], pair["because"][:20]) for pair in entry["pairs"]] == [
         (True, ""), (False, "MuJoCo across-task P")]
 
