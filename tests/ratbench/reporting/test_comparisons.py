@@ -193,6 +193,16 @@ def test_the_page_states_a_rule_and_its_verdicts(tmp_path):
         (True, ""), (False, "MuJoCo across-task P")]
 
 
+def test_the_page_says_a_rule_waits_for_its_design(tmp_path):
+    section, entry = _reported(
+        tmp_path, "- title: Switches\n  pairs: [[RAT (reference preset), NPG-CG]]\n"
+        "  rule: {across_at_least: 0.6, across_p_at_most: 0.5, harm_at_most: 0.2, harm_p_at_most: 0.5,\n"
+        "         tasks: [Hopper-v5, Walker2d-v5, Ant-v5], seeds: [3, 5]}\n", "Switches")
+    (line,) = [line for line in section.splitlines() if line.startswith("| RAT (reference preset) > NPG-CG")]
+    assert line.endswith("| not judged yet: Ant-v5 has 0 and 0 finished seeds of 3 and 5 |")
+    assert (entry["pairs"][0]["supported"], entry["rule"]["tasks"]) == (None, ["Hopper-v5", "Walker2d-v5", "Ant-v5"])
+
+
 def test_the_page_states_a_declared_comparison_and_summary_json_holds_its_numbers(tmp_path):
     section, entry = _reported(
         tmp_path, "- title: The paper's comparison, equal settings\n  pairs:\n    - [RAT (reference preset), NPG-CG]\n"
