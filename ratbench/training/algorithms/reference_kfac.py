@@ -10,11 +10,11 @@ solves with them; this module ports the reference's optimiser, statistics and qu
   updated at *every* forward of the policy with gradients enabled (TCov = 1, kfac.py:57-63); G = E[g g^T] N^2
   for output-gradients g of the batch-mean loss (``batch_averaged``, kfac_utils.py:170-178), updated only by the
   Fisher backward of ``-mean(log pi)`` run every TInv = 10 optimiser steps (train_detach.py:421-428).
-- Every TInv steps the factors' eigendecompositions are renewed (eigenvalues below 1e-10 zeroed, kfac.py:87-97);
+- Every TInv steps the factors' eigendecompositions are renewed (eigenvalues below 1e-10 zeroed, kfac.py:88-98);
   each Linear/Conv2d gradient G_w becomes Q_g [(Q_g^T G_w Q_a) / (d_g d_a^T + damping)] Q_a^T, damping 0.001
-  (kfac.py:113-132); all of them are scaled by nu = min(1, sqrt(kl_clip / sum(v . grad) lr^2)), kl_clip 0.001
-  (kfac.py:134-150); then SGD with momentum 0.9 over every parameter, the log-std included with its raw
-  gradient (kfac.py:152-181).
+  (kfac.py:115-135); all of them are scaled by nu = min(1, sqrt(kl_clip / sum(v . grad) lr^2)), kl_clip 0.001
+  (kfac.py:137-153); then SGD with momentum 0.9 over every parameter, the log-std included with its raw
+  gradient (kfac.py:155-178).
 - The actor loss ``-mean(clamp(r) A) / (RMS(A) + 1e-8)``, A centred, is back-propagated *without* zeroing the
   gradients the Fisher backward left (train_detach.py:424-451: ``zero_grad`` comes before the statistics
   backward, not after it), so on statistics steps the step also carries the gradient of ``-mean(log pi)``;
@@ -52,7 +52,7 @@ from ratbench.training.algorithms.minibatch import batch_kl_and_entropy, kl_adap
 from ratbench.training.algorithms.npg import exact_kl, update_statistics
 from ratbench.training.rollout import Batch
 
-EIGENVALUE_FLOOR = 1e-10  # kfac.py:92
+EIGENVALUE_FLOOR = 1e-10  # kfac.py:93
 
 
 def _with_ones(a: torch.Tensor, layer: nn.Module) -> torch.Tensor:
@@ -93,7 +93,7 @@ def _layer_params(m: nn.Module) -> tuple[nn.Parameter, ...]:
 class ReferenceKFACOptimizer(torch.optim.SGD):
     """kfac/kfac.py's KFACOptimizer (module doc), for the Linear and Conv2d layers of ``model`` but those in
     ``skip``: the layers' gradients preconditioned and KL-clipped, then torch's SGD with momentum over every
-    parameter, which is the reference's ``_step`` (kfac.py:152-181: no dampening, no Nesterov, the buffer
+    parameter, which is the reference's ``_step`` (kfac.py:155-178: no dampening, no Nesterov, the buffer
     starting at the first gradient).
 
     The reference's networks call each layer once per forward; ratbench's shared trunk is called once per head.
