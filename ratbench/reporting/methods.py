@@ -57,11 +57,11 @@ def method_label(config: Mapping[str, Any]) -> str:
     with train_shared.py's joint policy-and-value solve), the activation / squashing when they are not today's
     defaults and the layer init when it is not the algorithm's (``PPO (torch init)``) (so that different methods never share a label, and the
     defaults' run is plain ``RAT`` whichever rule the defaults name)."""
-    algo, solver = config.get("algo"), config.get("solver")
+    algo, solver, preset = config.get("algo"), config.get("solver"), config.get("preset")
     name = SOLVER_NAMES.get(solver, f"NPG-{solver}") if algo == "npg" else str(algo).upper()
     notes = []
-    if config.get("preset"):
-        notes.append(f"{config['preset']} preset")
+    if preset:
+        notes.append(f"{preset} preset")
     elif algo == "npg" and solver == "kaczmarz" and _departs(config, "npg.rat_variant"):  # the rule is Kaczmarz's
         notes.append(f"{value_or_default(config, 'npg.rat_variant')} rule")
     ent_coef = value_or_default(config, "npg.ent_coef")
@@ -69,13 +69,11 @@ def method_label(config: Mapping[str, Any]) -> str:
         notes.append(f"entropy {ent_coef:g}")
     if config.get("arch") == "shared":
         notes.append("shared, joint solve" if value_or_default(config, "npg.value_update") == "joint" else "shared")
-    if not config.get("preset"):
-        if _departs(config, "model.activation"):
-            notes.append(str(value_or_default(config, "model.activation")))
-        if _departs(config, "action_squash"):
-            notes.append(f"{value_or_default(config, 'action_squash')} actions")
-    elif (lookup(config, "action_squash") is not MISSING  # a preset run that states a squashing other than its preset's
-          and _departs(config, "action_squash", _shipped_layer(f"preset-{config['preset']}"))):
+    if not preset and _departs(config, "model.activation"):
+        notes.append(str(value_or_default(config, "model.activation")))
+    # against the preset's own squashing for a preset run, and only where its config states one
+    if (not preset or lookup(config, "action_squash") is not MISSING) and _departs(
+            config, "action_squash", _shipped_layer(f"preset-{preset}") if preset else None):
         notes.append(f"{value_or_default(config, 'action_squash')} actions")
     if _departs(config, "model.init", _shipped_layer(f"algo-{algo}")):
         notes.append(f"{value_or_default(config, 'model.init')} init")

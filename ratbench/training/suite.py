@@ -119,9 +119,9 @@ def run_suite(paths: str | Path | Sequence[str | Path], print_commands: bool = F
         missing = [str(folder) for folder in folders if not folder.is_dir()]
         if missing:
             raise RatbenchError(f"--collected folder {missing[0]} does not exist; give a folder of collected runs")
-        done = [run for run in runs if is_collected(run, folders)]
-        runs = [run for run in runs if run not in done]
-        click.echo(f"{len(done)} run(s) already collected as finished, {len(runs)} to train", err=True)
+        to_train = [run for run in runs if not is_collected(run, folders)]
+        click.echo(f"{len(runs) - len(to_train)} run(s) already collected as finished, {len(to_train)} to train", err=True)
+        runs = to_train
     if task_major:
         runs = by_task(runs)
     if print_commands:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
 
+from ratbench.training.config import resolve_config
 from ratbench.training.logger import COLUMNS, EXTRA_COLUMNS
+
+
+@functools.cache
+def algorithm_init(algo: str) -> str:
+    """The layer init today's runs of ``algo`` write (its shipped algo layer's, else the schema's)."""
+    return resolve_config({"algo": algo})["model"]["init"]
 
 
 def write_run(root: Path, name: str, steps: Sequence[int], train: Sequence[float], *, seed: int = 0, budget: int | None = None,
@@ -20,8 +28,7 @@ def write_run(root: Path, name: str, steps: Sequence[int], train: Sequence[float
     run.mkdir(parents=True)
     full = {"env": env, "algo": "npg", "solver": "kaczmarz", "arch": "separate", "seed": seed,
             "steps": budget if budget is not None else steps[-1], "npg": {"rat_variant": "corrected"}, **config}
-    if full["algo"] in ("ppo", "trpo"):  # today's runs of these write their libraries' init
-        full.setdefault("model", {"init": "orthogonal"})
+    full.setdefault("model", {"init": algorithm_init(full["algo"])})  # as today's runs write it
     (run / "config.yaml").write_text(yaml.safe_dump(full, sort_keys=False))
     header = list(COLUMNS + EXTRA_COLUMNS)
     lines = [",".join(header)]

@@ -20,6 +20,7 @@ from ratbench.errors import RatbenchError
 from ratbench.reporting import plot as lc
 from ratbench.reporting import runs as runs_api
 from ratbench.reporting.stats import BOOTSTRAP_REPS
+from tests.ratbench.reporting.helpers import algorithm_init
 
 # The progress.csv columns, in the order `ratbench train` writes them.
 PROGRESS_COLUMNS = [
@@ -43,9 +44,8 @@ def write_run(
     """A run directory: config.yaml and progress.csv; cells absent from a row stay empty."""
     run = root / name
     run.mkdir(parents=True)
-    init = "orthogonal" if algo in ("ppo", "trpo") else "torch"  # each algorithm's init, as today's runs write it
     config = {"env": env, "algo": algo, "solver": solver, "arch": "separate", "seed": seed,
-              "model": {"hidden": [64, 64], "init": init}, **extra_config}
+              "model": {"hidden": [64, 64], "init": algorithm_init(algo)}, **extra_config}
     (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     lines = [",".join(PROGRESS_COLUMNS)]
     for row in rows:
