@@ -240,6 +240,18 @@ def fill_predated(saved: dict[str, Any]) -> dict[str, Any]:
     return saved
 
 
+def saved_run_config(saved: Mapping[str, Any], source: str, machine: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A run's saved config as today's code reads it (resolved, validated, pruned): a key the run predates takes
+    its :data:`PREDATED_VALUES` value, else its schema default (keys are added with defaults that keep the old
+    behaviour); ``machine`` (steps, device, threads) replaces the saved values. ``source`` names the file in errors."""
+    config = copy.deepcopy(schema())
+    merge(config, fill_predated(copy.deepcopy(dict(saved))), source)
+    if machine:
+        merge(config, machine, "the command line")
+    validate(config)
+    return prune(config)
+
+
 def get(config: Mapping[str, Any], dotted: str) -> Any:
     node: Any = config
     for part in dotted.split("."):

@@ -114,6 +114,8 @@ def run_suite(paths: str | Path | Sequence[str | Path], print_commands: bool = F
     clash = sorted(str(logdir) for logdir, n in Counter(r.logdir for r in runs).items() if n > 1)
     if clash:
         raise RatbenchError(f"two suites name the same run directory {clash[0]!r}; queue each run once")
+    if task_major:  # the task order is the full queue's, whatever is collected already
+        runs = by_task(runs)
     if collected:
         folders = [Path(folder) for folder in collected]
         missing = [str(folder) for folder in folders if not folder.is_dir()]
@@ -122,8 +124,6 @@ def run_suite(paths: str | Path | Sequence[str | Path], print_commands: bool = F
         to_train = [run for run in runs if not is_collected(run, folders)]
         click.echo(f"{len(runs) - len(to_train)} run(s) already collected as finished, {len(to_train)} to train", err=True)
         runs = to_train
-    if task_major:
-        runs = by_task(runs)
     if print_commands:
         for run in runs:
             click.echo(shlex.join(run.command()))

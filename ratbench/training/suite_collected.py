@@ -4,25 +4,34 @@ A suite resumes from its run directories' checkpoints; when those are gone (a wi
 reset between sessions) but the finished runs were collected into a committed results folder, the suite's
 ``--collected`` folders say which runs need no training. A collected run counts only when it is the same run:
 the same directory name, a summary that says it finished, and the same config as the suite would give it
-(``device`` and ``threads`` aside, which a resume may change too); a same-named run collected from another
-config is refused, not skipped and not overwritten.
+(``device`` and ``threads`` aside, which a resume may change too), read as a resume reads it: a key the
+collected run predates has the value such a run had. A same-named run collected from another config is refused,
+not skipped and not overwritten.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from ratbench.errors import RatbenchError
-from ratbench.training.config import load_yaml_file, resolve_config
+from ratbench.training.config import load_yaml_file, resolve_config, saved_run_config
 from ratbench.training.suite_run import SuiteRun
 
 MACHINE_KEYS = ("device", "threads")  # settings of where a run trains, not of what it trains
 
 
-def _differing_keys(expected: dict[str, Any], saved: dict[str, Any]) -> list[str]:
-    return sorted(k for k in set(expected) | set(saved) if k not in MACHINE_KEYS and expected.get(k) != saved.get(k))
+def _differing_keys(expected: Mapping[str, Any], saved: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ (sections compared key by key), ``MACHINE_KEYS`` aside."""
+    differ = []
+    for key in sorted(set(expected) | set(saved)):
+        mine, theirs = expected.get(key), saved.get(key)
+        if isinstance(mine, dict) and isinstance(theirs, dict):
+            differ += _differing_keys(mine, theirs, f"{prefix}{key}.")
+        elif key not in MACHINE_KEYS and mine != theirs:
+            differ.append(prefix + key)
+    return differ
 
 
 def is_collected(run: SuiteRun, folders: Sequence[Path]) -> bool:
@@ -41,7 +50,8 @@ def is_collected(run: SuiteRun, folders: Sequence[Path]) -> bool:
             raise RatbenchError(f"{copy} has a summary.json but no config.yaml; re-collect that run")
         expected = resolve_config({"env": run.env, "algo": run.algo, "solver": run.solver, "arch": run.arch,
                                    "seed": run.seed, "steps": run.steps}, sets=run.set_args())
-        differ = _differing_keys(expected, load_yaml_file(copy / "config.yaml"))
+        saved = saved_run_config(load_yaml_file(copy / "config.yaml"), str(copy / "config.yaml"))
+        differ = _differing_keys(expected, saved)
         if differ:
             raise RatbenchError(f"{copy} was collected from another config than the suite's run {run.logdir.name} "
                                 f"(it differs in {', '.join(differ)}); give --collected a folder of this suite's runs")

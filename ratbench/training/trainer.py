@@ -37,7 +37,7 @@ from ratbench.training import provenance
 from ratbench.training.agent import Agent
 from ratbench.training.algorithms import make_algorithm
 from ratbench.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from ratbench.training.config import fill_predated, merge, prune, schema, to_yaml, validate
+from ratbench.training.config import saved_run_config, to_yaml
 from ratbench.training.evaluate import evaluate
 from ratbench.training.logger import RunLogger, read_progress
 from ratbench.training.normalize import ObsNormalizer, RewardScaler
@@ -143,14 +143,9 @@ class Trainer:
         config_path = run_dir / CONFIG_FILE
         if not config_path.is_file():
             raise RatbenchError(f"{str(run_dir)!r} has no {CONFIG_FILE}; pass a run directory written by `ratbench train`")
-        saved = fill_predated(yaml.safe_load(config_path.read_text()) or {})  # an older run keeps its schedule
-        config = copy.deepcopy(schema())
-        merge(config, saved, str(config_path))
-        for key, value in (("steps", steps), ("device", device), ("threads", threads)):
-            if value is not None:
-                merge(config, {key: value}, "the command line")
-        validate(config)
-        config = prune(config)
+        machine = {key: value for key, value in (("steps", steps), ("device", device), ("threads", threads))
+                   if value is not None}
+        config = saved_run_config(yaml.safe_load(config_path.read_text()) or {}, str(config_path), machine)
         lock = RunLock(run_dir)
         try:
             state = load_checkpoint(run_dir, trust=trust_checkpoint)

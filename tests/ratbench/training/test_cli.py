@@ -5,9 +5,11 @@ import shutil
 import numpy as np
 import pytest
 import torch
+import yaml
 from click.testing import CliRunner
 
 from ratbench.cli import cli
+from ratbench.training.config import resolve_config, to_yaml
 from ratbench.training.run_lock import LOCK_FILE
 from tests.devices import DEVICES
 from tests.ratbench.training.helpers import read_rows
@@ -156,9 +158,22 @@ def test_a_suite_leaves_out_the_runs_collected_as_finished_and_refuses_another_r
     assert [line for line in result.output.splitlines() if line.startswith("ratbench train")] == [
         line for line in result.output.splitlines() if "cartpole-npg-diagonal-s1" in line]
 
+    # a run collected before a key existed reads as a resume reads it: a key added with the old behaviour as its
+    # default matches, and one whose old behaviour differs from today's default (PREDATED_VALUES) does not
+    config = results / "cartpole-npg-diagonal-s0" / "config.yaml"
+    saved = yaml.safe_load(config.read_text())
+    del saved["model"]["init"]  # added with PyTorch's init, the behaviour before it
+    config.write_text(yaml.safe_dump(saved))
+    result = _invoke("--suite", str(suite), "--collected", str(results), "--print-commands")
+    assert result.exit_code == 0 and "1 to train" in result.output, result.output
+    del saved["eval"]["every_steps"]  # added with a default that changed the schedule: such a run had 0
+    config.write_text(yaml.safe_dump(saved))
+    result = _invoke("--suite", str(suite), "--collected", str(results), "--print-commands")
+    assert result.exit_code == 1 and "differs in eval.every_steps)" in result.output, result.output
+
     suite.write_text(suite.read_text().replace("model.hidden: [16]", "model.hidden: [8]"))
     result = _invoke("--suite", str(suite), "--collected", str(results), "--print-commands")
-    assert result.exit_code == 1 and "collected from another config" in result.output and "model" in result.output
+    assert result.exit_code == 1 and "collected from another config" in result.output and "model.hidden" in result.output
     assert "Traceback" not in result.output
     result = _invoke("--suite", str(suite), "--collected", str(tmp_path / "nowhere"), "--print-commands")
     assert result.exit_code == 1 and "does not exist" in result.output
@@ -173,6 +188,15 @@ def test_task_major_runs_every_suites_runs_on_a_task_before_the_next(tmp_path):
     names = [line.rsplit("/", 1)[1] for line in result.output.strip().splitlines()]
     assert names == ["hopper-ppo-none-s0", "hopper-npg-kaczmarz-s0", "hopper-pg-none-s0",
                      "cartpole-ppo-none-s0", "cartpole-npg-kaczmarz-s0", "cartpole-pg-none-s0"]
+    # the task order is the full queue's: a collected first run leaves its task first
+    copy = tmp_path / "results" / "hopper-ppo-none-s0"
+    copy.mkdir(parents=True)
+    (copy / "config.yaml").write_text(to_yaml(resolve_config({"env": "hopper", "algo": "ppo"})))
+    (copy / "summary.json").write_text('{"finished": true}')
+    result = _invoke("--suite", str(first), "--suite", str(second), "--task-major", "--collected",
+                     str(tmp_path / "results"), "--print-commands")
+    assert result.exit_code == 0, result.output
+    assert [line.rsplit("/", 1)[1] for line in result.output.strip().splitlines()[1:]] == names[1:]
 
 
 def test_bad_suite_keys_are_clear(tmp_path):
