@@ -154,10 +154,11 @@ def run_suite(paths: str | Path | Sequence[str | Path], print_commands: bool = F
 def _run_parallel(runs: list[SuiteRun], jobs: int, trust_checkpoint: bool = False) -> list[SuiteRun]:
     """At most ``jobs`` runs at once, each a `python -m ratbench train` process with its own log file;
     returns the runs skipped because another process was training them."""
-    pending, active, failed, busy = list(runs), [], [], []
+    pending, active, failed, busy = list(enumerate(runs, 1)), [], [], []
+    done = 0
     while pending or active:
         while pending and len(active) < jobs:
-            run = pending.pop(0)
+            number, run = pending.pop(0)
             if is_busy(run.logdir):
                 skip_busy(run, busy)
                 continue
@@ -169,7 +170,7 @@ def _run_parallel(runs: list[SuiteRun], jobs: int, trust_checkpoint: bool = Fals
                        + (["--trust-checkpoint"] if trust_checkpoint else []))
             env = {**os.environ, JOBS_VARIABLE: str(jobs)}  # each child's default threads: its share of the cores
             proc = subprocess.Popen([sys.executable, "-m", "ratbench", *cmd[1:], "--quiet"], stdout=log, stderr=log, env=env)
-            click.echo(f"started {run.logdir} (pid {proc.pid})", err=True)
+            click.echo(f"[{number}/{len(runs)}] started {run.logdir} (pid {proc.pid})", err=True)
             active.append((run, proc, log))
         time.sleep(1.0)
         for entry in [a for a in active if a[1].poll() is not None]:
@@ -181,7 +182,8 @@ def _run_parallel(runs: list[SuiteRun], jobs: int, trust_checkpoint: bool = Fals
                 continue
             if proc.returncode != 0:
                 failed.append(str(run.logdir))
-            click.echo(f"finished {run.logdir} (exit {proc.returncode})", err=True)
+            done += 1
+            click.echo(f"finished {run.logdir} (exit {proc.returncode}; {done} of {len(runs)} done)", err=True)
     if failed:
         raise RatbenchError(f"{len(failed)} run(s) failed, see train.log in: {', '.join(failed)}")
     return busy
