@@ -35,6 +35,15 @@ def space_sizes(obs_space: gym.Space, act_space: gym.Space) -> tuple[int, int, b
     raise RatbenchError(f"only Discrete or flat Box actions are supported, this env has {act_space}")
 
 
+def _image_scale(config: Mapping[str, Any], obs_space: gym.Space) -> float:
+    """The factor an image trunk applies to its frames: 1 / the box's high (uint8 frames to [0, 1]), or 1 when
+    observation normalisation already hands the network standardised floats (scaling those again by 1/255
+    would shrink them to about +-0.02: the reference preset on DMC or Atari frames)."""
+    if len(obs_space.shape) != 3 or config["obs_norm"]:
+        return 1.0
+    return 1.0 / float(np.max(obs_space.high))
+
+
 class Agent(nn.Module):
     def __init__(self, config: Mapping[str, Any], obs_space: gym.Space, act_space: gym.Space):
         super().__init__()
@@ -49,7 +58,7 @@ class Agent(nn.Module):
             log_std_init=model_cfg["log_std_init"],
             activation=ACTIVATIONS[model_cfg["activation"]],
             image_shape=obs_space.shape if len(obs_space.shape) == 3 else None,
-            image_scale=1.0 / float(np.max(obs_space.high)) if len(obs_space.shape) == 3 else 1.0,
+            image_scale=_image_scale(config, obs_space),
             trunk=model_cfg["trunk"],
             init=model_cfg["init"],
         )

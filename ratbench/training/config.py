@@ -4,8 +4,8 @@ A config is a nested dict whose keys and default values are those of
 ``configs/base.yaml`` (the schema). :func:`resolve_config` layers, in order:
 base.yaml, algo-<algo>.yaml, arch-<arch>.yaml, for pixel families
 task-<family>.yaml and task-<family>-<algo>.yaml (minatar, atari, dmc),
-task-<env>.yaml, task-<env>-<algo>.yaml (the task layers when shipped), preset-<preset>.yaml
-(when ``preset`` is set: a preset overrides the task layers), the user's ``--config``
+task-<env>.yaml, task-<env>-<algo>.yaml (the task layers when shipped), preset-<preset>.yaml and its
+solver, arch and pixel-family layers (when ``preset`` is set: a preset overrides the task layers), the user's ``--config``
 file, ``--set key=value`` overrides (dotted keys, values parsed as YAML
 scalars), and finally the explicit command-line options. Unknown keys and
 values of the wrong type raise :class:`~ratbench.errors.RatbenchError`
@@ -295,13 +295,15 @@ def resolve_config(
 
     config = copy.deepcopy(base)
     stems = [f"algo-{algo}", f"arch-{arch}"]
-    for family in ("minatar", "atari", "dmc"):
-        if env.startswith(f"{family}-"):  # the family's layers, then the game's own (when shipped)
-            stems += [f"task-{family}", f"task-{family}-{algo}"]
+    family = next((f for f in ("minatar", "atari", "dmc") if env.startswith(f"{f}-")), None)
+    if family:  # the family's layers, then the game's own (when shipped)
+        stems += [f"task-{family}", f"task-{family}-{algo}"]
     stems += [f"task-{env.lower()}", f"task-{env.lower()}-{algo}"]
     if preset in PRESETS:  # an unknown preset is refused by validate, naming the valid ones
         solver = choice("solver")
         stems += [f"preset-{preset}", f"preset-{preset}-{solver}", f"preset-{preset}-{arch}", f"preset-{preset}-{arch}-{solver}"]
+        if family:  # what the preset's MuJoCo settings cannot keep on the family's frames and budget
+            stems.append(f"preset-{preset}-{family}")
     for stem in stems:
         layer = shipped_config(stem)
         if layer is not None:

@@ -121,6 +121,17 @@ def test_preset_applies_after_the_task_layers_and_before_user_overrides():
     assert resolve_config({"env": "hopper"}, sets=["preset=reference"])["npg"]["rat_variant"] == "original"
 
 
+def test_the_preset_on_dmc_keeps_the_familys_batch_and_the_rest_of_its_own():
+    """32 x 256 agent steps is 32,768+ environment steps an iteration at DMC's repeats: the 500k budget would hold
+    8-16 updates. MinAtar keeps the preset's shape (its committed preset runs have it)."""
+    for solver in ("kaczmarz", "cg"):
+        config = resolve_config({"env": "dmc-cheetah-run", "preset": "reference", "solver": solver})
+        assert (config["num_envs"], config["num_steps"]) == (8, 128) and config["steps_unit"] == "environment"
+        assert (config["gamma"], config["obs_norm"], config["model"]["activation"]) == (0.999, True, "relu")
+    config = resolve_config({"env": "minatar-breakout", "preset": "reference"})
+    assert (config["num_envs"], config["num_steps"]) == (32, 256)
+
+
 @pytest.mark.parametrize("explicit,message", [
     ({"preset": "paper"}, "unknown preset 'paper'"),
     ({"preset": "reference", "algo": "ppo"}, "reference's code: use it with --algo npg"),
