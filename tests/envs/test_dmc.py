@@ -135,16 +135,17 @@ def test_seeds_fix_initial_states_and_the_checkpoint_state_resumes_exactly():
 
 
 @needs_dmc
-@pytest.mark.parametrize("algo,solver", [("npg", "kaczmarz"), ("ppo", None)])
+@pytest.mark.parametrize("algo,solver,preset", [("npg", "kaczmarz", "null"), ("ppo", None, "null"),
+                                               ("npg", "kaczmarz", "reference")])
 @pytest.mark.parametrize("device", DEVICES)
-def test_two_iterations_train_and_evaluate(tmp_path, algo, solver, device):
+def test_two_iterations_train_and_evaluate(tmp_path, algo, solver, preset, device):
     from ratbench.training import Trainer
     from ratbench.training.config import resolve_config
     from tests.ratbench.training.helpers import read_rows
 
     config = resolve_config({"env": "dmc-cartpole-swingup", "algo": algo, "solver": solver, "steps": 512, "device": device}, sets=[
         "num_envs=2", "num_steps=16", "eval.episodes=1", "eval.every_steps=256", "threads=1", "model.hidden=[32]",
-        f"{algo}.minibatches=2", f"{algo}.epochs=1"])
+        f"{algo}.minibatches=2", f"{algo}.epochs=1", f"preset={preset}"])
     assert config["steps_unit"] == "environment"  # task-dmc.yaml: the literature's unit
     trainer = Trainer.create(config, logdir=tmp_path, progress_bar=False)
     assert trainer.agent.policy.body[0][1].kernel_size == (8, 8)  # auto picked the Nature CNN for 84x84 frames
