@@ -78,7 +78,7 @@ class Rule:
         """(supported, the first failed condition or ""); (None, why) while the design it names is incomplete."""
         for env in self.tasks:
             have = result.seeds.get(env, (0, 0))
-            if env not in result.seeds or (self.seeds and (have[0] < self.seeds[0] or have[1] < self.seeds[1])):
+            if min(have) == 0 or (self.seeds and (have[0] < self.seeds[0] or have[1] < self.seeds[1])):
                 wanted = f" of {self.seeds[0]} and {self.seeds[1]}" if self.seeds else ""
                 return None, f"not judged yet: {env} has {have[0]} and {have[1]} finished seeds{wanted}"
         if result.unmatched:
@@ -171,7 +171,7 @@ class PairResult:
     first: str
     second: str
     per_task: dict[str, Improvement | None]
-    seeds: dict[str, tuple[int, int]]  # task -> (first's seeds, second's seeds)
+    seeds: dict[str, tuple[int, int]]  # task either ran -> (first's finished seeds, second's), 0 for a side that did not
     aggregates: list[Aggregate]
     reverse: dict[str, Improvement | None] = field(default_factory=dict)  # P(second > first), with a rule only
     unmatched: list[str] = field(default_factory=list)  # tasks that only one of the two ran
@@ -205,6 +205,8 @@ def compare(comparison: Comparison, finals: Sequence[dict[str, Any]], metric: st
             interval = probability_of_improvement(x, y) if min(x.shape[0], y.shape[0]) >= BOOTSTRAP_MIN_RUNS else None
             aggregates.append(Aggregate(name, mine, stratified_improvement(x, y), interval))
         unmatched = sorted({env for env, method in rows if method in (first, second)} - set(tasks))
+        for env in unmatched:  # the side that ran, for a design still waiting on the other
+            seeds[env] = tuple(len(rows[env, m]["values"]) if (env, m) in rows else 0 for m in (first, second))
         result = PairResult(first, second, per_task, seeds, aggregates, reverse, unmatched)
         results.append(result if comparison.rule is None else replace(result, verdict=comparison.rule.judge(result)))
     return results, missing

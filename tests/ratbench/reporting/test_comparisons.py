@@ -136,6 +136,9 @@ def test_a_rule_with_a_design_waits_for_every_task_and_seed_it_names(tmp_path):
     assert judge(tasks=("Hopper-v5", "Walker2d-v5"), seeds=(5, 5)) == (True, "")
     assert judge(tasks=("Hopper-v5", "Ant-v5")) == (None, "not judged yet: Ant-v5 has 0 and 0 finished seeds")
     assert judge(tasks=("Hopper-v5",), seeds=(6, 5)) == (None, "not judged yet: Hopper-v5 has 5 and 5 finished seeds of 6 and 5")
+    write_run(tmp_path, "ant-cg-s0", STEPS, [1.0] * len(STEPS), seed=0, env="ant", budget=3000, solver="cg")
+    finals[:] = _finals(tmp_path)  # a task that only the second side has begun: its seeds are counted
+    assert judge(tasks=("Hopper-v5", "Ant-v5")) == (None, "not judged yet: Ant-v5 has 0 and 1 finished seeds")
 
 
 @pytest.mark.parametrize("design,message", [
