@@ -19,7 +19,7 @@ from ratbench.errors import RatbenchError
 from ratbench.training.config import load_yaml_file, resolve_config, saved_run_config
 from ratbench.training.suite_run import SuiteRun
 
-MACHINE_KEYS = ("device", "threads")  # settings of where a run trains, not of what it trains
+MACHINE_KEYS = ("device", "threads")  # top-level settings of where a run trains, not of what it trains
 
 
 def _differing_keys(expected: Mapping[str, Any], saved: Mapping[str, Any], prefix: str = "") -> list[str]:
@@ -29,7 +29,7 @@ def _differing_keys(expected: Mapping[str, Any], saved: Mapping[str, Any], prefi
         mine, theirs = expected.get(key), saved.get(key)
         if isinstance(mine, dict) and isinstance(theirs, dict):
             differ += _differing_keys(mine, theirs, f"{prefix}{key}.")
-        elif key not in MACHINE_KEYS and mine != theirs:
+        elif prefix + key not in MACHINE_KEYS and mine != theirs:
             differ.append(prefix + key)
     return differ
 
