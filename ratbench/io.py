@@ -1,4 +1,4 @@
-"""Atomic file output: a file is either absent or complete, never half-written.
+"""Atomic file output: a file is either absent or complete, never half-written; YAML input in one sentence.
 
 Everything is written to a temporary file in the target's directory, flushed,
 fsynced and renamed over the target (``os.replace`` is atomic on POSIX).
@@ -13,6 +13,26 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
+
+import yaml
+
+from ratbench.errors import RatbenchError
+
+
+def read_yaml(path: str | os.PathLike, name: str, remedy: str = "") -> Any:
+    """The YAML document in ``path`` (None when it holds none). A file that cannot be read, is not UTF-8 text or is
+    not YAML raises a one-sentence :class:`RatbenchError`: ``<name> '<path>' <what is wrong>[; <remedy>]``."""
+    def problem(what: str) -> RatbenchError:
+        return RatbenchError(f"{name} {str(path)!r} {what}" + (f"; {remedy}" if remedy else ""))
+
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise problem("is not UTF-8 text (a binary file?)") from None
+    except yaml.YAMLError as err:
+        raise problem(f"is not valid YAML ({err.__class__.__name__}: {str(err).splitlines()[0]})") from None
+    except OSError as err:
+        raise problem(f"cannot be read ({err.strerror or err})") from None
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-import yaml
 
 from ratbench.errors import RatbenchError
+from ratbench.io import read_yaml
 from ratbench.reporting.normalisation import Anchors, family
 from ratbench.reporting.runs import COMPARISONS_FILE
 from ratbench.reporting.stats import (BOOTSTRAP_MIN_RUNS, Improvement, Interval, improvement,
@@ -112,10 +112,7 @@ def load_comparisons(path: Path) -> list[Comparison]:
     """The comparisons declared in ``path`` (none when it does not exist); a one-line error for a bad file."""
     if not path.is_file():
         return []
-    try:
-        entries = yaml.safe_load(path.read_text(encoding="utf-8")) or []
-    except yaml.YAMLError as error:
-        raise RatbenchError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
+    entries = read_yaml(path, "comparisons file") or []
     if not isinstance(entries, list):
         raise RatbenchError(f"{path} must hold a list of comparisons (title, pairs, note, rule)")
     out = []

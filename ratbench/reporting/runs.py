@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
-import yaml
 
 from envs.names import ENV_IDS
 from ratbench.errors import RatbenchError
+from ratbench.io import read_yaml
 
 MISSING = object()  # what lookup returns for a key the config does not hold
 
@@ -136,10 +136,7 @@ def load_progress(path: Path) -> dict[str, np.ndarray]:
 
 def load_config(path: Path) -> dict[str, Any]:
     """A run's ``config.yaml``; it must be a mapping with an ``env`` key."""
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise RatbenchError(f"{path} is not valid YAML ({str(err).splitlines()[0]})") from None
+    config = read_yaml(path, "run config")
     if not isinstance(config, dict) or "env" not in config:
         raise RatbenchError(f"{path} is not a ratbench run config: it needs a mapping with an 'env' key")
     return config

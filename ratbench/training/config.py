@@ -26,6 +26,7 @@ import yaml
 from envs.names import DMC_PREFIX
 from envs.registry import ENV_IDS, resolve_env_id
 from ratbench.errors import RatbenchError, unknown_name
+from ratbench.io import read_yaml
 from ratbench.trunks import TRUNKS
 
 ALGOS = ("npg", "ppo", "pg", "trpo")
@@ -106,21 +107,18 @@ def schema() -> dict[str, Any]:
     return shipped_config("base")  # type: ignore[return-value]
 
 
-def load_yaml_file(path: str | Path) -> dict[str, Any]:
-    """A user config file as a dict; clear errors for missing or malformed files."""
+def load_yaml_file(path: str | Path, what: str = "config file", remedy: str | None = None) -> dict[str, Any]:
+    """A YAML file holding a mapping, as a dict; a missing or malformed one is a one-sentence RatbenchError naming
+    ``what`` it is and ending in ``remedy`` (None: the advice for a file given to ``--config``)."""
     path = Path(path)
     if not path.is_file():
-        raise RatbenchError(f"config file {str(path)!r} does not exist; pass an existing YAML file to --config")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise RatbenchError(f"config file {str(path)!r} is not UTF-8 text (a binary file?); pass a YAML file") from None
-    except yaml.YAMLError as err:
-        raise RatbenchError(f"config file {str(path)!r} is not valid YAML ({err.__class__.__name__}); fix its syntax") from None
+        raise RatbenchError(f"{what} {str(path)!r} does not exist; {remedy or 'pass an existing YAML file to --config'}")
+    data = read_yaml(path, what, remedy or "pass a YAML file to --config")
     if data is None:
-        raise RatbenchError(f"config file {str(path)!r} is empty (no keys); put overrides in it or drop --config")
+        raise RatbenchError(f"{what} {str(path)!r} is empty (no keys); {remedy or 'put overrides in it or drop --config'}")
     if not isinstance(data, dict):
-        raise RatbenchError(f"config file {str(path)!r} must hold a mapping of keys to values, not {type(data).__name__}")
+        raise RatbenchError(f"{what} {str(path)!r} must hold a mapping of keys to values, not {type(data).__name__}"
+                            + (f"; {remedy}" if remedy else ""))
     return data
 
 
@@ -228,7 +226,7 @@ def merge(config: dict[str, Any], layer: Mapping[str, Any], source: str, base: M
     return config
 
 
-def fill_predated(saved: dict[str, Any]) -> dict[str, Any]:
+def _fill_predated(saved: dict[str, Any]) -> dict[str, Any]:
     """Give a saved run config the :data:`PREDATED_VALUES` of the keys it predates (in place; returned)."""
     for dotted, value in PREDATED_VALUES.items():
         *sections, key = dotted.split(".")
@@ -240,12 +238,17 @@ def fill_predated(saved: dict[str, Any]) -> dict[str, Any]:
     return saved
 
 
-def saved_run_config(saved: Mapping[str, Any], source: str, machine: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A run's saved config as today's code reads it (resolved, validated, pruned): a key the run predates takes
+SAVED_CONFIG_REMEDY = ("it is the run's record of its settings: restore it (from results/ or a backup) "
+                       "or train the run again in a new directory")
+
+
+def load_run_config(path: str | Path, machine: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A run's saved config.yaml as today's code reads it (resolved, validated, pruned): a key the run predates takes
     its :data:`PREDATED_VALUES` value, else its schema default (keys are added with defaults that keep the old
-    behaviour); ``machine`` (steps, device, threads) replaces the saved values. ``source`` names the file in errors."""
+    behaviour); ``machine`` (steps, device, threads) replaces the saved values. A damaged file is one sentence."""
+    saved = load_yaml_file(path, "saved run config", SAVED_CONFIG_REMEDY)
     config = copy.deepcopy(schema())
-    merge(config, fill_predated(copy.deepcopy(dict(saved))), source)
+    merge(config, _fill_predated(copy.deepcopy(saved)), str(path))
     if machine:
         merge(config, machine, "the command line")
     validate(config)

@@ -57,7 +57,7 @@ def _check_keys(found: dict, allowed: set[str], where: str) -> None:
 
 def load_suite(path: str | Path) -> list[SuiteRun]:
     """Expand a suite file into its runs (envs x runs x seeds, in that order)."""
-    spec = load_yaml_file(path)
+    spec = load_yaml_file(path, "suite file", "give --suite a suite file, e.g. suites/training/mujoco.yaml")
     _check_keys(spec, SUITE_KEYS, f"suite {str(path)!r}")
     if not spec.get("runs") or not spec.get("envs"):
         raise RatbenchError(f"suite {str(path)!r} needs non-empty 'envs' and 'runs' lists")

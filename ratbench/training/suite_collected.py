@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ratbench.errors import RatbenchError
-from ratbench.training.config import load_yaml_file, resolve_config, saved_run_config
+from ratbench.training.config import load_run_config, resolve_config
 from ratbench.training.suite_run import SuiteRun
 
 MACHINE_KEYS = ("device", "threads")  # top-level settings of where a run trains, not of what it trains
@@ -50,7 +50,7 @@ def is_collected(run: SuiteRun, folders: Sequence[Path]) -> bool:
             raise RatbenchError(f"{copy} has a summary.json but no config.yaml; re-collect that run")
         expected = resolve_config({"env": run.env, "algo": run.algo, "solver": run.solver, "arch": run.arch,
                                    "seed": run.seed, "steps": run.steps}, sets=run.set_args())
-        saved = saved_run_config(load_yaml_file(copy / "config.yaml"), str(copy / "config.yaml"))
+        saved = load_run_config(copy / "config.yaml")
         differ = _differing_keys(expected, saved)
         if differ:
             raise RatbenchError(f"{copy} was collected from another config than the suite's run {run.logdir.name} "

@@ -23,7 +23,6 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 import torch
-import yaml
 
 from envs.dmc import renderer_kwargs
 from envs.registry import resolve_env_id
@@ -37,7 +36,7 @@ from ratbench.training import provenance
 from ratbench.training.agent import Agent
 from ratbench.training.algorithms import make_algorithm
 from ratbench.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from ratbench.training.config import saved_run_config, to_yaml
+from ratbench.training.config import load_run_config, to_yaml
 from ratbench.training.evaluate import evaluate
 from ratbench.training.logger import RunLogger, read_progress
 from ratbench.training.normalize import ObsNormalizer, RewardScaler
@@ -145,7 +144,7 @@ class Trainer:
             raise RatbenchError(f"{str(run_dir)!r} has no {CONFIG_FILE}; pass a run directory written by `ratbench train`")
         machine = {key: value for key, value in (("steps", steps), ("device", device), ("threads", threads))
                    if value is not None}
-        config = saved_run_config(yaml.safe_load(config_path.read_text()) or {}, str(config_path), machine)
+        config = load_run_config(config_path, machine)
         lock = RunLock(run_dir)
         try:
             state = load_checkpoint(run_dir, trust=trust_checkpoint)

@@ -4,7 +4,10 @@ exit status 1 or 2, no traceback, and nothing left on disk by the failed command
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
+
+import pytest
 
 from click.testing import CliRunner
 from hypothesis import given
@@ -75,19 +78,44 @@ def test_bad_config_files_fail_cleanly(tmp_path_factory, content):
     _assert_clean_failure(result, root, before)
 
 
-@property_settings(8)
-@given(cut=st.integers(0, 2000))
-def test_damaged_checkpoint_without_copies_fails_cleanly(tmp_path_factory, cut):
-    """checkpoint.pt cut to ``cut`` bytes and every periodic copy gone: one line, nothing written."""
-    root = tmp_path_factory.mktemp("run")
-    run = root / "run"
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    """A finished 512-step CartPole run, copied by each example that damages a file of it."""
+    run = tmp_path_factory.mktemp("trained") / "run"
     args = ["train", "--env", "cartpole", "--steps", "512", "--quiet", "--set", "num_envs=2", "--set", "num_steps=256",
             "--set", "threads=1", "--run-dir", str(run)]
     assert CliRunner().invoke(cli, args).exit_code == 0
+    return run
+
+
+def _resume_copy(finished_run: Path, root: Path) -> tuple[Path, list[str]]:
+    run = root / "run"
+    shutil.copytree(finished_run, run)
+    return run, ["train", "--resume", str(run), "--steps", "1024", "--quiet"]
+
+
+@property_settings(8)
+@given(cut=st.integers(0, 2000))
+def test_damaged_checkpoint_without_copies_fails_cleanly(tmp_path_factory, finished_run, cut):
+    """checkpoint.pt cut to ``cut`` bytes and every periodic copy gone: one line, nothing written."""
+    root = tmp_path_factory.mktemp("run")
+    run, resume = _resume_copy(finished_run, root)
     data = (run / "checkpoint.pt").read_bytes()
     (run / "checkpoint.pt").write_bytes(data[:cut])
     for copy in (run / "checkpoints").glob("*.pt"):
         copy.unlink()
     before = _files(root)
-    result = CliRunner().invoke(cli, ["train", "--resume", str(run), "--steps", "1024", "--quiet"])
+    _assert_clean_failure(CliRunner().invoke(cli, resume), root, before)
+
+
+@property_settings(7)
+@given(content=bad_config_file)
+def test_damaged_saved_config_fails_cleanly(tmp_path_factory, finished_run, content):
+    """The run's own config.yaml damaged (the same bad files as --config's): one line naming it, nothing written."""
+    root = tmp_path_factory.mktemp("run")
+    run, resume = _resume_copy(finished_run, root)
+    (run / "config.yaml").write_bytes(content)
+    before = _files(root)
+    result = CliRunner().invoke(cli, resume)
     _assert_clean_failure(result, root, before)
+    assert "config.yaml" in result.output

@@ -75,6 +75,7 @@ def test_too_few_runs_for_an_interval_and_no_lead_at_all(tmp_path):
     ("- {title: x, pairs: [[RAT, NPG-CG, PPO]]}", "pairs must be"),
     ("- {title: x, pairs: [[RAT, NPG-CG]], colour: red}", "needs the keys"),
     ("- [unclosed", "is not valid YAML"),
+    (b"\xff\xfe- [x]", "is not UTF-8 text"),
     ("- {title: x, pairs: [[RAT, NPG-CG]], rule: {across_at_least: 0.6}}", "rule needs the keys"),
     ("- {title: x, pairs: [[RAT, NPG-CG]], rule: {across_at_least: 1.5, across_p_at_most: 0.1, harm_at_most: 0.2, "
      "harm_p_at_most: 0.1}}", "each a number in \\[0, 1\\]"),
@@ -83,7 +84,7 @@ def test_too_few_runs_for_an_interval_and_no_lead_at_all(tmp_path):
 ])
 def test_a_bad_file_is_refused_in_one_sentence(tmp_path, text, message):
     path = tmp_path / "comparisons.yaml"
-    path.write_text(text)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
     with pytest.raises(RatbenchError, match=message):
         load_comparisons(path)
     assert load_comparisons(tmp_path / "absent.yaml") == []

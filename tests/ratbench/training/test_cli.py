@@ -36,6 +36,8 @@ def test_train_cartpole_from_the_command_line(tmp_path):
         (["--env", "hopper", "--algo", "sac"], "unknown algorithm 'sac'"),
         (["--env", "hopper", "--set", "npg.lrr=1"], "did you mean npg.lr"),
         (["--resume", "/nonexistent/run"], "has no config.yaml"),
+        (["--suite", "/nonexistent/suite.yaml"], "suite file '/nonexistent/suite.yaml' does not exist; give --suite"),
+        (["--config", "/nonexistent/c.yaml", "--env", "hopper"], "does not exist; pass an existing YAML file to --config"),
         (["--print-commands"], "need --suite"),
         (["--collected", "results"], "need --suite"),
         (["--task-major"], "need --suite"),
@@ -170,6 +172,10 @@ def test_a_suite_leaves_out_the_runs_collected_as_finished_and_refuses_another_r
     config.write_text(yaml.safe_dump(saved))
     result = _invoke("--suite", str(suite), "--collected", str(results), "--print-commands")
     assert result.exit_code == 1 and "differs in eval.every_steps)" in result.output, result.output
+    config.write_text("model: [16\n")  # a damaged copy: one sentence naming it
+    result = _invoke("--suite", str(suite), "--collected", str(results), "--print-commands")
+    assert result.exit_code == 1 and f"saved run config '{config}' is not valid YAML" in result.output, result.output
+    config.write_text(yaml.safe_dump(saved))
 
     suite.write_text(suite.read_text().replace("model.hidden: [16]", "model.hidden: [8]"))
     result = _invoke("--suite", str(suite), "--collected", str(results), "--print-commands")
