@@ -47,11 +47,22 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(err, OSError):  # named by its target, not by the temporary file
+            raise OSError(err.errno, err.strerror, str(path)) from None
         raise
     return path
+
+
+def check_file_targets(paths: Iterable[str | os.PathLike], what: str) -> None:
+    """Raise a one-line RatbenchError before any of ``paths`` (the files a command will write) is written, if one
+    stands as a directory or could not be created (:func:`check_writable`): no page is left half new, half old."""
+    for path in paths:
+        if Path(path).is_dir():
+            raise RatbenchError(f"cannot write {what}: {str(path)!r} is a directory; move it away or pick another location")
+        check_writable(path, what)
 
 
 def check_writable(path: str | os.PathLike, what: str) -> Path:
@@ -59,8 +70,6 @@ def check_writable(path: str | os.PathLike, what: str) -> Path:
     nearest existing ancestor must be a directory that takes a new file, found by trying (an anonymous
     temporary file, gone when closed: ``os.access`` says yes to root for /proc and read-only mounts).
     Leaves nothing behind, so a command can check every output before it starts its work."""
-    from ratbench.errors import RatbenchError
-
     path = Path(path)
     probe = path
     while not probe.exists():

@@ -21,6 +21,7 @@ from ratbench.errors import RatbenchError, unknown_name
 from ratbench.io import check_writable, write_csv, write_json
 from ratbench.reporting.accuracy_figures import check_plot_path, plot_conditioning, plot_convergence
 from ratbench.reference import DEFAULT_MAX_PARAMS, reference_mode
+from ratbench.seeds import SEED
 from solvers import SOLVERS, solver_names, solver_options
 from suites.accuracy.contracts import CONTRACTS, describe_budget, describe_contract
 from suites.accuracy.families import DEFAULT_DAMPING, FAMILIES, quick_set
@@ -163,7 +164,7 @@ def format_listing(max_params: int = DEFAULT_MAX_PARAMS) -> str:
 @click.option("--problem", "problems", multiple=True, metavar="NAME", help="Problem family (repeatable; default: the quick set). See --list.")
 @click.option("--dtype", type=click.Choice(list(DTYPES)), default="float64", show_default=True, help="Working dtype of the problems and solvers.")
 @click.option("--damping", type=float, default=DEFAULT_DAMPING, show_default=True, help="Tikhonov lambda > 0.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the problem families.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the problem families.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--option", "option_texts", multiple=True, metavar="SOLVER.KEY=VALUE", help="Solver option, e.g. kaczmarz.block_size=64 (repeatable; overrides the suite's budget).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the records (with convergence curves) as JSON.")

@@ -8,7 +8,7 @@ import click
 
 from ratbench.reporting import plot as lc
 from ratbench.reporting.runs import load_runs
-from ratbench.io import atomic_write_bytes, atomic_write_text, check_writable, write_csv
+from ratbench.io import atomic_write_bytes, atomic_write_text, check_file_targets, write_csv
 
 DEFAULT_NAME = "learning_curves"
 OUTPUT_SUFFIXES = (".png", ".html", ".csv")
@@ -43,7 +43,7 @@ def output_prefix(out: Path | None, paths: tuple[Path, ...]) -> Path:
     "--group-by", default=lc.METHOD_KEY, show_default=True, metavar="KEYS",
     help="config key(s) defining a group, comma-separated: method (the method label: RAT, RAT (reference preset), PPO, ...), solver, algo, env, or any key such as npg.lr or model.hidden.",
 )
-@click.option("--smooth", type=click.IntRange(min=1), default=1, show_default=True, help="trailing moving average over this many logged points, per seed, before averaging.")
+@click.option("--smooth", type=click.IntRange(1, 10**6), default=1, show_default=True, help="trailing moving average over this many logged points, per seed, before averaging.")
 @click.option(
     "--band", type=click.Choice(lc.BANDS), default="bootstrap", show_default=True,
     help="bootstrap: 95% bootstrap CI of the mean over seeds; sem: mean ± standard error.",
@@ -60,7 +60,7 @@ def plot(paths: tuple[Path, ...], metrics: tuple[str, ...], x_axes: tuple[str, .
     mean with a confidence band, one row of panels per environment and metric.
     """
     prefix = output_prefix(out, paths)
-    check_writable(prefix.with_name(prefix.name + ".png"), "the plot")
+    check_file_targets([prefix.with_name(prefix.name + suffix) for suffix in (".png", ".html", ".csv")], "the plot")
     runs, warnings = load_runs(paths)
     for warning in warnings:
         click.echo(f"Warning: {warning}", err=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ratbench.errors import RatbenchError
-from ratbench.io import check_writable
+from ratbench.io import check_file_targets, check_writable
 
 METRICS = ("train_return", "eval_return")
 
@@ -18,13 +18,23 @@ def _milestones(spec: str | None, top: float) -> list[int]:
     if spec:
         try:
             values = sorted({int(float(x)) for x in spec.split(",") if x.strip()})
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: inf
             raise RatbenchError(f"--milestones takes comma-separated step counts like 1e6,2e6,3e6, got {spec!r}") from None
         if not values or values[0] <= 0:
             raise RatbenchError(f"--milestones must be positive step counts, got {spec!r}")
         return values
     step = 10 ** max(3, int(len(str(int(max(top, 1)))) - 1))  # the run length's leading power of ten
     return [k * step for k in range(1, int(top // step) + 1)][-10:] or [int(top)]
+
+
+def _read_analysis(path: Path) -> str | None:
+    """The page's analysis.md (None when absent); one that is not UTF-8 text is a one-sentence error."""
+    if not path.is_file():
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise RatbenchError(f"{path} is not UTF-8 text (a binary file?); the page's analysis is written in Markdown") from None
 
 
 def _reported_itself(page: Path, roots: list[Path]) -> bool:
@@ -106,6 +116,7 @@ def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
         progress(f"collected {len(runs)} runs into {collect_into}")
         paths = (collect_into,)
     out = out or (paths[0] if len(paths) == 1 and paths[0].is_dir() else Path("report"))
+    check_file_targets([out / name for name in pages.REPORT_FILES], "the report")
     skipped: list[Path] = []
     runs, warnings = load_runs(paths, skipped)
     subpages = _subpages(skipped, paths)
@@ -144,7 +155,8 @@ def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
     if milestones:
         command += f" --milestones {milestones}"
     analysis = out / pages.ANALYSIS_FILE
-    if analysis.is_file():
+    analysis_text = _read_analysis(analysis)
+    if analysis_text is not None:
         progress(f"analysis from {analysis}")
     else:
         progress(f"no {analysis}: the page has no Analysis section (it is read from the --out folder)")
@@ -153,7 +165,7 @@ def report(paths: tuple[Path, ...], out: Path | None, metrics: tuple[str, ...], 
         progress(f"{len(declared)} comparison(s) from {out / COMPARISONS_FILE} ...")
     compared = [(c, *compare(c, final_rows, profile_metric, anchors)) for c in declared]
     md = pages.markdown(groups, milestone_rows, final_rows, metrics, "curves.png", command, list(warnings), base=out,
-                        analysis=analysis.read_text(encoding="utf-8") if analysis.is_file() else None,
+                        analysis=analysis_text,
                         blocks=aggregates, profile_metric=profile_metric, anchors=anchors, coverage=coverage,
                         comparisons=compared, subpages=subpages)
     summary = [{"family": block.family, "tasks": block.tasks, "metric": profile_metric, "rows": rows}

@@ -16,6 +16,7 @@ from ratbench.benchmarking import speed as sp
 from ratbench.benchmarking.measure import cpu_memory_measured
 from ratbench.errors import RatbenchError, unknown_name
 from ratbench.io import check_writable, write_json
+from ratbench.seeds import SEED
 from ratbench.threads import set_compute_threads
 
 
@@ -88,7 +89,7 @@ TARGET_SIZE = "default"
     "--threads", type=click.IntRange(min=1), default=None,
     help="torch CPU threads (default: torch's choice). On a machine other processes are using, 1 avoids threads waiting on each other.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="seed of the synthetic minibatch and policy.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="seed of the synthetic minibatch and policy.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="also write every measurement to this JSON file.")
 @click.option("--training", "training_env", default=None, metavar="ENV",
               help="instead: the training speed report for this task (time per phase of real iterations, and training "

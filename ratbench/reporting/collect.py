@@ -22,41 +22,61 @@ from ratbench.training.provenance import PROVENANCE_FILE
 
 
 def summary(run: Run) -> dict:
-    steps = last_step(run)
-    return {
-        "env": run.env, "method": method_label(run.config), "seed": run.config.get("seed"),
-        "env_steps": int(steps), "steps_budget": int(run.config.get("steps", 0)), "finished": is_finished(run),
-        "train_return": value_at(run, "train_return", steps, slack=None),
-        "eval_return": value_at(run, "eval_return", steps, slack=None),
-        "wall_time_s": value_at(run, "wall_time", steps, slack=None),
-        "commits": _commits(run.path),
-    }
+    """The run's summary.json; a config or progress.csv it cannot be computed from is a one-sentence error."""
+    try:
+        steps = last_step(run)
+        return {
+            "env": run.env, "method": method_label(run.config), "seed": run.config.get("seed"),
+            "env_steps": int(steps), "steps_budget": int(run.config.get("steps", 0)), "finished": is_finished(run),
+            "train_return": value_at(run, "train_return", steps, slack=None),
+            "eval_return": value_at(run, "eval_return", steps, slack=None),
+            "wall_time_s": value_at(run, "wall_time", steps, slack=None),
+            "commits": _commits(run.path),
+        }
+    except (ValueError, TypeError, OverflowError) as err:
+        raise RatbenchError(f"cannot collect {run.path}: its config.yaml or progress.csv holds a value it cannot be "
+                            f"summarised from ({err}); fix or leave out that run") from None
+
+
+def _starts(run_dir: Path) -> list[dict] | None:
+    """The entries of the run's provenance.json; None when it has none; a damaged file is a one-sentence error."""
+    path = run_dir / PROVENANCE_FILE
+    if not path.is_file():
+        return None
+    try:
+        starts = json.loads(path.read_text(encoding="utf-8"))["starts"]
+    except (OSError, ValueError, KeyError, TypeError):
+        starts = None
+    if not isinstance(starts, list) or not all(isinstance(s, dict) for s in starts):
+        raise RatbenchError(f"{path} is damaged (not a JSON object with a list of starts); "
+                            "restore it or move it out of the run directory before collecting")
+    return starts
 
 
 def _commits(run_dir: Path) -> list[str]:
     """The code commits of the run's starts, in order, once each ("<sha>+dirty" for uncommitted changes)."""
-    try:
-        starts = json.loads((run_dir / PROVENANCE_FILE).read_text())["starts"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return []
-    commits = [f"{s['code']['commit']}{'+dirty' if s['code'].get('dirty') else ''}" for s in starts if s.get("code", {}).get("commit")]
-    return list(dict.fromkeys(commits))
+    codes = [s.get("code") for s in _starts(run_dir) or []]
+    return list(dict.fromkeys(f"{c['commit']}{'+dirty' if c.get('dirty') else ''}" for c in codes
+                              if isinstance(c, dict) and c.get("commit")))
 
 
 def collect(runs: Sequence[Run], into: Path) -> list[Path]:
-    """Write each run's compact outputs to ``into/<run directory name>/``; returns those directories."""
+    """Write each run's compact outputs to ``into/<run directory name>/``; returns those directories. Every
+    summary is computed first, so a run that cannot be collected fails the command before anything is written."""
     names = [run.path.name for run in runs]
     clashes = sorted({n for n in names if names.count(n) > 1})
     if clashes:
         raise RatbenchError(f"two runs share the directory name {clashes[0]!r}; collect them into separate folders")
-    written = []
     for run in runs:
-        dest = into / run.path.name
-        if dest.resolve() == run.path.resolve():
+        if (into / run.path.name).resolve() == run.path.resolve():
             raise RatbenchError(f"{run.path} is already inside {into}; collect from the training run directories")
+    summaries = [summary(run) for run in runs]
+    written = []
+    for run, run_summary in zip(runs, summaries):
+        dest = into / run.path.name
         for name in (CONFIG_FILE, PROGRESS_FILE, PROVENANCE_FILE):
             if name != PROVENANCE_FILE or (run.path / name).is_file():
                 atomic_write_bytes(dest / name, (run.path / name).read_bytes())
-        write_json(dest / "summary.json", summary(run))
+        write_json(dest / "summary.json", run_summary)
         written.append(dest)
     return written

@@ -261,6 +261,8 @@ def render_html(md: str, images: dict[str, bytes]) -> str:
 
 
 PROFILE_FIGURE = "profile.png"
+REPORT_FILES = ("README.md", "report.html", "curves.png", PROFILE_FIGURE, "milestones.csv", "final.csv", "summary.json")
+"""What :func:`write_report` may write in its folder."""
 
 
 def write_report(out: Path, md: str, png: bytes, milestones: Sequence[dict], finals: Sequence[dict],

@@ -113,8 +113,11 @@ def find_run_dirs(paths: Sequence[str | os.PathLike], pages: list[Path] | None =
 
 def load_progress(path: Path) -> dict[str, np.ndarray]:
     """Columns of a ``progress.csv`` as float64 arrays, NaN for empty cells. Shapes (rows,)."""
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise RatbenchError(f"{path} is not a CSV text file ({err.__class__.__name__}); the run's log is damaged") from None
     if not rows:
         raise RatbenchError(f"{path} is empty; the run has not logged anything yet")
     header, body = rows[0], [row for row in rows[1:] if row]

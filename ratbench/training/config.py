@@ -27,6 +27,7 @@ from envs.names import DMC_PREFIX
 from envs.registry import ENV_IDS, resolve_env_id
 from ratbench.errors import RatbenchError, unknown_name
 from ratbench.io import read_yaml
+from ratbench.seeds import SEED_MAX
 from ratbench.trunks import TRUNKS
 
 ALGOS = ("npg", "ppo", "pg", "trpo")
@@ -82,7 +83,7 @@ RANGES = {
     "critic.lr": (0, None, False, False), "critic.adam_eps": (0, None, False, False), "critic.max_grad_norm": (0, None, False, False),
     "gamma": (0, 1, False, True), "gae_lambda": (0, 1, True, True), "popart_beta": (0, 1, False, False),
     "obs_clip": (0, None, False, False), "obs_eps": (0, None, False, False), "reward_clip": (0, None, False, False),
-    "seed": (0, 2**32 - 1, True, True), "eval.every": (0, None, True, False), "eval.every_steps": (0, None, True, False), "checkpoint.keep": (0, None, True, False),
+    "seed": (0, SEED_MAX, True, True), "eval.every": (0, None, True, False), "eval.every_steps": (0, None, True, False), "checkpoint.keep": (0, None, True, False),
     # sizes past these exhaust memory or time on any machine ratbench targets: refused up front
     "num_envs": (1, 4096, True, True), "num_steps": (1, 1_000_000, True, True), "eval.episodes": (1, 10_000, True, True),
     "eval.max_episode_steps": (1, 10**9, True, True),
@@ -144,6 +145,11 @@ def parse_set(items: Iterable[str]) -> dict[str, Any]:
     return out
 
 
+def is_int(value: Any) -> bool:
+    """An int and not a bool (YAML's ``true`` is the int 1 to Python)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _all_keys(tree: Mapping[str, Any], prefix: str = "") -> list[str]:
     keys = []
     for k, v in tree.items():
@@ -180,7 +186,7 @@ def _coerce(key: str, default: Any, value: Any, source: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad("a number")
         if isinstance(default, int):
-            if not math.isfinite(float(value)) or float(value) != int(value):
+            if isinstance(value, float) and not value.is_integer():  # an int is exact, however large: RANGES bound it
                 raise bad("an integer")
             return int(value)
         return float(value)
@@ -370,7 +376,7 @@ def validate(config: Mapping[str, Any], solver_given: bool = False) -> None:
             raise RatbenchError(f"{key} must be a positive integer, got {value}")
     _check_numbers(config)
     hidden = config["model"]["hidden"]
-    if not hidden or not all(isinstance(h, int) and h > 0 for h in hidden):
+    if not hidden or not all(is_int(h) and h > 0 for h in hidden):
         raise RatbenchError(f"model.hidden must be a non-empty list of positive layer widths, got {hidden!r}")
     algo = config["algo"]
     batch = config["num_envs"] * config["num_steps"]
@@ -384,10 +390,13 @@ def validate(config: Mapping[str, Any], solver_given: bool = False) -> None:
     if algo == "npg":
         if config["solver"] is None:
             raise RatbenchError("npg needs a solver; pass --solver with one of: " + ", ".join(solver_names()))
-        make_solver(config["solver"], **dict(config["npg"]["solver_options"]))  # validates name and options
-        low, high = config["npg"]["ratio_clip"]
-        if not 0 < low <= 1 <= high:
-            raise RatbenchError(f"npg.ratio_clip must be [low, high] with 0 < low <= 1 <= high, got {[low, high]}")
+        options = config["npg"]["solver_options"]
+        if not all(isinstance(name, str) for name in options):
+            raise RatbenchError(f"npg.solver_options names must be strings (e.g. block_size: 64), got {options!r}")
+        make_solver(config["solver"], **options)  # validates name and options
+        clip = config["npg"]["ratio_clip"]
+        if not (len(clip) == 2 and all(is_int(c) or isinstance(c, float) for c in clip) and 0 < clip[0] <= 1 <= clip[1]):
+            raise RatbenchError(f"npg.ratio_clip must be two numbers [low, high] with 0 < low <= 1 <= high, got {clip!r}")
         if config["npg"]["rat_variant"] == "original" and config["solver"] != "kaczmarz":
             raise RatbenchError("npg.rat_variant=original is the reference's Kaczmarz rule; use it with --solver kaczmarz")
         if config["npg"]["value_update"] == "joint":

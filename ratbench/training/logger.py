@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 from tqdm import tqdm
 
+from ratbench.errors import RatbenchError
 from ratbench.io import write_csv
 
 COLUMNS = (
@@ -45,11 +46,50 @@ def _cell(value: Any) -> Any:
 
 
 def read_progress(path: Path, up_to_iteration: int) -> list[dict[str, str]]:
-    """The rows of an existing progress.csv with iteration <= ``up_to_iteration``."""
-    if not path.is_file():
+    """The rows of iterations 1 to ``up_to_iteration`` (a checkpoint's) of a run's progress.csv, which may hold later
+    ones (logged before a checkpoint the resume does not reach). A resume rewrites the file from these rows, so one
+    missing, cut or unreadable is a one-sentence RatbenchError instead of a row silently lost or kept half."""
+    if up_to_iteration == 0:
         return []
-    with open(path, newline="") as f:
-        return [row for row in csv.DictReader(f) if row.get("iteration") and int(row["iteration"]) <= up_to_iteration]
+
+    def damaged(why: str) -> RatbenchError:
+        return RatbenchError(f"{path} is damaged ({why}) and the checkpoint reached iteration {up_to_iteration}: "
+                             "restore the file (results/ holds a collected run's copy) or train the run again in a new directory")
+
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except FileNotFoundError:
+        raise damaged("it is missing") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise damaged(f"unreadable: {err.__class__.__name__}") from None
+    kept = []
+    for line, row in enumerate(rows, 2):
+        if None in row or None in row.values():
+            raise damaged(f"line {line} has {'more' if None in row else 'fewer'} cells than the header")
+        try:
+            iteration = int(row.get("iteration") or "")
+        except ValueError:
+            raise damaged(f"line {line}'s iteration is {row.get('iteration')!r}") from None
+        if iteration <= up_to_iteration:
+            kept.append(row)
+    found = [int(row["iteration"]) for row in kept]
+    if found != list(range(1, up_to_iteration + 1)):
+        missing = sorted(set(range(1, up_to_iteration + 1)) - set(found))
+        raise damaged(f"{'iteration' if len(missing) == 1 else 'iterations'} {_span(missing)} "
+                      f"{'is' if len(missing) == 1 else 'are'} missing" if missing else "its iterations are out of order")
+    return kept
+
+
+def _span(numbers: list[int]) -> str:
+    """``[1, 2, 3, 7]`` -> ``"1-3, 7"`` (a sorted list of ints)."""
+    parts, start = [], None
+    for i, n in enumerate(numbers):
+        start = n if start is None else start
+        if i + 1 == len(numbers) or numbers[i + 1] != n + 1:
+            parts.append(f"{start}" if start == n else f"{start}-{n}")
+            start = None
+    return ", ".join(parts)
 
 
 STATUS_SECONDS = 60.0  # how often a status line is printed when stderr is not a terminal
@@ -66,13 +106,13 @@ class RunLogger:
 
         self.path = Path(run_dir) / "progress.csv"
         self.rows = rows
+        self.rewrite()  # first: a file that cannot be written fails before a TensorBoard file is made
         self.total_steps = total_steps
         self.writer = SummaryWriter(str(run_dir), purge_step=purge_step)
         self.bar = tqdm(total=total_steps, initial=start_steps, unit="step", unit_scale=True, dynamic_ncols=True,
                         file=sys.stderr, disable=None if progress_bar else True, mininterval=1.0)  # None: off when not a terminal
         self.status_lines = progress_bar and self.bar.disable  # asked for progress, but stderr is no terminal
         self.last_status = time.monotonic()
-        self.rewrite()
 
     def rewrite(self) -> None:
         """Write progress.csv from the rows in memory (atomically)."""

@@ -81,4 +81,6 @@ def append(run_dir: Path, record: dict[str, Any]) -> None:
         entries = json.loads(path.read_text())["starts"] if path.is_file() else []
     except (OSError, ValueError, KeyError, TypeError):
         entries = []
+    if not isinstance(entries, list):
+        entries = []
     write_json(path, {"starts": [*entries, record]})

@@ -40,19 +40,32 @@ import click
 
 from ratbench.errors import RatbenchError
 from ratbench.threads import JOBS_VARIABLE
-from ratbench.training.config import canonical_env_name, load_yaml_file, resolve_config
+from ratbench.seeds import SEED_MAX
+from ratbench.training.config import canonical_env_name, is_int, load_yaml_file, resolve_config
 from ratbench.training.suite_collected import by_task, is_collected
 from ratbench.training.suite_run import SuiteRun, report_busy, run_one, skip_busy
 from ratbench.training.run_lock import BUSY_EXIT_CODE, RunBusyError, is_busy
 
 SUITE_KEYS = {"name", "description", "logdir", "envs", "seeds", "steps", "set", "runs"}
 RUN_KEYS = {"algo", "solver", "arch", "name", "set", "seeds", "steps", "envs"}
+KEY_TYPES = {  # key: (the test its value passes when given, what it must be)
+    "logdir": (lambda v: isinstance(v, str), "a directory path"),
+    "envs": (lambda v: isinstance(v, list), "a list of env names"),
+    "seeds": (lambda v: isinstance(v, list) and all(is_int(s) and 0 <= s <= SEED_MAX for s in v),
+              f"a list of seeds (integers from 0 to {SEED_MAX})"),
+    "set": (lambda v: isinstance(v, dict), "a mapping of config keys to values, like {threads: 1}"),
+    "runs": (lambda v: isinstance(v, list), "a list of runs, like [{algo: npg, solver: kaczmarz}]"),
+}
 
 
 def _check_keys(found: dict, allowed: set[str], where: str) -> None:
+    """An unknown key, or an allowed one whose value fails its :data:`KEY_TYPES` test, is one sentence naming ``where``."""
     bad = sorted(set(found) - allowed)
     if bad:
         raise RatbenchError(f"{where} has unknown key(s) {', '.join(bad)}; allowed: {', '.join(sorted(allowed))}")
+    for key, (ok, kind) in KEY_TYPES.items():
+        if key in allowed and found.get(key) is not None and not ok(found[key]):
+            raise RatbenchError(f"{where}: {key} must be {kind}, got {found[key]!r}")
 
 
 def load_suite(path: str | Path) -> list[SuiteRun]:

@@ -111,7 +111,8 @@ class Trainer:
         self.collector.reset(seed)
         self.iteration, self.env_steps, self.episodes, self.wall_offset = 0, 0, 0, 0.0
         self.rows: list[dict[str, Any]] = []
-        self.interrupted = False
+        self.interrupted, self.closed = False, False
+        self.config_to_write = False  # resume: config.yaml (the budget may be larger) is written when training starts
         self.lock: Optional[RunLock] = None  # held from create/resume until close
 
     # -- construction -------------------------------------------------------
@@ -154,8 +155,7 @@ class Trainer:
             lock.release()
             raise
         trainer.lock = lock
-        if trainer.env_steps < trainer.config["steps"]:  # a finished run keeps its files untouched
-            trainer._write_config()
+        trainer.config_to_write = True  # a larger budget: written once training starts (a finished run is untouched)
         return trainer
 
     def _write_config(self) -> None:
@@ -210,11 +210,18 @@ class Trainer:
         if self.env_steps >= cfg["steps"]:  # a finished run resumed without a larger budget: touch nothing
             self.close()
             return self._summary()
-        try:
-            provenance.append(self.run_dir, provenance.entry(self.iteration, self.threads, self.threads_reason))
+        try:  # the files a resume may fail to write, each before the next is touched
             logger = RunLogger(self.run_dir, self.rows, purge_step=self.env_steps + 1 if self.env_steps else None,
                                total_steps=rounded_steps(cfg), start_steps=self.env_steps, progress_bar=self.progress_bar)
         except BaseException:
+            self.close()
+            raise
+        try:
+            provenance.append(self.run_dir, provenance.entry(self.iteration, self.threads, self.threads_reason))
+            if self.config_to_write:
+                self._write_config()
+        except BaseException:
+            logger.close()
             self.close()
             raise
         boundary = self.state()
@@ -296,6 +303,10 @@ class Trainer:
         return float(np.mean(recent)) if recent else None
 
     def close(self) -> None:
+        """Close the environments and release the run's lock (once; later calls do nothing)."""
+        if self.closed:
+            return
+        self.closed = True
         try:
             self.envs.close()
             self.eval_envs.close()

@@ -280,6 +280,13 @@ def test_speed_command_user_errors(args, message):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("seed", ["99999999999999999999999", "-1"])
+def test_speed_command_refuses_a_seed_out_of_range(seed):
+    result = CliRunner().invoke(cli, ["speed", "--size", "small", "--seed", seed])
+    assert result.exit_code == 2 and "'--seed': " in result.output and "not in the range 0<=x<=4294967295" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_speed_command_rejects_zero_repeats():
     result = CliRunner().invoke(cli, ["speed", "--repeat", "0"])
     assert result.exit_code == 2 and "--repeat" in result.output

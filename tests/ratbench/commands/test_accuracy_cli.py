@@ -116,6 +116,13 @@ def test_user_errors_are_one_line_and_write_nothing(tmp_path, args, message):
     assert not any(p.exists() for p in outputs) and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("seed", ["99999999999999999999999", "-1"])
+def test_a_seed_out_of_range_is_refused_before_any_work(seed):
+    result = invoke(*TINY, "--seed", seed)
+    assert result.exit_code == 2 and "'--seed': " in result.output and "not in the range 0<=x<=4294967295" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_unwritable_output_fails_before_any_work(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")

@@ -123,6 +123,7 @@ def test_skipped_runs_and_truncated_groups_are_reported(tmp_path):
         (["{tmp}/runs", "--metric", "kl"], "metric 'kl' is empty in every run"),
         (["{tmp}/runs", "--group-by", "solverr"], "unknown group-by key 'solverr' (did you mean 'solver'"),
         (["{tmp}/runs", "--smooth", "0"], "Invalid value for '--smooth'"),
+        (["{tmp}/runs", "--smooth", "99999999999999999999999"], "Invalid value for '--smooth'"),
     ],
 )
 def test_errors_are_one_line_and_write_nothing(tmp_path, args, message):

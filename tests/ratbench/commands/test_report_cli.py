@@ -42,6 +42,18 @@ def test_report_errors_are_one_line(tmp_path):
     result = CliRunner().invoke(cli, ["report", str(tmp_path / "runs"), "--out", str(tmp_path / "o")])
     assert result.exit_code == 1 and "--keep-latest" in result.output
     assert not (tmp_path / "o").exists()
+    (tmp_path / "runs" / "b").rename(tmp_path / "b")
+    result = CliRunner().invoke(cli, ["report", str(tmp_path / "runs"), "--out", str(tmp_path / "o"), "--milestones", "inf"])
+    assert result.exit_code == 1 and "--milestones takes" in result.output and "Traceback" not in result.output
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "analysis.md").write_bytes(b"\xff\xfe# x")
+    result = CliRunner().invoke(cli, ["report", str(tmp_path / "runs"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "analysis.md is not UTF-8 text" in result.output, result.output
+    (tmp_path / "o" / "analysis.md").unlink()
+    (tmp_path / "o" / "final.csv").mkdir()  # a page folder one of whose files cannot be written: none is
+    result = CliRunner().invoke(cli, ["report", str(tmp_path / "runs"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1 and f"'{tmp_path / 'o' / 'final.csv'}' is a directory" in result.output
+    assert [path.name for path in (tmp_path / "o").iterdir()] == ["final.csv"]
 
 
 def test_collect_copies_compact_outputs_and_reports_from_them(tmp_path):

@@ -119,3 +119,42 @@ def test_damaged_saved_config_fails_cleanly(tmp_path_factory, finished_run, cont
     result = CliRunner().invoke(cli, resume)
     _assert_clean_failure(result, root, before)
     assert "config.yaml" in result.output
+
+
+@property_settings(10)
+@given(data=st.data())
+def test_damaged_progress_fails_cleanly_and_leaves_the_run_as_it_was(tmp_path_factory, finished_run, data):
+    """progress.csv cut short, emptied of its header, or with an iteration that is not a number: one line, and the
+    run's files (config.yaml's budget included) exactly as they were; the old resume rewrote the file without
+    the lost row, or kept a cut row as if whole, and raised the budget before failing."""
+    root = tmp_path_factory.mktemp("run")
+    run, resume = _resume_copy(finished_run, root)
+    text = (run / "progress.csv").read_text()
+    header, row = text.splitlines()[:2]
+    damaged = data.draw(st.one_of(
+        st.integers(0, len(text) - 2).map(lambda cut: text[:cut]),  # the last character is the row's newline
+        st.just(row + "\n"),
+        st.just(text.replace(f"\n{row.split(',')[0]},", "\nx,", 1)),
+    ))
+    (run / "progress.csv").write_text(damaged)
+    names, before = _files(root), _contents(run)
+    result = CliRunner().invoke(cli, resume)
+    _assert_clean_failure(result, root, names)
+    assert "progress.csv is damaged" in result.output and _contents(run) == before
+
+
+def test_a_resume_that_cannot_record_its_start_leaves_the_budget_as_it_was(tmp_path, finished_run):
+    """provenance.json replaced by a folder: the resume fails in one line before config.yaml's budget is raised
+    (it used to be written when the resume was set up, before the first file failed)."""
+    run, resume = _resume_copy(finished_run, tmp_path)
+    (run / "provenance.json").unlink()
+    (run / "provenance.json").mkdir()
+    before = _contents(run)
+    result = CliRunner().invoke(cli, resume)
+    assert result.exit_code == 1 and "provenance.json': Is a directory" in result.output, result.output
+    after = _contents(run)  # a new TensorBoard file, empty of scalars, is the one trace left
+    assert {path: after[path] for path in before} == before and all("tfevents" in p.name for p in set(after) - set(before))
+
+
+def _contents(run: Path) -> dict[Path, bytes]:
+    return {path: path.read_bytes() for path in run.rglob("*") if path.is_file()}

@@ -155,12 +155,15 @@ def test_load_runs_skips_unreadable_runs_with_a_warning_and_fails_when_none_is_l
     (not_a_run / "config.yaml").write_text("algo: npg\n")
     binary = write_run(tmp_path, "binary", curve_rows(STEPS, [1, 2, 3, 4]))
     (binary / "config.yaml").write_bytes(b"\xff\xfe\x00env")
+    binary_log = write_run(tmp_path, "binary_log", curve_rows(STEPS, [1, 2, 3, 4]))
+    (binary_log / "progress.csv").write_bytes(b"iteration,env_steps\n\xff\xfe\x00")
     runs, warnings = runs_api.load_runs([tmp_path])
     assert [r.path for r in runs] == [good]
-    assert len(warnings) == 3
+    assert len(warnings) == 4
     assert str(bad_yaml) in warnings[0] and "not valid YAML" in warnings[0]
     assert str(binary) in warnings[1] and "not UTF-8 text" in warnings[1]
-    assert str(not_a_run) in warnings[2] and "'env' key" in warnings[2]
+    assert str(binary_log) in warnings[2] and "not a CSV text file" in warnings[2]
+    assert str(not_a_run) in warnings[3] and "'env' key" in warnings[3]
     with pytest.raises(RatbenchError, match="no usable runs among 2 candidate directories"):
         runs_api.load_runs([bad_yaml, not_a_run])
 

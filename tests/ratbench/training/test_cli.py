@@ -41,6 +41,10 @@ def test_train_cartpole_from_the_command_line(tmp_path):
         (["--print-commands"], "need --suite"),
         (["--collected", "results"], "need --suite"),
         (["--task-major"], "need --suite"),
+        (["--env", "cartpole", "--seed", "99999999999999999999"], "seed must be in [0, 4294967295]"),
+        (["--env", "cartpole", "--steps", "99999999999999999"], "steps must be in [1, 1000000000000]"),
+        (["--env", "cartpole", "--set", "npg.ratio_clip=[1]"], "npg.ratio_clip must be two numbers [low, high]"),
+        (["--env", "cartpole", "--set", "npg.solver_options={1: 2}"], "npg.solver_options names must be strings"),
     ],
 )
 def test_errors_are_one_line_without_traceback(args, message):
@@ -210,6 +214,31 @@ def test_bad_suite_keys_are_clear(tmp_path):
     suite.write_text("envs: [cartpole]\nrunz: []\n")
     result = _invoke("--suite", str(suite))
     assert result.exit_code == 1 and "unknown key(s) runz" in result.output
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("envs: [cartpole]\nruns: 5\n", "suite '{}': runs must be a list of runs"),
+        ("envs: 5\nruns: [{algo: ppo}]\n", "suite '{}': envs must be a list of env names"),
+        ("envs: [cartpole]\nseeds: 5\nruns: [{algo: ppo}]\n", "suite '{}': seeds must be a list of seeds"),
+        ("envs: [cartpole]\nseeds: [abc]\nruns: [{algo: ppo}]\n", "suite '{}': seeds must be a list of seeds"),
+        ("envs: [cartpole]\nseeds: [1.5]\nruns: [{algo: ppo}]\n", "suite '{}': seeds must be a list of seeds"),
+        ("envs: [cartpole]\nseeds: [true]\nruns: [{algo: ppo}]\n", "suite '{}': seeds must be a list of seeds"),
+        ("envs: [cartpole]\nset: [1, 2]\nruns: [{algo: ppo}]\n", "suite '{}': set must be a mapping"),
+        ("envs: [cartpole]\nlogdir: 5\nruns: [{algo: ppo}]\n", "suite '{}': logdir must be a directory path"),
+        ("envs: [cartpole]\nruns: [{algo: ppo, set: 5}]\n", "a run of suite '{}': set must be a mapping"),
+        ("envs: [cartpole]\nruns: [{algo: ppo, envs: 5}]\n", "a run of suite '{}': envs must be a list of env names"),
+        ("envs: [cartpole]\nruns: [{algo: ppo, seeds: [-1]}]\n", "a run of suite '{}': seeds must be a list of seeds"),
+        ("envs: [cartpole]\nruns: [5]\n", "suite '{}': each run must be a mapping"),
+    ],
+)
+def test_suite_values_of_the_wrong_type_are_one_sentence(tmp_path, text, message):
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(text)
+    result = _invoke("--suite", str(suite), "--print-commands")
+    assert result.exit_code == 1 and result.output.startswith("Error: ") and message.format(suite) in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
 
 
 def test_suite_runs_that_would_share_a_directory_are_refused(tmp_path):

@@ -3,6 +3,9 @@
 import json
 import subprocess
 
+import pytest
+
+from ratbench.errors import RatbenchError
 from ratbench.reporting.collect import collect
 from ratbench.reporting.runs import load_runs
 from ratbench.training import Trainer
@@ -35,7 +38,27 @@ def test_code_version_is_the_checkouts_head():
         assert code_version()["commit"] == head.stdout.strip() and isinstance(code_version()["dirty"], bool)
 
 
-def test_a_damaged_file_is_restarted_not_fatal(tmp_path):
-    (tmp_path / PROVENANCE_FILE).write_text("{not json")
+@pytest.mark.parametrize("damaged", ["{not json", '{"starts": 5}', '{"starts": null}', "[1, 2]"])
+def test_a_damaged_file_is_restarted_not_fatal(tmp_path, damaged):
+    (tmp_path / PROVENANCE_FILE).write_text(damaged)
     append(tmp_path, entry(3, 1))
     assert [s["iteration"] for s in json.loads((tmp_path / PROVENANCE_FILE).read_text())["starts"]] == [3]
+
+
+def test_collect_refuses_a_damaged_provenance_or_config_before_writing_anything(tmp_path):
+    """Every run's summary is computed before the first file is copied: the good run is not collected alone."""
+    good, bad = tmp_path / "a-good", tmp_path / "b-bad"
+    for run in (good, bad):
+        Trainer.create(small_config("cartpole", steps=512), logdir=run, progress_bar=False).train()
+    runs, _ = load_runs([good, bad])
+    (bad / PROVENANCE_FILE).write_bytes(b"\xff\x00garbage")
+    with pytest.raises(RatbenchError, match=r"provenance.json is damaged"):
+        collect(runs, tmp_path / "results")
+    (bad / PROVENANCE_FILE).write_text('{"starts": [1, 2]}')
+    with pytest.raises(RatbenchError, match=r"provenance.json is damaged"):
+        collect(runs, tmp_path / "results")
+    (bad / PROVENANCE_FILE).unlink()
+    runs[1].config["steps"] = "many"
+    with pytest.raises(RatbenchError, match=r"^cannot collect .*b-bad: its config.yaml or progress.csv"):
+        collect(runs, tmp_path / "results")
+    assert not (tmp_path / "results").exists()
