@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from ratbench.errors import RatbenchError
+from ratbench.io import atomic_write_text
 
 CONFIG = "asv.history.conf.json"
 """The history's asv configuration: benchmarks in suites/history, results and pages under results/asv (the main
@@ -134,11 +135,24 @@ def prune_benchmarks(results_dir: Path) -> int:
     measured: set[str] = set()
     for path in results_dir.glob("*/*.json"):
         if path.name != "machine.json":
-            measured |= set(json.loads(path.read_text()).get("results", {}))
-    benchmarks = json.loads(listing.read_text())
+            measured |= set(_json_object(path).get("results", {}))
+    benchmarks = _json_object(listing)
     kept = {name: entry for name, entry in benchmarks.items() if name == "version" or name in measured}
-    listing.write_text(json.dumps(kept, indent=4, sort_keys=True))
+    atomic_write_text(listing, json.dumps(kept, indent=4, sort_keys=True))
     return len(benchmarks) - len(kept)
+
+
+def _json_object(path: Path) -> dict:
+    """An asv file's JSON object; a damaged one is a one-sentence error."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:  # UnicodeDecodeError is a ValueError
+        raise RatbenchError(f"{path} is not readable JSON ({err.__class__.__name__}); delete it and run "
+                            "`ratbench history run` again for its commit") from None
+    if not isinstance(data, dict):
+        raise RatbenchError(f"{path} holds a JSON {type(data).__name__}, not asv's object; delete it and run "
+                            "`ratbench history run` again for its commit")
+    return data
 
 
 def vendor_assets(html_dir: Path, cache: Optional[Path] = None) -> int:

@@ -20,9 +20,15 @@ def _repo() -> Path:
 
 def _asv_dir(repo: Path, key: str) -> Path:
     """results_dir or html_dir of the history's asv configuration."""
-    from asv.util import load_json  # asv's configurations may hold // comments, which json cannot read
+    from asv.util import UserError, load_json  # asv's configurations may hold // comments, which json cannot read
 
-    return repo / load_json(str(repo / CONFIG), js_comments=True)[key]
+    try:
+        config = load_json(str(repo / CONFIG), js_comments=True)
+    except (UserError, ValueError) as err:  # UnicodeDecodeError is a ValueError
+        raise RatbenchError(f"{repo / CONFIG} is not readable JSON ({err.__class__.__name__}); restore it from git") from None
+    if not isinstance(config, dict) or not isinstance(config.get(key), str):
+        raise RatbenchError(f"{repo / CONFIG} has no {key} folder name; restore it from git")
+    return repo / config[key]
 
 
 @click.group("history")

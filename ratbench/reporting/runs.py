@@ -13,7 +13,7 @@ import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -126,6 +126,10 @@ def load_progress(path: Path) -> dict[str, np.ndarray]:
     missing = [name for name in X_AXES if name not in header]
     if missing:
         raise RatbenchError(f"{path} has no {missing[0]!r} column; it is not a ratbench progress file")
+    cut = next((i for i, row in enumerate(body) if len(row) != len(header)), None)
+    if cut is not None:
+        raise RatbenchError(f"{path} line {cut + 2} has {len(body[cut])} cells where the header has {len(header)}; "
+                            "the run's log is damaged")
     columns = {name: np.full(len(body), np.nan) for name in header}
     for i, row in enumerate(body):
         for name, cell in zip(header, row):
@@ -134,14 +138,37 @@ def load_progress(path: Path) -> dict[str, np.ndarray]:
                     columns[name][i] = float(cell)
                 except ValueError:
                     raise RatbenchError(f"{path} line {i + 2}: column {name!r} holds {cell!r}, not a number") from None
+    steps = columns["env_steps"]
+    if not np.isfinite(steps).all() or (np.diff(steps) < 0).any():
+        raise RatbenchError(f"{path}: env_steps must be a finite count on every row that never decreases; "
+                            "a progress file holds one run, in order")
     return columns
 
 
+def _whole(value: Any, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+CONFIG_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {  # key: (its value's test where given, what it must be)
+    "env": (lambda v: isinstance(v, str) and bool(v), "a task name"),
+    "steps": (lambda v: _whole(v, 1), "a positive whole number of steps"),
+    "seed": (lambda v: _whole(v, 0), "a non-negative whole number"),
+    **{key: (lambda v: v is None or isinstance(v, str), "a name or null")
+       for key in ("algo", "solver", "arch", "label", "preset", "steps_unit")},
+    **{key: (lambda v: isinstance(v, dict), "a section (a mapping of keys)") for key in ("npg", "model", "eval")},
+}
+"""What a report reads of a run's config, checked when the run is loaded: a value of the wrong type skips the run
+with a warning instead of labelling, grouping or scoring it wrongly (a budget of 0 would count it finished)."""
+
+
 def load_config(path: Path) -> dict[str, Any]:
-    """A run's ``config.yaml``; it must be a mapping with an ``env`` key."""
+    """A run's ``config.yaml``: a mapping with an ``env`` key whose :data:`CONFIG_CHECKS` keys hold their types."""
     config = read_yaml(path, "run config")
     if not isinstance(config, dict) or "env" not in config:
         raise RatbenchError(f"{path} is not a ratbench run config: it needs a mapping with an 'env' key")
+    for key, (ok, kind) in CONFIG_CHECKS.items():
+        if key in config and not ok(config[key]):
+            raise RatbenchError(f"{path} is not a ratbench run config: {key} must be {kind}, got {config[key]!r}")
     return config
 
 

@@ -21,7 +21,7 @@ import pytest
 from asv.util import load_json
 
 from ratbench.errors import RatbenchError
-from ratbench.history import ASSETS, CONFIG, FONTS, run_commits, vendor_assets
+from ratbench.history import ASSETS, CONFIG, FONTS, prune_benchmarks, run_commits, vendor_assets
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = load_json(str(ROOT / CONFIG), js_comments=True)
@@ -104,6 +104,38 @@ def _serve(directory: Path):
 
 @pytest.mark.skipif(not CHROMIUM.exists() and not os.environ.get("CI"),
                     reason="needs Debian's chromium (apt-get install chromium); .ci/run installs it")
+@pytest.mark.parametrize("damaged", [b"\xff\x00", b'{"a": ', b"[1, 2]"])
+def test_pruning_refuses_a_damaged_asv_file_in_one_sentence_and_keeps_the_listing(tmp_path, damaged):
+    """benchmarks.json keeps the benchmarks some result file measured; a damaged result file or listing is one
+    sentence naming it, and the listing is left as it was."""
+    listing = tmp_path / "benchmarks.json"
+    listing.write_text(json.dumps({"version": 2, "a.time_x": {}, "b.time_y": {}}))
+    (tmp_path / "machine").mkdir()
+    (tmp_path / "machine" / "machine.json").write_text("{}")
+    result = tmp_path / "machine" / "abc-env.json"
+    result.write_text(json.dumps({"results": {"a.time_x": [1.0]}}))
+    before = listing.read_bytes()
+    result.write_bytes(damaged)
+    with pytest.raises(RatbenchError, match=f"^{result} (is not readable JSON|holds a JSON list)"):
+        prune_benchmarks(tmp_path)
+    assert listing.read_bytes() == before
+    result.write_text(json.dumps({"results": {"a.time_x": [1.0]}}))
+    assert prune_benchmarks(tmp_path) == 1 and set(json.loads(listing.read_text())) == {"version", "a.time_x"}
+
+
+@pytest.mark.parametrize("damaged,message", [(b"\xff\xfe", "is not readable JSON"), (b"[1]", "has no html_dir folder name")])
+def test_a_damaged_history_configuration_is_one_sentence(tmp_path, monkeypatch, damaged, message):
+    from click.testing import CliRunner
+
+    from ratbench.cli import cli
+
+    (tmp_path / CONFIG).write_bytes(damaged)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["history", "publish"])
+    assert result.exit_code == 1 and result.output.startswith("Error: ") and message in result.output, result.output
+    assert len(result.output.splitlines()) == 1
+
+
 def test_pages_render_offline_in_a_headless_browser():
     # in CI a missing Playwright is a failure, elsewhere a skip
     playwright = importlib.import_module("playwright.sync_api") if os.environ.get("CI") else pytest.importorskip(

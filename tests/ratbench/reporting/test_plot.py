@@ -137,6 +137,11 @@ def test_load_progress_reads_empty_cells_as_nan(tmp_path):
         ("iteration,env_steps,wall_time,return_mean\n", "no rows yet"),
         ("iteration,env_steps,return_mean\n1,100,3\n", "no 'wall_time' column"),
         ("iteration,env_steps,wall_time,return_mean\n1,100,1.0,3\n2,200,2.0,abc\n", r"line 3: column 'return_mean' holds 'abc'"),
+        ("iteration,env_steps,wall_time,return_mean\n1,100,1.0,3\n2,200,2.0\n", r"line 3 has 3 cells where the header has 4"),
+        ("iteration,env_steps,wall_time,return_mean\n1,100,1.0,3,7\n", r"line 2 has 5 cells where the header has 4"),
+        ("iteration,env_steps,wall_time,return_mean\n1,200,1.0,3\n2,100,2.0,4\n", "never decreases"),
+        ("iteration,env_steps,wall_time,return_mean\n1,100,1.0,3\n2,inf,2.0,4\n", "must be a finite count"),
+        ("iteration,env_steps,wall_time,return_mean\n1,,1.0,3\n", "must be a finite count"),
     ],
 )
 def test_load_progress_errors_name_the_file_and_the_problem(tmp_path, text, message):
@@ -157,9 +162,16 @@ def test_load_runs_skips_unreadable_runs_with_a_warning_and_fails_when_none_is_l
     (binary / "config.yaml").write_bytes(b"\xff\xfe\x00env")
     binary_log = write_run(tmp_path, "binary_log", curve_rows(STEPS, [1, 2, 3, 4]))
     (binary_log / "progress.csv").write_bytes(b"iteration,env_steps\n\xff\xfe\x00")
+    for name, value in (("steps_zero", "steps: 0"), ("solver_list", "solver: [1, 2]"), ("seed_text", "seed: abc")):
+        wrong = write_run(tmp_path / "typed", name, curve_rows(STEPS, [1, 2, 3, 4]))
+        (wrong / "config.yaml").write_text((wrong / "config.yaml").read_text() + value + "\n")
+    runs, warnings = runs_api.load_runs([tmp_path / "typed", good])
+    assert [r.path for r in runs] == [good]
+    assert [w.split(": ", 1)[0] for w in warnings] == [f"skipping {tmp_path / 'typed' / n}" for n in ("seed_text", "solver_list", "steps_zero")]
+    assert "steps must be a positive whole number" in warnings[2] and "solver must be a name or null" in warnings[1]
     runs, warnings = runs_api.load_runs([tmp_path])
     assert [r.path for r in runs] == [good]
-    assert len(warnings) == 4
+    assert len(warnings) == 7
     assert str(bad_yaml) in warnings[0] and "not valid YAML" in warnings[0]
     assert str(binary) in warnings[1] and "not UTF-8 text" in warnings[1]
     assert str(binary_log) in warnings[2] and "not a CSV text file" in warnings[2]
@@ -378,10 +390,13 @@ def test_a_key_an_older_run_predates_counts_as_its_default(tmp_path):
     assert "eval.every_steps" in lc.mixed_config_note("cartpole", "RAT", runs, ["method"])
 
 
-def test_aggregate_rejects_a_run_whose_steps_go_backwards(tmp_path):
-    write_run(tmp_path, "r", curve_rows([1000, 3000, 2000], [1, 2, 3]))
-    with pytest.raises(RatbenchError, match="env_steps decreases"):
-        lc.aggregate(runs_api.load_runs([tmp_path])[0], ["return_mean"], ["env_steps"])
+def test_aggregate_rejects_a_run_whose_x_axis_goes_backwards(tmp_path):
+    """env_steps going backwards is refused when the run is loaded (load_progress); another x axis here."""
+    write_run(tmp_path, "r", curve_rows([1000, 2000, 3000], [1, 2, 3]))
+    runs = runs_api.load_runs([tmp_path])[0]
+    runs[0].columns["wall_time"][:] = [3.0, 1.0, 2.0]
+    with pytest.raises(RatbenchError, match="wall_time decreases"):
+        lc.aggregate(runs, ["return_mean"], ["wall_time"])
 
 
 def test_default_metrics_add_eval_return_only_when_logged(tmp_path):
