@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 import click
@@ -235,6 +236,9 @@ def _checked_inputs(solvers: tuple[str, ...], problems: tuple[str, ...], option_
     options = collect_options(option_texts)
     validate_options(options)
     device = _device(device)
+    given = [Path(path).resolve() for path in paths if path]
+    if len(set(given)) < len(given):
+        raise RatbenchError("--json, --csv and --plot name the same file; give each output its own path")
     for path in paths:
         if path:
             check_writable(path, "the output")

@@ -120,6 +120,13 @@ def speed(
     extra memory of the runs. Other processes on the machine add noise: read
     the spread, and repeat more on a busy machine.
     """
+    given = {name for name in ("size", "policy", "repeat", "warmup", "iterations", "sets")
+             if click.get_current_context().get_parameter_source(name) is not click.core.ParameterSource.DEFAULT}
+    if training_env is None and given & {"iterations", "sets"}:
+        raise RatbenchError("--iterations and --set belong to the training report; add --training ENV")
+    if training_env is not None and given & {"size", "policy", "repeat", "warmup"}:
+        raise RatbenchError("--size, --policy, --repeat and --warmup time one synthetic minibatch; the training "
+                            "report (--training) times real iterations: give --iterations instead")
     if json_path is not None:
         check_writable(json_path, "the JSON file")
     if training_env is not None:

@@ -48,7 +48,7 @@ def _note_rounding(config: dict) -> None:
 @click.option("--task-major", is_flag=True,
               help="With --suite: run the queue task by task (every suite's runs on its first task, then the next).")
 @click.option("--print-commands", is_flag=True, help="With --suite: print one `ratbench train` command per run instead of running.")
-@click.option("--jobs", type=int, default=1, show_default=True, help="With --suite: runs at once (separate processes).")
+@click.option("--jobs", type=int, default=None, help="With --suite: runs at once (separate processes; default 1).")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="With --suite: local processes, or one Ray task per run (extra [ray]; run directories come back to the suite's logdir).")
 @click.option("--address", default=None, help="With --executor ray: the cluster to join (e.g. auto); default a local Ray instance.")
@@ -69,11 +69,11 @@ def train(env, algo, solver, arch, steps, seed, preset, config_file, sets, logdi
 
         if resume_dir or any(v is not None for v in explicit.values()) or config_file or sets or logdir or run_dir:
             raise RatbenchError("--suite takes no other run options; put them in the suite file")
-        run_suite(suite_files, print_commands=print_commands, jobs=jobs, progress_bar=not quiet, executor=executor,
+        run_suite(suite_files, print_commands=print_commands, jobs=1 if jobs is None else jobs, progress_bar=not quiet, executor=executor,
                   address=address, trust_checkpoint=trust_checkpoint, collected=collected, task_major=task_major)
         return
-    if print_commands or collected or task_major:
-        raise RatbenchError("--print-commands, --collected and --task-major need --suite FILE")
+    if print_commands or collected or task_major or jobs is not None or executor != "local" or address:
+        raise RatbenchError("--print-commands, --collected, --task-major, --jobs, --executor and --address need --suite FILE")
     if executor != "local" or address:
         raise RatbenchError("--executor and --address apply to --suite runs only")
     if algo is not None and algo not in ALGOS:

@@ -287,6 +287,17 @@ def test_speed_command_refuses_a_seed_out_of_range(seed):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("args,message", [
+    (["--set", "threads=1"], "add --training ENV"),
+    (["--iterations", "2"], "add --training ENV"),
+    (["--training", "cartpole", "--repeat", "3"], "give --iterations instead"),
+    (["--training", "cartpole", "--size", "small"], "give --iterations instead"),
+])
+def test_options_of_the_other_report_are_refused_not_ignored(args, message):
+    result = CliRunner().invoke(cli, ["speed", *args])
+    assert result.exit_code == 1 and result.output.startswith("Error: ") and message in result.output
+
+
 def test_speed_command_rejects_zero_repeats():
     result = CliRunner().invoke(cli, ["speed", "--repeat", "0"])
     assert result.exit_code == 2 and "--repeat" in result.output

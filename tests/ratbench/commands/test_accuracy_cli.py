@@ -123,6 +123,11 @@ def test_a_seed_out_of_range_is_refused_before_any_work(seed):
     assert "Traceback" not in result.output
 
 
+def test_two_outputs_on_one_path_are_refused_before_any_work(tmp_path):
+    result = invoke(*TINY, "--json", str(tmp_path / "out"), "--csv", str(tmp_path / ".." / tmp_path.name / "out"))
+    assert result.exit_code == 1 and "name the same file" in result.output and not (tmp_path / "out").exists()
+
+
 def test_unwritable_output_fails_before_any_work(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")

@@ -41,6 +41,8 @@ def test_train_cartpole_from_the_command_line(tmp_path):
         (["--print-commands"], "need --suite"),
         (["--collected", "results"], "need --suite"),
         (["--task-major"], "need --suite"),
+        (["--env", "cartpole", "--jobs", "2"], "need --suite"),
+        (["--env", "cartpole", "--executor", "ray"], "need --suite"),
         (["--env", "cartpole", "--seed", "99999999999999999999"], "seed must be in [0, 4294967295]"),
         (["--env", "cartpole", "--steps", "99999999999999999"], "steps must be in [1, 1000000000000]"),
         (["--env", "cartpole", "--set", "npg.ratio_clip=[1]"], "npg.ratio_clip must be two numbers [low, high]"),
