@@ -152,7 +152,7 @@ def _whole(value: Any, least: int) -> bool:
 CONFIG_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {  # key: (its value's test where given, what it must be)
     "env": (lambda v: isinstance(v, str) and bool(v), "a task name"),
     "steps": (lambda v: _whole(v, 1), "a positive whole number of steps"),
-    "seed": (lambda v: _whole(v, 0), "a non-negative whole number"),
+    "seed": (lambda v: v is None or _whole(v, 0), "a non-negative whole number or null (a hand-made run)"),
     **{key: (lambda v: v is None or isinstance(v, str), "a name or null")
        for key in ("algo", "solver", "arch", "label", "preset", "steps_unit")},
     **{key: (lambda v: isinstance(v, dict), "a section (a mapping of keys)") for key in ("npg", "model", "eval")},
