@@ -22,7 +22,7 @@ from ratbench.errors import RatbenchError, unknown_name
 from ratbench.io import check_writable, write_csv, write_json
 from ratbench.reporting.accuracy_figures import check_plot_path, plot_conditioning, plot_convergence
 from ratbench.reference import DEFAULT_MAX_PARAMS, reference_mode
-from ratbench.seeds import SEED
+from ratbench.values import SEED
 from solvers import SOLVERS, solver_names, solver_options
 from suites.accuracy.contracts import CONTRACTS, describe_budget, describe_contract
 from suites.accuracy.families import DEFAULT_DAMPING, FAMILIES, quick_set

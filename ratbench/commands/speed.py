@@ -16,7 +16,7 @@ from ratbench.benchmarking import speed as sp
 from ratbench.benchmarking.measure import cpu_memory_measured
 from ratbench.errors import RatbenchError, unknown_name
 from ratbench.io import check_writable, write_json
-from ratbench.seeds import SEED
+from ratbench.values import SEED
 from ratbench.threads import set_compute_threads
 
 

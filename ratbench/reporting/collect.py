@@ -9,7 +9,6 @@ interrupted collect leaves whole files only.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
@@ -18,7 +17,7 @@ from ratbench.io import atomic_write_bytes, write_json
 from ratbench.reporting.methods import is_finished, last_step, method_label
 from ratbench.reporting.runs import CONFIG_FILE, PROGRESS_FILE, Run
 from ratbench.reporting.stats import value_at
-from ratbench.training.provenance import PROVENANCE_FILE
+from ratbench.training.provenance import PROVENANCE_FILE, read_starts
 
 
 def summary(run: Run) -> dict:
@@ -38,24 +37,14 @@ def summary(run: Run) -> dict:
                             f"summarised from ({err}); fix or leave out that run") from None
 
 
-def _starts(run_dir: Path) -> list[dict] | None:
-    """The entries of the run's provenance.json; None when it has none; a damaged file is a one-sentence error."""
-    path = run_dir / PROVENANCE_FILE
-    if not path.is_file():
-        return None
-    try:
-        starts = json.loads(path.read_text(encoding="utf-8"))["starts"]
-    except (OSError, ValueError, KeyError, TypeError):
-        starts = None
-    if not isinstance(starts, list) or not all(isinstance(s, dict) for s in starts):
-        raise RatbenchError(f"{path} is damaged (not a JSON object with a list of starts); "
-                            "restore it or move it out of the run directory before collecting")
-    return starts
-
-
 def _commits(run_dir: Path) -> list[str]:
-    """The code commits of the run's starts, in order, once each ("<sha>+dirty" for uncommitted changes)."""
-    codes = [s.get("code") for s in _starts(run_dir) or []]
+    """The code commits of the run's starts, in order, once each ("<sha>+dirty" for uncommitted changes); a damaged
+    provenance.json is a one-sentence error."""
+    starts = read_starts(run_dir)
+    if starts is None:
+        raise RatbenchError(f"{run_dir / PROVENANCE_FILE} is damaged (not a JSON object with a list of starts); "
+                            "restore it or move it out of the run directory before collecting")
+    codes = [s.get("code") for s in starts]
     return list(dict.fromkeys(f"{c['commit']}{'+dirty' if c.get('dirty') else ''}" for c in codes
                               if isinstance(c, dict) and c.get("commit")))
 

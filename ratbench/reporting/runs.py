@@ -20,6 +20,7 @@ import numpy as np
 from envs.names import ENV_IDS
 from ratbench.errors import RatbenchError
 from ratbench.io import read_yaml
+from ratbench.values import is_int
 
 MISSING = object()  # what lookup returns for a key the config does not hold
 
@@ -145,14 +146,10 @@ def load_progress(path: Path) -> dict[str, np.ndarray]:
     return columns
 
 
-def _whole(value: Any, least: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= least
-
-
 CONFIG_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {  # key: (its value's test where given, what it must be)
     "env": (lambda v: isinstance(v, str) and bool(v), "a task name"),
-    "steps": (lambda v: _whole(v, 1), "a positive whole number of steps"),
-    "seed": (lambda v: v is None or _whole(v, 0), "a non-negative whole number or null (a hand-made run)"),
+    "steps": (lambda v: is_int(v) and v >= 1, "a positive whole number of steps"),
+    "seed": (lambda v: v is None or (is_int(v) and v >= 0), "a non-negative whole number or null (a hand-made run)"),
     **{key: (lambda v: v is None or isinstance(v, str), "a name or null")
        for key in ("algo", "solver", "arch", "label", "preset", "steps_unit")},
     **{key: (lambda v: isinstance(v, dict), "a section (a mapping of keys)") for key in ("npg", "model", "eval")},

@@ -27,7 +27,7 @@ from envs.names import DMC_PREFIX
 from envs.registry import ENV_IDS, resolve_env_id
 from ratbench.errors import RatbenchError, unknown_name
 from ratbench.io import read_yaml
-from ratbench.seeds import SEED_MAX
+from ratbench.values import SEED_MAX, is_int
 from ratbench.trunks import TRUNKS
 
 ALGOS = ("npg", "ppo", "pg", "trpo")
@@ -143,11 +143,6 @@ def parse_set(items: Iterable[str]) -> dict[str, Any]:
                 raise RatbenchError(f"--set {key}: {part!r} is given both as a value and as a section")
         node[parts[-1]] = value
     return out
-
-
-def is_int(value: Any) -> bool:
-    """An int and not a bool (YAML's ``true`` is the int 1 to Python)."""
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _all_keys(tree: Mapping[str, Any], prefix: str = "") -> list[str]:

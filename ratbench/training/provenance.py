@@ -74,13 +74,19 @@ def entry(iteration: int, threads: int, threads_reason: str | None = None) -> di
     }
 
 
+def read_starts(run_dir: Path) -> list[dict[str, Any]] | None:
+    """The entries of ``run_dir``/provenance.json, one per start ([] when the run has no such file); None when the
+    file is damaged: not a JSON object whose ``starts`` is a list of objects."""
+    path = Path(run_dir) / PROVENANCE_FILE
+    if not path.is_file():
+        return []
+    try:
+        starts = json.loads(path.read_text(encoding="utf-8"))["starts"]
+    except (OSError, ValueError, KeyError, TypeError):  # UnicodeDecodeError is a ValueError
+        return None
+    return starts if isinstance(starts, list) and all(isinstance(s, dict) for s in starts) else None
+
+
 def append(run_dir: Path, record: dict[str, Any]) -> None:
     """Add ``record`` to ``run_dir``/provenance.json (written atomically; a damaged file is restarted)."""
-    path = Path(run_dir) / PROVENANCE_FILE
-    try:
-        entries = json.loads(path.read_text())["starts"] if path.is_file() else []
-    except (OSError, ValueError, KeyError, TypeError):
-        entries = []
-    if not isinstance(entries, list):
-        entries = []
-    write_json(path, {"starts": [*entries, record]})
+    write_json(Path(run_dir) / PROVENANCE_FILE, {"starts": [*(read_starts(run_dir) or []), record]})

@@ -40,11 +40,11 @@ import click
 
 from ratbench.errors import RatbenchError
 from ratbench.threads import JOBS_VARIABLE
-from ratbench.seeds import SEED_MAX
-from ratbench.training.config import canonical_env_name, is_int, load_yaml_file, resolve_config
+from ratbench.training.config import canonical_env_name, load_yaml_file, resolve_config
 from ratbench.training.suite_collected import by_task, is_collected
 from ratbench.training.suite_run import SuiteRun, report_busy, run_one, skip_busy
 from ratbench.training.run_lock import BUSY_EXIT_CODE, RunBusyError, is_busy
+from ratbench.values import SEED_MAX, is_int
 
 SUITE_KEYS = {"name", "description", "logdir", "envs", "seeds", "steps", "set", "runs"}
 RUN_KEYS = {"algo", "solver", "arch", "name", "set", "seeds", "steps", "envs"}
