@@ -74,8 +74,6 @@ def train(env, algo, solver, arch, steps, seed, preset, config_file, sets, logdi
         return
     if print_commands or collected or task_major or jobs is not None or executor != "local" or address:
         raise RatbenchError("--print-commands, --collected, --task-major, --jobs, --executor and --address need --suite FILE")
-    if executor != "local" or address:
-        raise RatbenchError("--executor and --address apply to --suite runs only")
     if algo is not None and algo not in ALGOS:
         from ratbench.errors import unknown_name
 

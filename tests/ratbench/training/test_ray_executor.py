@@ -80,7 +80,3 @@ def test_pack_round_trip(tmp_path):
     assert (dest / "checkpoints" / "iter_000001.pt").read_bytes() == b"\x00\x01"
     unpack(pack(tmp_path / "missing"), tmp_path / "empty")  # a new run: nothing to send
 
-
-def test_executor_flags_need_a_suite():
-    result = CliRunner().invoke(cli, ["train", "--env", "cartpole", "--executor", "ray"])
-    assert result.exit_code == 1 and "--suite runs only" in result.output
