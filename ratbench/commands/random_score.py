@@ -9,13 +9,14 @@ import click
 import yaml
 
 from ratbench.io import atomic_write_text, check_writable
+from ratbench.values import SEED
 
 
 @click.command("random-score", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("envs", nargs=-1, required=True)
 @click.option("--episodes", type=click.IntRange(min=1, max=10_000), default=100, show_default=True,
               help="uniform-random episodes per task (one per sub-env of a synchronous vector env).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="sub-env i is seeded seed + i.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="sub-env i is seeded seed + i.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="write the scores as YAML here (ratbench/reporting/random_scores.yaml is the committed one).")
 def random_score(envs: tuple[str, ...], episodes: int, seed: int, out: Path | None) -> None:

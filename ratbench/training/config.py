@@ -276,9 +276,11 @@ def resolve_config(
     explicit: Mapping[str, Any] | None = None,
     config_file: str | Path | None = None,
     sets: Iterable[str] = (),
+    origin: str | None = None,
 ) -> dict[str, Any]:
     """The fully resolved config. ``explicit``: command-line options (env, algo, solver, arch, seed,
-    steps, device), None values meaning "not given"."""
+    steps, device), None values meaning "not given". ``origin`` names where ``explicit`` and ``sets`` came from in
+    error messages when not the command line (a suite file)."""
     explicit = {k: v for k, v in (explicit or {}).items() if v is not None}
     user = load_yaml_file(config_file) if config_file else {}
     overrides = parse_set(sets)
@@ -315,9 +317,9 @@ def resolve_config(
     if user:
         merge(config, user, str(config_file))
     if overrides:
-        merge(config, overrides, "--set")
+        merge(config, overrides, origin or "--set")
     if explicit:
-        merge(config, explicit, "the command line")
+        merge(config, explicit, origin or "the command line")
     config["env"] = env
     validate(config, solver_given="solver" in explicit)
     return prune(config)

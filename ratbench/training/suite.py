@@ -108,7 +108,8 @@ def load_suite(path: str | Path) -> list[SuiteRun]:
         seen[run.logdir] = run
     for run in runs:  # validate every config before anything starts
         resolve_config({"env": run.env, "algo": run.algo, "solver": run.solver, "arch": run.arch,
-                        "seed": run.seed, "steps": run.steps}, sets=run.set_args())
+                        "seed": run.seed, "steps": run.steps}, sets=run.set_args(),
+                       origin=f"suite {str(path)!r}, run {run.logdir.name}")
     return runs
 
 

@@ -233,6 +233,8 @@ def test_bad_suite_keys_are_clear(tmp_path):
         ("envs: [cartpole]\nruns: [{algo: ppo, envs: 5}]\n", "a run of suite '{}': envs must be a list of env names"),
         ("envs: [cartpole]\nruns: [{algo: ppo, seeds: [-1]}]\n", "a run of suite '{}': seeds must be a list of seeds"),
         ("envs: [cartpole]\nruns: [5]\n", "suite '{}': each run must be a mapping"),
+        ("envs: [cartpole]\nsteps: abc\nruns: [{algo: ppo}]\n", "steps expects a number, got 'abc' (from suite '{}', run cartpole-ppo-none-s0)"),
+        ("envs: [cartpole]\nruns: [{algo: ppo, set: {ppo.lr: abc}}]\n", "ppo.lr expects a number, got 'abc' (from suite '{}', run cartpole-ppo-none-s0)"),
     ],
 )
 def test_suite_values_of_the_wrong_type_are_one_sentence(tmp_path, text, message):

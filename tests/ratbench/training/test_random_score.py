@@ -32,3 +32,5 @@ def test_the_command_prints_yaml_and_refuses_unknown_tasks(tmp_path):
     assert result.exit_code == 0 and "CartPole-v1:" in result.output and "command: ratbench random-score CartPole-v1" in result.output
     result = CliRunner().invoke(cli, ["random-score", "nosuchtask", "--out", str(tmp_path / "s.yaml")])
     assert result.exit_code == 1 and "Traceback" not in result.output and not (tmp_path / "s.yaml").exists()
+    result = CliRunner().invoke(cli, ["random-score", "cartpole", "--seed", str(2**32)])  # numpy's seeds stop at 2**32 - 1
+    assert result.exit_code == 2 and "0<=x<=4294967295" in result.output
