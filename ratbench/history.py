@@ -88,9 +88,35 @@ def _run(command: Sequence[str], what: str, env: Optional[dict] = None, cwd: Opt
         raise RatbenchError(f"{what} failed: `{' '.join(command)}` exited with {result.returncode}")
 
 
-def run_commits(repo: Path, commits: Sequence[str], machine: str, bench: str = HISTORY_BENCH,
+MACHINE_IDENTITY = ("cpu", "num_cpu", "arch")
+"""The keys of asv's machine description that must match for two timings to share a history graph (its ram and os
+strings vary between virtual machines of one kind)."""
+
+
+def check_machine(results_dir: Path, machine: str) -> None:
+    """Refuse to file this computer's timings under a machine name whose recorded results (``results_dir/machine/
+    machine.json``) were taken on another CPU: asv would draw both in one graph, a change of computer read as a
+    change of code. A name with no results yet passes."""
+    from asv.machine import Machine
+
+    recorded = results_dir / machine / "machine.json"
+    if not recorded.is_file():
+        return
+    there, here = _json_object(recorded), Machine.get_defaults()
+    if any(str(there.get(key)) != str(here.get(key)) for key in MACHINE_IDENTITY):
+        def describe(info: dict) -> str:
+            return f"{info.get('cpu')} ({info.get('num_cpu')} CPUs, {info.get('arch')})"
+
+        raise RatbenchError(f"the history's results for machine {machine!r} were taken on {describe(there)} and this "
+                            f"computer is {describe(here)}; give it a machine name of its own "
+                            "(`asv machine --machine NAME --yes`, then --machine NAME) so its timings get their own graphs")
+
+
+def run_commits(repo: Path, results_dir: Path, commits: Sequence[str], machine: str, bench: str = HISTORY_BENCH,
                 echo: Callable[[str], None] = print) -> None:
-    """Benchmark each of ``commits`` (module doc); resolves them all before running any."""
+    """Benchmark each of ``commits`` (module doc) on this computer, filed under ``machine`` in ``results_dir``;
+    checks the machine (:func:`check_machine`) and resolves every commit before running any."""
+    check_machine(results_dir, machine)
     shas = []
     for commit in commits:
         found = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}"], cwd=repo,

@@ -42,7 +42,8 @@ def history() -> None:
 @click.option("--bench", default=HISTORY_BENCH, show_default=True, help="asv --bench regex.")
 def run(commits: tuple[str, ...], machine: str, bench: str) -> None:
     """Benchmark each COMMIT (any git revision) with today's history benchmarks on that commit's code."""
-    run_commits(_repo(), commits, machine, bench, echo=click.echo)
+    repo = _repo()
+    run_commits(repo, _asv_dir(repo, "results_dir"), commits, machine, bench, echo=click.echo)
 
 
 @history.command("publish")

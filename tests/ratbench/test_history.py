@@ -21,7 +21,7 @@ import pytest
 from asv.util import load_json
 
 from ratbench.errors import RatbenchError
-from ratbench.history import ASSETS, CONFIG, FONTS, prune_benchmarks, run_commits, vendor_assets
+from ratbench.history import ASSETS, CONFIG, FONTS, check_machine, prune_benchmarks, run_commits, vendor_assets
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = load_json(str(ROOT / CONFIG), js_comments=True)
@@ -87,7 +87,21 @@ def test_vendoring_rewrites_every_cdn_tag_of_asvs_own_page(tmp_path):
 
 def test_an_unknown_commit_is_one_sentence_before_any_run(tmp_path):
     with pytest.raises(RatbenchError, match="'no-such-commit' is not a commit of"):
-        run_commits(ROOT, ["HEAD", "no-such-commit"], "machine")
+        run_commits(ROOT, tmp_path, ["HEAD", "no-such-commit"], "machine")
+
+
+def test_timings_of_another_cpu_are_not_filed_under_a_recorded_machine(tmp_path):
+    from asv.machine import Machine
+
+    here = Machine.get_defaults()
+    (tmp_path / "named").mkdir()
+    (tmp_path / "named" / "machine.json").write_text(json.dumps({**here, "ram": "1", "os": "another kernel"}))
+    check_machine(tmp_path, "named")  # the same CPU: ram and os may differ between virtual machines of one kind
+    check_machine(tmp_path, "new-name")  # no results yet
+    for key, other in (("cpu", f"not {here['cpu']}"), ("num_cpu", "999"), ("arch", "riscv")):
+        (tmp_path / "named" / "machine.json").write_text(json.dumps({**here, key: other}))
+        with pytest.raises(RatbenchError, match="give it a machine name of its own"):
+            run_commits(ROOT, tmp_path, ["HEAD"], "named")  # refused before any checkout or run
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
