@@ -7,8 +7,8 @@ changes its numbers: per task, P(first > second) over the two methods' window sc
 permutation p-value (:func:`~ratbench.reporting.stats.improvement`); across the tasks of one benchmark family
 (:func:`~ratbench.reporting.normalisation.family`: MuJoCo, DMC, ...) that both ran at their full budget and that
 have a normalisation anchor, P averaged over tasks (rliable's probability of improvement, with
-a stratified-bootstrap interval only from :data:`~ratbench.reporting.stats.BOOTSTRAP_MIN_RUNS` runs per task)
-and its stratified permutation p-value.
+a stratified-bootstrap interval only from :data:`~ratbench.reporting.stats.BOOTSTRAP_MIN_RUNS` runs per task,
+the same count on every task) and its stratified permutation p-value, each task's P over all of its runs.
 
 ``comparisons.yaml`` (beside the page, like ``analysis.md``) is a list of entries::
 
@@ -82,10 +82,10 @@ class Rule:
                 wanted = f" of {self.seeds[0]} and {self.seeds[1]}" if self.seeds else ""
                 return None, f"not judged yet: {env} has {have[0]} and {have[1]} finished seeds{wanted}"
         if result.unmatched:
-            return False, f"no test on {', '.join(result.unmatched)} (runs of one side only)"
+            return None, f"not judged: no test on {', '.join(result.unmatched)} (runs of one side only)"
         single = [env for env, test in result.per_task.items() if test is None]
         if single:
-            return False, f"no test on {', '.join(single)} (one seed on a side)"
+            return None, f"not judged: no test on {', '.join(single)} (one seed on a side)"
         if not result.aggregates:
             return False, "no across-task P (no common task with an anchor)"
         for a in result.aggregates:
@@ -175,10 +175,20 @@ class PairResult:
     verdict: tuple[bool | None, str] | None = None  # the rule applied: (supported or None if not judged yet, why not)
 
 
+RULE_METRIC = "eval_return"
+"""What a rule judges: the deterministic evaluation's window score (docs/defaults.md); training return decides nothing."""
+
+
 def compare(comparison: Comparison, finals: Sequence[dict[str, Any]], metric: str,
             anchors: Mapping[str, Anchors]) -> tuple[list[PairResult], list[str]]:
-    """(one result per pair whose two methods have finished runs, the declared methods that have none)."""
-    rows = {(r["env"], r["method"]): r for r in finals if r["metric"] == metric and r.get("full_length", True)}
+    """(one result per pair whose two methods have finished runs, the declared methods that have none). A rule that
+    names its tasks is judged on those tasks alone."""
+    rule = comparison.rule
+    if rule is not None and metric != RULE_METRIC:
+        raise RatbenchError(f"comparison {comparison.title!r} declares a decision rule, which judges {RULE_METRIC}; "
+                            f"report {RULE_METRIC} (--metric {RULE_METRIC})")
+    rows = {(r["env"], r["method"]): r for r in finals if r["metric"] == metric and r.get("full_length", True)
+            and (rule is None or not rule.tasks or r["env"] in rule.tasks)}
     have = {method for _, method in rows}
     named = dict.fromkeys(m for pair in comparison.pairs for m in pair)  # first-seen order, no repeats
     missing = [m for m in named if m not in have]
@@ -192,20 +202,19 @@ def compare(comparison: Comparison, finals: Sequence[dict[str, Any]], metric: st
             x, y = rows[env, first]["values"], rows[env, second]["values"]
             tested = len(x) >= 2 and len(y) >= 2
             per_task[env] = improvement(x, y) if tested else None
-            if comparison.rule is not None:  # only a rule reads the reverse test
+            if rule is not None:  # only a rule reads the reverse test
                 reverse[env] = improvement(y, x) if tested else None
             seeds[env] = (len(x), len(y))
         aggregates = []
         for name in sorted({family(env) for env in tasks if env in anchors}):
             mine = [env for env in tasks if env in anchors and family(env) == name]
             x, y = (_normalised(rows, method, mine, anchors) for method in (first, second))
-            interval = probability_of_improvement(x, y) if min(x.shape[0], y.shape[0]) >= BOOTSTRAP_MIN_RUNS else None
-            aggregates.append(Aggregate(name, mine, stratified_improvement(x, y), interval))
+            aggregates.append(Aggregate(name, mine, stratified_improvement(x, y), _interval(x, y)))
         unmatched = sorted({env for env, method in rows if method in (first, second)} - set(tasks))
         for env in unmatched:  # the side that ran, for a design still waiting on the other
             seeds[env] = tuple(len(rows[env, m]["values"]) if (env, m) in rows else 0 for m in (first, second))
         result = PairResult(first, second, per_task, seeds, aggregates, reverse, unmatched)
-        results.append(result if comparison.rule is None else replace(result, verdict=comparison.rule.judge(result)))
+        results.append(result if rule is None else replace(result, verdict=rule.judge(result)))
     return results, missing
 
 
@@ -229,11 +238,18 @@ def comparison_summary(comparison: Comparison, results: Sequence[PairResult], mi
 
 
 def _normalised(rows: Mapping[tuple[str, str], dict], method: str, tasks: Sequence[str],
-                anchors: Mapping[str, Anchors]) -> np.ndarray:
-    """(runs, tasks) fixed-normalised window scores, trimmed to the method's smallest run count over ``tasks``."""
-    per_task = [np.asarray(anchors[env].normalise(rows[env, method]["values"]), dtype=float) for env in tasks]
-    n = min(v.size for v in per_task)
-    return np.stack([v[:n] for v in per_task], axis=1)
+                anchors: Mapping[str, Anchors]) -> list[np.ndarray]:
+    """Per task of ``tasks``, the method's fixed-normalised window scores (all its runs: counts may differ)."""
+    return [np.asarray(anchors[env].normalise(rows[env, method]["values"]), dtype=float) for env in tasks]
+
+
+def _interval(x: Sequence[np.ndarray], y: Sequence[np.ndarray]) -> Interval | None:
+    """rliable's stratified-bootstrap interval of P(X > Y) averaged over tasks, given per-task runs; None unless each
+    side has the same count on every task (rliable's (runs, tasks) matrices) and at least BOOTSTRAP_MIN_RUNS."""
+    counts = ({v.size for v in x}, {v.size for v in y})
+    if len(counts[0]) != 1 or len(counts[1]) != 1 or min(*counts[0], *counts[1]) < BOOTSTRAP_MIN_RUNS:
+        return None
+    return probability_of_improvement(np.stack(x, axis=1), np.stack(y, axis=1))
 
 
 __all__ = ["COMPARISONS_FILE", "Aggregate", "Comparison", "PairResult", "Rule", "compare", "comparison_summary", "load_comparisons"]

@@ -145,7 +145,7 @@ def _comparison_section(comparison: Comparison, results: Sequence[PairResult], m
     parts += [f"Window {metric}. Each cell: P(first > second) over seed pairings (ties half), the exact one-sided "
               "permutation p-value and the seeds on each side; across tasks, per benchmark family: P averaged over the "
               f"common tasks with a normalisation anchor, its 95% stratified-bootstrap interval (from {BOOTSTRAP_MIN_RUNS} "
-              f"runs per task) and its stratified permutation p ({PERMUTATIONS:,} draws).", "", *rule,
+              f"runs per task, the same count on every task) and its stratified permutation p ({PERMUTATIONS:,} draws).", "", *rule,
               _md_table(["P(first > second)", *tasks, "across tasks", *(["rule"] if comparison.rule else [])], table), ""]
     return parts
 

@@ -158,19 +158,31 @@ PERMUTATIONS = 20_000  # random within-task permutations for an aggregate P's p-
 PERMUTATION_SEED = 0
 
 
-def stratified_improvement(x: np.ndarray, y: np.ndarray) -> Improvement:
-    """P(X > Y) averaged over tasks (``x``, ``y``: (runs, tasks)) with a stratified permutation p-value:
-    runs are permuted between X and Y within each task, :data:`PERMUTATIONS` times from a fixed seed."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    observed = float(_p_better(x.T, y.T).mean())
-    pooled = np.concatenate([x, y]).T  # (tasks, runs)
+def stratified_improvement(x: np.ndarray | Sequence[Sequence[float]],
+                           y: np.ndarray | Sequence[Sequence[float]]) -> Improvement:
+    """P(X > Y) averaged over tasks with a stratified permutation p-value: runs are permuted between X and Y within
+    each task, :data:`PERMUTATIONS` times from a fixed seed. ``x``, ``y``: (runs, tasks) arrays, or one sequence of
+    runs per task, where the counts may differ from task to task (each task's P uses all of its runs)."""
+    xs, ys = _per_task(x), _per_task(y)
+    observed = float(np.array([_p_better(a, b) for a, b in zip(xs, ys)]).mean())
+    sizes = [a.size + b.size for a, b in zip(xs, ys)]
     rng = np.random.default_rng(PERMUTATION_SEED)
-    keys = rng.random((PERMUTATIONS, *pooled.shape))
-    shuffled = np.take_along_axis(pooled[None], np.argsort(keys, axis=-1), axis=-1)  # (perms, tasks, runs)
-    n = x.shape[0]
-    null = _p_better(shuffled[..., :n], shuffled[..., n:]).mean(axis=-1)
-    p_value = (1 + int((null >= observed - 1e-12).sum())) / (PERMUTATIONS + 1)
+    keys = rng.random((PERMUTATIONS, sum(sizes)))  # the stream of a (perms, tasks, runs) draw when counts are equal
+    null = np.empty((PERMUTATIONS, len(xs)))
+    start = 0
+    for task, (a, b, size) in enumerate(zip(xs, ys, sizes)):
+        shuffled = np.concatenate([a, b])[np.argsort(keys[:, start:start + size], axis=-1)]  # (perms, runs)
+        null[:, task] = _p_better(shuffled[:, :a.size], shuffled[:, a.size:])
+        start += size
+    p_value = (1 + int((null.mean(axis=-1) >= observed - 1e-12).sum())) / (PERMUTATIONS + 1)
     return Improvement(observed, p_value, f"stratified permutation, {PERMUTATIONS:,} draws")
+
+
+def _per_task(scores: np.ndarray | Sequence[Sequence[float]]) -> list[np.ndarray]:
+    """One 1-D float array of runs per task, from a (runs, tasks) array or a sequence of per-task runs."""
+    if isinstance(scores, np.ndarray) and scores.ndim == 2:
+        return [scores[:, task].astype(float) for task in range(scores.shape[1])]
+    return [np.asarray(runs, dtype=float) for runs in scores]
 
 
 def mean_p_better(x: np.ndarray, y: np.ndarray) -> float:

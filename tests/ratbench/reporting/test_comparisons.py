@@ -25,27 +25,32 @@ LEAD = [30.0, 31.0, 29.0, 33.0, 28.0]  # per seed, on both tasks (Hopper shifted
 OTHER = [29.5, 27.0, 26.0, 32.0, 25.0]
 
 
+def _write(root, name, value, **config):
+    """A run whose training return and evaluations are ``value`` at every step."""
+    return write_run(root, name, STEPS, [value] * len(STEPS), evals=dict.fromkeys(STEPS, value), **config)
+
+
 def _runs(root, seeds=5):
     for env, shift in (("hopper", 1000.0), ("walker2d", 0.0)):
         for seed in range(seeds):
-            write_run(root, f"{env}-lead-s{seed}", STEPS, [LEAD[seed] + shift] * len(STEPS), seed=seed, env=env,
+            _write(root, f"{env}-lead-s{seed}", LEAD[seed] + shift, seed=seed, env=env,
                       budget=3000, preset="reference")
-            write_run(root, f"{env}-cg-s{seed}", STEPS, [OTHER[seed] + shift] * len(STEPS), seed=seed, env=env,
+            _write(root, f"{env}-cg-s{seed}", OTHER[seed] + shift, seed=seed, env=env,
                       budget=3000, solver="cg")
-    write_run(root, "hopper-kfac-s0", STEPS, [1.0] * len(STEPS), seed=0, budget=3000, solver="kfac")  # one seed
+    _write(root, "hopper-kfac-s0", 1.0, seed=0, budget=3000, solver="kfac")  # one seed
     return root
 
 
 def _finals(root):
     runs, _ = load_runs([root])
-    return final_rows(group_by_method(runs), ["train_return"], load_anchors())
+    return final_rows(group_by_method(runs), ["eval_return"], load_anchors())
 
 
 def test_per_task_and_across_task_probabilities_match_scipy(tmp_path):
     finals = _finals(_runs(tmp_path))
     lead = "RAT (reference preset)"
     comparison = Comparison("equal settings", ((lead, "NPG-CG"), (lead, "K-FAC"), (lead, "PPO")))
-    (cg, kfac), missing = compare(comparison, finals, "train_return", load_anchors())
+    (cg, kfac), missing = compare(comparison, finals, "eval_return", load_anchors())
     assert missing == ["PPO"]
     u = stats.mannwhitneyu(LEAD, OTHER, alternative="greater", method="exact")
     for env in ("Hopper-v5", "Walker2d-v5"):
@@ -62,9 +67,9 @@ def test_per_task_and_across_task_probabilities_match_scipy(tmp_path):
 
 def test_too_few_runs_for_an_interval_and_no_lead_at_all(tmp_path):
     finals = _finals(_runs(tmp_path, seeds=3))
-    (cg,), _ = compare(Comparison("t", (("RAT (reference preset)", "NPG-CG"),)), finals, "train_return", load_anchors())
+    (cg,), _ = compare(Comparison("t", (("RAT (reference preset)", "NPG-CG"),)), finals, "eval_return", load_anchors())
     assert cg.aggregates[0].interval is None  # 3 runs per task: no bootstrap interval
-    results, missing = compare(Comparison("t", (("TRPO", "NPG-CG"),)), finals, "train_return", load_anchors())
+    results, missing = compare(Comparison("t", (("TRPO", "NPG-CG"),)), finals, "eval_return", load_anchors())
     assert results == [] and missing == ["TRPO"]
 
 
@@ -101,7 +106,7 @@ def test_a_declared_rule_judges_each_pair_by_its_first_failed_condition(tmp_path
     def judge(pair: tuple[str, str], **rule: float) -> tuple[bool, str]:
         limits = {"across_at_least": 0.0, "across_p_at_most": 1.0, "harm_at_most": 0.0, "harm_p_at_most": 0.0, **rule}
         comparison = Comparison("t", (pair,), rule=Rule(**limits))
-        (result,), _ = compare(comparison, finals, "train_return", load_anchors())
+        (result,), _ = compare(comparison, finals, "eval_return", load_anchors())
         return comparison.rule.judge(result)
 
     assert judge((lead, "NPG-CG"), across_at_least=p_lead) == (True, "")
@@ -115,10 +120,10 @@ def test_a_declared_rule_judges_each_pair_by_its_first_failed_condition(tmp_path
     assert judge(("NPG-CG", lead), harm_at_most=1 - p_lead, harm_p_at_most=u.pvalue * 0.99) == (True, "")
     assert judge(("NPG-CG", lead), harm_at_most=1 - p_lead - 0.01, harm_p_at_most=1.0) == (True, "")
     # a task only one side ran, or ran with one seed, leaves the pair unjudged (K-FAC: Hopper, one seed)
-    assert judge((lead, "K-FAC")) == (False, "no test on Walker2d-v5 (runs of one side only)")
-    write_run(tmp_path, "walker2d-kfac-s0", STEPS, [1.0] * len(STEPS), seed=0, env="walker2d", budget=3000, solver="kfac")
+    assert judge((lead, "K-FAC")) == (None, "not judged: no test on Walker2d-v5 (runs of one side only)")
+    _write(tmp_path, "walker2d-kfac-s0", 1.0, seed=0, env="walker2d", budget=3000, solver="kfac")
     finals[:] = _finals(tmp_path)
-    assert judge((lead, "K-FAC")) == (False, "no test on Hopper-v5, Walker2d-v5 (one seed on a side)")
+    assert judge((lead, "K-FAC")) == (None, "not judged: no test on Hopper-v5, Walker2d-v5 (one seed on a side)")
 
 
 def test_a_rule_with_a_design_waits_for_every_task_and_seed_it_names(tmp_path):
@@ -130,16 +135,51 @@ def test_a_rule_with_a_design_waits_for_every_task_and_seed_it_names(tmp_path):
 
     def judge(**design) -> tuple[bool, str]:
         comparison = Comparison("t", (pair,), rule=Rule(**open_rule, **design))
-        (result,), _ = compare(comparison, finals, "train_return", load_anchors())
+        (result,), _ = compare(comparison, finals, "eval_return", load_anchors())
         return comparison.rule.judge(result)
 
     assert judge(tasks=("Hopper-v5", "Walker2d-v5")) == (True, "")
     assert judge(tasks=("Hopper-v5", "Walker2d-v5"), seeds=(5, 5)) == (True, "")
     assert judge(tasks=("Hopper-v5", "Ant-v5")) == (None, "not judged yet: Ant-v5 has 0 and 0 finished seeds")
     assert judge(tasks=("Hopper-v5",), seeds=(6, 5)) == (None, "not judged yet: Hopper-v5 has 5 and 5 finished seeds of 6 and 5")
-    write_run(tmp_path, "ant-cg-s0", STEPS, [1.0] * len(STEPS), seed=0, env="ant", budget=3000, solver="cg")
+    _write(tmp_path, "ant-cg-s0", 1.0, seed=0, env="ant", budget=3000, solver="cg")
     finals[:] = _finals(tmp_path)  # a task that only the second side has begun: its seeds are counted
     assert judge(tasks=("Hopper-v5", "Ant-v5")) == (None, "not judged yet: Ant-v5 has 0 and 1 finished seeds")
+
+
+def test_a_rule_judges_only_the_tasks_it_names_and_only_evaluation(tmp_path):
+    """Runs on a task outside the design (a Humanoid run beside the -v5 ablation) change neither the verdict nor the
+    across-task P; and a rule never judges training return."""
+    pair = ("RAT (reference preset)", "NPG-CG")
+    rule = Rule(0.6, 0.5, 0.2, 0.5, tasks=("Hopper-v5", "Walker2d-v5"), seeds=(5, 5))
+    comparison = Comparison("t", (pair,), rule=rule)
+    (before,), _ = compare(comparison, _finals(_runs(tmp_path)), "eval_return", load_anchors())
+    for seed in range(5):  # the reverse order on a task the rule does not name: it would hurt there
+        _write(tmp_path, f"ant-lead-s{seed}", OTHER[seed], seed=seed, env="ant", budget=3000, preset="reference")
+        _write(tmp_path, f"ant-cg-s{seed}", LEAD[seed], seed=seed, env="ant", budget=3000, solver="cg")
+    _write(tmp_path, "swimmer-cg-s0", 1.0, seed=0, env="Swimmer-v5", budget=3000, solver="cg")  # one side only
+    (after,), _ = compare(comparison, _finals(tmp_path), "eval_return", load_anchors())
+    assert after.verdict == before.verdict == (True, "") and after.per_task.keys() == {"Hopper-v5", "Walker2d-v5"}
+    assert after.aggregates[0].test == before.aggregates[0].test and after.aggregates[0].tasks == ["Hopper-v5", "Walker2d-v5"]
+    unruled = Comparison("t", (pair,))
+    (everything,), _ = compare(unruled, _finals(tmp_path), "eval_return", load_anchors())  # without a rule: every task
+    assert "Ant-v5" in everything.per_task and everything.aggregates[0].test.probability < before.aggregates[0].test.probability
+    with pytest.raises(RatbenchError, match="declares a decision rule, which judges eval_return"):
+        compare(comparison, _finals(tmp_path), "train_return", load_anchors())
+
+
+def test_across_tasks_uses_every_run_when_seed_counts_differ_between_tasks(tmp_path):
+    """A sixth seed on one task enters that task's P; the across-task P stays the mean of the per-task P (no
+    trimming to the smallest count), and the bootstrap interval, which needs equal counts, is left out."""
+    _runs(tmp_path)
+    _write(tmp_path, "hopper-cg-s5", 1031.5, seed=5, budget=3000, solver="cg")  # beats every lead seed on Hopper
+    (pair,), _ = compare(Comparison("t", (("RAT (reference preset)", "NPG-CG"),)), _finals(tmp_path), "eval_return",
+                         load_anchors())
+    assert pair.seeds["Hopper-v5"] == (5, 6) and pair.seeds["Walker2d-v5"] == (5, 5)
+    (mujoco,) = pair.aggregates
+    assert mujoco.test.probability == pytest.approx(np.mean([t.probability for t in pair.per_task.values()]))
+    assert pair.per_task["Hopper-v5"].probability != pair.per_task["Walker2d-v5"].probability
+    assert mujoco.interval is None
 
 
 @pytest.mark.parametrize("design,message", [
@@ -174,7 +214,7 @@ def _reported(tmp_path, declared: str, title: str) -> tuple[str, dict]:
     """The page section titled ``title`` and its summary.json entry, with ``declared`` as comparisons.yaml."""
     root = _runs(tmp_path / "runs")
     (root / "comparisons.yaml").write_text(declared)
-    result = CliRunner().invoke(cli, ["report", str(root), "--metric", "train_return"])
+    result = CliRunner().invoke(cli, ["report", str(root), "--metric", "eval_return"])
     assert result.exit_code == 0, result.output
     page = (root / "README.md").read_text()
     (entry,) = json.loads((root / "summary.json").read_text())["comparisons"]
@@ -224,21 +264,21 @@ def test_the_page_states_a_declared_comparison_and_summary_json_holds_its_number
 def test_a_page_of_its_own_is_linked_from_the_page_above_and_not_folded_in(tmp_path):
     root = _runs(tmp_path / "results")
     ablation = tmp_path / "results" / "ablation"
-    write_run(ablation, "relu-s0", STEPS, [1.0] * len(STEPS), seed=0, budget=3000, label="relu")
+    _write(ablation, "relu-s0", 1.0, seed=0, budget=3000, label="relu")
     (ablation / "comparisons.yaml").write_text("- title: One switch at a time\n  pairs: [[RAT (relu), RAT]]\n")
-    result = CliRunner().invoke(cli, ["report", str(root), "--metric", "train_return"])
+    result = CliRunner().invoke(cli, ["report", str(root), "--metric", "eval_return"])
     assert result.exit_code == 0, result.output
     page = (root / "README.md").read_text()
     assert "- [ablation](ablation/README.md): One switch at a time" in page
     assert "relu" not in page.replace("ablation/README.md): One switch", "")  # none of its runs on this page
-    result = CliRunner().invoke(cli, ["report", str(root), str(ablation), "--out", str(root), "--metric", "train_return"])
+    result = CliRunner().invoke(cli, ["report", str(root), str(ablation), "--out", str(root), "--metric", "eval_return"])
     assert result.exit_code == 0, result.output  # given as a path of its own, its runs are on the page, unlinked
     page = (root / "README.md").read_text()
     assert "RAT (relu)" in page and "Pages of their own" not in page
     result = CliRunner().invoke(cli, ["report", str(root), "--out", str(ablation)])
     assert result.exit_code == 1 and "is a page of its own" in result.output and "Traceback" not in result.output
     fresh = tmp_path / "fresh"
-    write_run(fresh, "rat-s9", STEPS, [1.0] * len(STEPS), seed=9, budget=3000)
+    _write(fresh, "rat-s9", 1.0, seed=9, budget=3000)
     before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "results").rglob("*"))
     result = CliRunner().invoke(cli, ["report", str(fresh), "--collect", str(root), "--out", str(ablation)])
     assert result.exit_code == 1 and "is a page of its own" in result.output and "Traceback" not in result.output
@@ -249,11 +289,11 @@ def test_across_tasks_stays_within_a_benchmark_family(tmp_path):
     """A pair that ran a MuJoCo task and a MinAtar game gets one aggregate per family, never one mixing them."""
     for seed in range(3):
         for env, base in (("hopper", 1000.0), ("minatar-breakout", 5.0)):
-            write_run(tmp_path, f"{env}-a-s{seed}", STEPS, [base + LEAD[seed]] * len(STEPS), seed=seed, env=env,
+            _write(tmp_path, f"{env}-a-s{seed}", base + LEAD[seed], seed=seed, env=env,
                       budget=3000, preset="reference")
-            write_run(tmp_path, f"{env}-b-s{seed}", STEPS, [base + OTHER[seed]] * len(STEPS), seed=seed, env=env,
+            _write(tmp_path, f"{env}-b-s{seed}", base + OTHER[seed], seed=seed, env=env,
                       budget=3000, solver="cg")
-    (pair,), _ = compare(Comparison("t", (("RAT (reference preset)", "NPG-CG"),)), _finals(tmp_path), "train_return",
+    (pair,), _ = compare(Comparison("t", (("RAT (reference preset)", "NPG-CG"),)), _finals(tmp_path), "eval_return",
                          load_anchors())
     assert [(a.family, a.tasks) for a in pair.aggregates] == [("MinAtar", ["MinAtar/Breakout-v1"]),
                                                               ("MuJoCo", ["Hopper-v5"])]
