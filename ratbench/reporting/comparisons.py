@@ -81,6 +81,8 @@ class Rule:
             if min(have) == 0 or (self.seeds and (have[0] < self.seeds[0] or have[1] < self.seeds[1])):
                 wanted = f" of {self.seeds[0]} and {self.seeds[1]}" if self.seeds else ""
                 return None, f"not judged yet: {env} has {have[0]} and {have[1]} finished seeds{wanted}"
+        if result.uneven_marks:
+            return None, f"not judged: runs evaluated at different steps in the window on {', '.join(result.uneven_marks)}"
         if result.unmatched:
             return None, f"not judged: no test on {', '.join(result.unmatched)} (runs of one side only)"
         single = [env for env, test in result.per_task.items() if test is None]
@@ -172,6 +174,7 @@ class PairResult:
     aggregates: list[Aggregate]
     reverse: dict[str, Improvement | None] = field(default_factory=dict)  # P(second > first), with a rule only
     unmatched: list[str] = field(default_factory=list)  # tasks that only one of the two ran
+    uneven_marks: list[str] = field(default_factory=list)  # tasks whose runs (either side) differ in their window's marks
     verdict: tuple[bool | None, str] | None = None  # the rule applied: (supported or None if not judged yet, why not)
 
 
@@ -213,7 +216,9 @@ def compare(comparison: Comparison, finals: Sequence[dict[str, Any]], metric: st
         unmatched = sorted({env for env, method in rows if method in (first, second)} - set(tasks))
         for env in unmatched:  # the side that ran, for a design still waiting on the other
             seeds[env] = tuple(len(rows[env, m]["values"]) if (env, m) in rows else 0 for m in (first, second))
-        result = PairResult(first, second, per_task, seeds, aggregates, reverse, unmatched)
+        uneven = [env for env in tasks if len({tuple(marks) for m in (first, second)
+                                               for marks in rows[env, m]["seed_marks"].values()}) > 1]
+        result = PairResult(first, second, per_task, seeds, aggregates, reverse, unmatched, uneven)
         results.append(result if rule is None else replace(result, verdict=rule.judge(result)))
     return results, missing
 

@@ -4,6 +4,7 @@ Mann-Whitney U, a different implementation."""
 
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -166,6 +167,21 @@ def test_a_rule_judges_only_the_tasks_it_names_and_only_evaluation(tmp_path):
     assert "Ant-v5" in everything.per_task and everything.aggregates[0].test.probability < before.aggregates[0].test.probability
     with pytest.raises(RatbenchError, match="declares a decision rule, which judges eval_return"):
         compare(comparison, _finals(tmp_path), "train_return", load_anchors())
+
+
+def test_a_rule_does_not_judge_runs_evaluated_at_different_steps(tmp_path):
+    """A run whose last evaluation in the window is missing would be scored on the others alone: the rule waits."""
+    _runs(tmp_path)
+    comparison = Comparison("t", (("RAT (reference preset)", "NPG-CG"),), rule=Rule(0.6, 0.5, 0.2, 0.5))
+    (pair,), _ = compare(comparison, _finals(tmp_path), "eval_return", load_anchors())
+    assert pair.verdict == (True, "")
+    shutil.rmtree(tmp_path / "walker2d-cg-s3")
+    evals = dict.fromkeys(STEPS[:-1], OTHER[3])  # no evaluation at 3,000
+    write_run(tmp_path, "walker2d-cg-s3b", STEPS, [OTHER[3]] * len(STEPS), evals=evals, seed=3, env="walker2d",
+              budget=3000, solver="cg")
+    (pair,), _ = compare(comparison, _finals(tmp_path), "eval_return", load_anchors())
+    assert pair.seeds["Walker2d-v5"] == (5, 5)
+    assert pair.verdict == (None, "not judged: runs evaluated at different steps in the window on Walker2d-v5")
 
 
 def test_across_tasks_uses_every_run_when_seed_counts_differ_between_tasks(tmp_path):
