@@ -72,7 +72,7 @@ class Rule:
         return (f"supported when, in every benchmark family, across tasks P >= {self.across_at_least:g} with p <= "
                 f"{self.across_p_at_most:g}, and on no task P <= {self.harm_at_most:g} with the reverse one-sided p "
                 f"(of P(second > first)) <= {self.harm_p_at_most:g}; a task that only one side ran, or ran with one "
-                f"seed, leaves the pair unjudged{design}")
+                f"seed, or whose runs were evaluated at different steps in the window, leaves the pair unjudged{design}")
 
     def judge(self, result: PairResult) -> tuple[bool | None, str]:
         """(supported, the first failed condition or ""); (None, why) while the design it names is incomplete."""
