@@ -101,6 +101,10 @@ def _aggregate_section(blocks: Sequence[tuple[Block, Sequence[dict]]], metric: s
                   f"{metric}; the profile (left out: other methods and tasks) gives the share of runs above each τ.", ""]
         if block.unanchored:
             parts += [f"Left out for want of a normalisation anchor: {', '.join(block.unanchored)}.", ""]
+        if block.cut:
+            parts += ["Cut to the same count on every task (rliable's matrices), each keeping its lowest seeds: "
+                      + ", ".join(f"{method} ({n} run{'s' if n > 1 else ''} left out)" for method, n in block.cut.items())
+                      + ".", ""]
         def shown(low: float | None, high: float | None) -> str:  # no interval from too few runs, or of zero width
             return "" if rough or low is None or not high > low else f" [{low:.2f}, {high:.2f}]"
 

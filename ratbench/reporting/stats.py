@@ -14,7 +14,7 @@ p-value.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -287,6 +287,7 @@ class Block:
     tasks: list[str]
     scores: dict[str, np.ndarray]
     unanchored: list[str]  # the family's tasks left out for want of a normalisation anchor
+    cut: dict[str, int] = field(default_factory=dict)  # method -> its runs left out to equal counts over the tasks
 
     @property
     def runs_per_task(self) -> int:
@@ -313,12 +314,14 @@ def normalised_blocks(finals: Sequence[dict], metric: str, anchors: Mapping[str,
         if not methods:
             continue
         cell = {(r["env"], r["method"]): r for r in mine}
-        scores = {}
+        scores, cut = {}, {}
         for method in methods:
             per_task = [anchors[env].normalise(cell[env, method]["values"]) for env in tasks]
             n = min(len(v) for v in per_task)
             scores[method] = np.stack([v[:n] for v in per_task], axis=1)
-        blocks.append(Block(name, tasks, scores, unanchored))
+            if sum(len(v) for v in per_task) > n * len(tasks):
+                cut[method] = sum(len(v) for v in per_task) - n * len(tasks)
+        blocks.append(Block(name, tasks, scores, unanchored, cut))
     return blocks
 
 

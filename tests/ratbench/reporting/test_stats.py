@@ -91,6 +91,15 @@ def test_the_aggregate_block_is_the_largest_set_of_methods_sharing_tasks():
     np.testing.assert_allclose(mujoco.scores["P"], np.full((2, 4), 0.5))  # (2 - 0) / (4 - 0): fixed anchors
     assert (minatar.family, sorted(minatar.scores)) == ("MinAtar", ["P", "Q"]) and minatar.rough
     np.testing.assert_allclose(minatar.scores["Q"], [[0.5]])
+    assert mujoco.cut == {} and minatar.cut == {}
+    finals[0] = {**finals[0], "values": [2.0, 2.0, 4.0]}  # a third seed on one task: cut, and said so
+    (_, mujoco) = normalised_blocks(finals, "eval_return", anchors)
+    assert mujoco.cut == {finals[0]["method"]: 1} and mujoco.scores[finals[0]["method"]].shape == (2, 4)
+    from ratbench.reporting.pages import _aggregate_section
+    from ratbench.reporting.stats import aggregate_over_tasks
+
+    page = "\n".join(_aggregate_section([(mujoco, aggregate_over_tasks(mujoco.scores))], "eval_return"))
+    assert f"each keeping its lowest seeds: {finals[0]['method']} (1 run left out)." in page
 
 
 def test_normalised_scores_do_not_move_when_a_method_leaves_the_page():
