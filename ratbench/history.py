@@ -102,7 +102,8 @@ def check_machine(results_dir: Path, machine: str) -> None:
     recorded = results_dir / machine / "machine.json"
     if not recorded.is_file():
         return
-    there, here = _json_object(recorded), Machine.get_defaults()
+    there = _json_object(recorded, "restore it from git: it names the computer the history's timings under that name come from")
+    here = Machine.get_defaults()
     if any(str(there.get(key)) != str(here.get(key)) for key in MACHINE_IDENTITY):
         def describe(info: dict) -> str:
             return f"{info.get('cpu')} ({info.get('num_cpu')} CPUs, {info.get('arch')})"
@@ -168,16 +169,17 @@ def prune_benchmarks(results_dir: Path) -> int:
     return len(benchmarks) - len(kept)
 
 
-def _json_object(path: Path) -> dict:
-    """An asv file's JSON object; a damaged one is a one-sentence error."""
+RERUN = "delete it and run `ratbench history run` again for its commit"
+
+
+def _json_object(path: Path, remedy: str = RERUN) -> dict:
+    """An asv file's JSON object; a damaged one is a one-sentence error ending in ``remedy``."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:  # UnicodeDecodeError is a ValueError
-        raise RatbenchError(f"{path} is not readable JSON ({err.__class__.__name__}); delete it and run "
-                            "`ratbench history run` again for its commit") from None
+        raise RatbenchError(f"{path} is not readable JSON ({err.__class__.__name__}); {remedy}") from None
     if not isinstance(data, dict):
-        raise RatbenchError(f"{path} holds a JSON {type(data).__name__}, not asv's object; delete it and run "
-                            "`ratbench history run` again for its commit")
+        raise RatbenchError(f"{path} holds a JSON {type(data).__name__}, not asv's object; {remedy}")
     return data
 
 

@@ -22,7 +22,7 @@ the same count on every task) and its stratified permutation p-value, each task'
         across_p_at_most: 0.1                      #   with its permutation p <= 0.1,
         harm_at_most: 0.2                          # and on no task P <= 0.2
         harm_p_at_most: 0.1                        #   with P(second > first)'s p <= 0.1
-        tasks: [Hopper-v5, Walker2d-v5]            # optional: judged only once both sides finished these tasks,
+        tasks: [Hopper-v5, Walker2d-v5]            # optional: judged (and shown) on these tasks only, once both sides finished them,
         seeds: [3, 5]                              #   with at least this many seeds each (first, second)
 
 A method with no finished runs is listed as such, so a comparison can be declared before its runs exist. With a
@@ -75,7 +75,9 @@ class Rule:
                 f"seed, or whose runs were evaluated at different steps in the window, leaves the pair unjudged{design}")
 
     def judge(self, result: PairResult) -> tuple[bool | None, str]:
-        """(supported, the first failed condition or ""); (None, why) while the design it names is incomplete."""
+        """(supported, the first failed condition or ""); (None, why) while the design it names is incomplete, or
+        where a task cannot be tested alike on both sides (runs of one side only, one seed on a side, runs evaluated
+        at different steps in the window)."""
         for env in self.tasks:
             have = result.seeds.get(env, (0, 0))
             if min(have) == 0 or (self.seeds and (have[0] < self.seeds[0] or have[1] < self.seeds[1])):
@@ -154,7 +156,8 @@ def _rule(raw: Any, where: str) -> Rule:
 @dataclass(frozen=True)
 class Aggregate:
     """P(first > second) averaged over one family's common anchored ``tasks``, its stratified permutation test,
-    and its stratified-bootstrap interval (None below BOOTSTRAP_MIN_RUNS runs per task)."""
+    and its stratified-bootstrap interval (None below BOOTSTRAP_MIN_RUNS runs per task, or where a side's counts
+    differ between tasks)."""
 
     family: str
     tasks: list[str]

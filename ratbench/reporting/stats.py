@@ -158,19 +158,20 @@ PERMUTATIONS = 20_000  # random within-task permutations for an aggregate P's p-
 PERMUTATION_SEED = 0
 
 
-def stratified_improvement(x: np.ndarray | Sequence[Sequence[float]],
-                           y: np.ndarray | Sequence[Sequence[float]]) -> Improvement:
+def stratified_improvement(x: np.ndarray | Sequence[np.ndarray], y: np.ndarray | Sequence[np.ndarray]) -> Improvement:
     """P(X > Y) averaged over tasks with a stratified permutation p-value: runs are permuted between X and Y within
-    each task, :data:`PERMUTATIONS` times from a fixed seed. ``x``, ``y``: (runs, tasks) arrays, or one sequence of
+    each task, :data:`PERMUTATIONS` times from a fixed seed. ``x``, ``y``: (runs, tasks) arrays, or one 1-D array of
     runs per task, where the counts may differ from task to task (each task's P uses all of its runs)."""
     xs, ys = _per_task(x), _per_task(y)
-    observed = float(np.array([_p_better(a, b) for a, b in zip(xs, ys)]).mean())
-    sizes = [a.size + b.size for a, b in zip(xs, ys)]
+    if not xs or len(xs) != len(ys) or min(v.size for v in (*xs, *ys)) == 0:
+        raise ValueError("stratified_improvement needs the same tasks on both sides, each with runs on both")
+    observed = float(np.array([_p_better(a, b) for a, b in zip(xs, ys, strict=True)]).mean())
+    sizes = [a.size + b.size for a, b in zip(xs, ys, strict=True)]
     rng = np.random.default_rng(PERMUTATION_SEED)
     keys = rng.random((PERMUTATIONS, sum(sizes)))  # the stream of a (perms, tasks, runs) draw when counts are equal
     null = np.empty((PERMUTATIONS, len(xs)))
     start = 0
-    for task, (a, b, size) in enumerate(zip(xs, ys, sizes)):
+    for task, (a, b, size) in enumerate(zip(xs, ys, sizes, strict=True)):
         shuffled = np.concatenate([a, b])[np.argsort(keys[:, start:start + size], axis=-1)]  # (perms, runs)
         null[:, task] = _p_better(shuffled[:, :a.size], shuffled[:, a.size:])
         start += size
@@ -178,11 +179,16 @@ def stratified_improvement(x: np.ndarray | Sequence[Sequence[float]],
     return Improvement(observed, p_value, f"stratified permutation, {PERMUTATIONS:,} draws")
 
 
-def _per_task(scores: np.ndarray | Sequence[Sequence[float]]) -> list[np.ndarray]:
-    """One 1-D float array of runs per task, from a (runs, tasks) array or a sequence of per-task runs."""
-    if isinstance(scores, np.ndarray) and scores.ndim == 2:
+def _per_task(scores: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
+    """One 1-D float array of runs per task, from a (runs, tasks) array or a sequence of 1-D per-task arrays."""
+    if isinstance(scores, np.ndarray):
+        if scores.ndim != 2:
+            raise ValueError(f"scores as one array must be (runs, tasks), not of shape {scores.shape}")
         return [scores[:, task].astype(float) for task in range(scores.shape[1])]
-    return [np.asarray(runs, dtype=float) for runs in scores]
+    per_task = [np.asarray(runs, dtype=float) for runs in scores]
+    if any(runs.ndim != 1 for runs in per_task):
+        raise ValueError("scores as a sequence must hold one 1-D array of runs per task")
+    return per_task
 
 
 def mean_p_better(x: np.ndarray, y: np.ndarray) -> float:

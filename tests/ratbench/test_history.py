@@ -101,7 +101,10 @@ def test_timings_of_another_cpu_are_not_filed_under_a_recorded_machine(tmp_path)
     for key, other in (("cpu", f"not {here['cpu']}"), ("num_cpu", "999"), ("arch", "riscv")):
         (tmp_path / "named" / "machine.json").write_text(json.dumps({**here, key: other}))
         with pytest.raises(RatbenchError, match="give it a machine name of its own"):
-            run_commits(ROOT, tmp_path, ["HEAD"], "named")  # refused before any checkout or run
+            run_commits(tmp_path, tmp_path, ["HEAD"], "named")  # refused first: tmp_path is no git repository to run
+    (tmp_path / "named" / "machine.json").write_text("[]")
+    with pytest.raises(RatbenchError, match="restore it from git"):
+        check_machine(tmp_path, "named")
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

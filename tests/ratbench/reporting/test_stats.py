@@ -216,3 +216,19 @@ def test_the_bootstrap_statistics_are_rliables_and_scipys_to_the_bit(pair):
     assert mean_p_better(x, x) == 0.5
     assert np.array_equal(iqm_over_runs(x), trim_mean(x, 0.25, axis=0))
     assert iqm_over_runs(x.ravel()) == metrics.aggregate_iqm(x)
+
+
+def test_the_stratified_test_gives_the_same_numbers_for_a_matrix_and_per_task_runs():
+    """Pinned to what the (runs, tasks)-only implementation gave before per-task runs of any count were accepted
+    (one random stream for all tasks, so equal counts draw exactly the permutations they drew)."""
+    from ratbench.reporting.stats import stratified_improvement
+
+    x = np.array([[0.31, 0.52, 0.2], [0.44, 0.61, 0.35], [0.29, 0.48, 0.33], [0.5, 0.7, 0.1], [0.38, 0.55, 0.3]])
+    y = np.array([[0.30, 0.40, 0.2], [0.25, 0.45, 0.31], [0.33, 0.50, 0.12], [0.28, 0.47, 0.22], [0.27, 0.39, 0.3]])
+    matrix = stratified_improvement(x, y)
+    assert (matrix.probability, matrix.p_value) == (0.8133333333333334, 37 / 20_001)
+    columns = stratified_improvement(list(x.T), list(y.T))
+    assert (columns.probability, columns.p_value) == (matrix.probability, matrix.p_value)
+    for bad in ((list(x.T), list(y.T)[:2]), ([], []), (list(x.T), [*list(y.T)[:2], np.array([])]), (x[:, 0], y[:, 0])):
+        with pytest.raises(ValueError):
+            stratified_improvement(*bad)

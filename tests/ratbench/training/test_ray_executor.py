@@ -79,4 +79,3 @@ def test_pack_round_trip(tmp_path):
     assert (dest / "progress.csv").read_text() == "a,b\n1,2\n"
     assert (dest / "checkpoints" / "iter_000001.pt").read_bytes() == b"\x00\x01"
     unpack(pack(tmp_path / "missing"), tmp_path / "empty")  # a new run: nothing to send
-
