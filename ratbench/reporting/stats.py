@@ -325,8 +325,9 @@ def normalised_blocks(finals: Sequence[dict], metric: str, anchors: Mapping[str,
             per_task = [anchors[env].normalise(cell[env, method]["values"]) for env in tasks]
             n = min(len(v) for v in per_task)
             scores[method] = np.stack([v[:n] for v in per_task], axis=1)
-            if sum(len(v) for v in per_task) > n * len(tasks):
-                cut[method] = sum(len(v) for v in per_task) - n * len(tasks)
+            left_out = sum(len(v) for v in per_task) - n * len(tasks)
+            if left_out:
+                cut[method] = left_out
         blocks.append(Block(name, tasks, scores, unanchored, cut))
     return blocks
 
