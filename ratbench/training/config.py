@@ -17,9 +17,10 @@ from __future__ import annotations
 import copy
 import difflib
 import math
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import yaml
 
@@ -293,10 +294,11 @@ def resolve_config(
         return base[key]
 
     algo, arch, preset = choice("algo"), choice("arch"), choice("preset")
-    if algo not in ALGOS:
-        raise unknown_name("algorithm", str(algo), ALGOS)
-    if arch not in ARCHS:
-        raise unknown_name("architecture", str(arch), ARCHS)
+    with _named(origin):
+        if algo not in ALGOS:
+            raise unknown_name("algorithm", str(algo), ALGOS)
+        if arch not in ARCHS:
+            raise unknown_name("architecture", str(arch), ARCHS)
     env = canonical_env_name(str(choice("env")))
 
     config = copy.deepcopy(base)
@@ -321,8 +323,20 @@ def resolve_config(
     if explicit:
         merge(config, explicit, origin or "the command line")
     config["env"] = env
-    validate(config, solver_given="solver" in explicit)
+    with _named(origin):
+        validate(config, solver_given="solver" in explicit)
     return prune(config)
+
+
+@contextmanager
+def _named(origin: str | None) -> Iterator[None]:
+    """Name ``origin`` (a suite file's run) in a refusal raised inside, as ``merge`` names a layer's source."""
+    try:
+        yield
+    except RatbenchError as error:
+        if origin is None:
+            raise
+        raise RatbenchError(f"{error} (from {origin})") from None
 
 
 def prune(config: dict[str, Any]) -> dict[str, Any]:

@@ -235,9 +235,13 @@ def test_bad_suite_keys_are_clear(tmp_path):
         ("envs: [cartpole]\nruns: [5]\n", "suite '{}': each run must be a mapping"),
         ("envs: [cartpole]\nsteps: abc\nruns: [{algo: ppo}]\n", "steps expects a number, got 'abc' (from suite '{}', run cartpole-ppo-none-s0)"),
         ("envs: [cartpole]\nruns: [{algo: ppo, set: {ppo.lr: abc}}]\n", "ppo.lr expects a number, got 'abc' (from suite '{}', run cartpole-ppo-none-s0)"),
+        ("envs: [cartpole]\nruns: [{algo: ppo, set: {ppo.lr: -1}}]\n", "ppo.lr must be positive, got -1.0 (from suite '{}', run cartpole-ppo-none-s0)"),
+        ("envs: [cartpole]\nruns: [{algo: nope}]\n", "valid algorithms: npg, pg, ppo, trpo (from suite '{}', run cartpole-nope-none-s0)"),
+        ("envs: [cartpole]\nruns: [{algo: npg, solver: cg, set: {npg.rat_variant: original}}]\n",
+         "use it with --solver kaczmarz (from suite '{}', run cartpole-npg-cg-s0)"),
     ],
 )
-def test_suite_values_of_the_wrong_type_are_one_sentence(tmp_path, text, message):
+def test_suite_mistakes_are_one_sentence_naming_the_suite(tmp_path, text, message):
     suite = tmp_path / "suite.yaml"
     suite.write_text(text)
     result = _invoke("--suite", str(suite), "--print-commands")
