@@ -1,0 +1,394 @@
+"""An independent review of the committed pages' comparison tables (``| P(first > second) | ... |``).
+
+Every per-task cell of every comparisons table on a committed results page (results/**/README.md) is recomputed
+here from the committed run files alone (summary.json for a run's task, label and seed; config.yaml for its budget;
+progress.csv for its evaluations), without importing ratbench: the reporting code was read to learn the rules, and
+they are re-implemented in a different way:
+
+- **Runs of a page**: every directory below the page's folder holding progress.csv and summary.json, except
+  those under a sub-folder holding its own comparisons.yaml (a page of its own, listed under "Pages of their
+  own"). They must be exactly the finished runs the page's "## Runs" list names, under the same labels.
+- **Finished**: the last logged env_steps reaches the config's ``steps``. **Full length**: a method's budget (the
+  least over its finished runs) is at least 98% of the task's largest; the common budget is the least of the
+  full-length ones, and must equal the window the page prints for the task ("scored over steps A-B").
+- **Window score**: the mean of the run's metric over rows whose step lies in (A, B], an evaluation's step being
+  its eval_step mark where the row logged one and its env_steps otherwise; a run with no point there has no score.
+- **P(first > second)**: the Mann-Whitney U of the first side's scores over n*m (ties half) and the exact
+  one-sided p: ``scipy.stats.mannwhitneyu(..., alternative="greater", method="exact")`` (by enumeration of all
+  splits where scores tie). Compared with the page at its printed precision, and the seed counts exactly.
+- "–" cells must be the tasks that one side did not run; "– (one seed; n vs m)" those where a side has one run.
+- **Across tasks**: the mean of the per-task P over the pair's common tasks that have a normalisation anchor (the
+  page's anchor table), per benchmark family; the task count too. The random stratified permutation p is not
+  recomputed. A rule cell "not judged yet: T has n and m finished seeds" is checked against the counts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy import stats
+
+RESULTS = Path(__file__).resolve().parents[2] / "results"
+TABLE_HEAD = "| P(first > second) |"
+FULL_LENGTH_SHARE = 0.98
+EVAL_COLUMNS = ("eval_return", "eval_return_std", "eval_cut")  # columns placed at the evaluation's mark
+MUJOCO_NAMES = {"Ant", "HalfCheetah", "Hopper", "Walker2d", "Humanoid", "HumanoidStandup", "Swimmer", "Reacher",
+                "Pusher", "InvertedPendulum", "InvertedDoublePendulum"}
+DASHES = ("–", "-")
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def comparison_pages(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("README.md") if TABLE_HEAD in p.read_text(encoding="utf-8"))
+
+
+# ---------------------------------------------------------------------------------------------------------- runs
+
+
+@dataclass
+class RunFiles:
+    rel: str  # path relative to the page's folder, as the page's run list prints it
+    env: str
+    method: str
+    seed: int
+    budget: float
+    last_step: float
+    table: pd.DataFrame
+
+    @property
+    def finished(self) -> bool:
+        return self.last_step >= self.budget
+
+
+def page_run_dirs(folder: Path) -> list[Path]:
+    found = []
+    for directory, subdirs, files in os.walk(folder):
+        here = Path(directory)
+        if here != folder and "comparisons.yaml" in files:
+            subdirs.clear()  # a page of its own
+            continue
+        subdirs.sort()
+        if "progress.csv" in files and "summary.json" in files:
+            found.append(here)
+    return found
+
+
+def load_run(directory: Path, folder: Path) -> RunFiles:
+    summary = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
+    config = yaml.load((directory / "config.yaml").read_text(encoding="utf-8"), Loader=_Loader)
+    table = pd.read_csv(directory / "progress.csv", usecols=lambda c: c in ("env_steps", "eval_step") or c.endswith("return"))
+    return RunFiles(directory.relative_to(folder).as_posix(), str(summary["env"]), str(summary["method"]),
+                    int(summary["seed"]), float(config["steps"]), float(table["env_steps"].max()), table)
+
+
+def window_score(run: RunFiles, metric: str, low: float, high: float) -> float | None:
+    table = run.table
+    if metric not in table:
+        return None
+    step = table["env_steps"].astype(float)
+    if metric in EVAL_COLUMNS and "eval_step" in table:
+        step = table["eval_step"].astype(float).where(table["eval_step"].notna(), step)
+    value = table[metric].astype(float)
+    chosen = value[np.isfinite(value) & np.isfinite(step) & (step > low) & (step <= high)]
+    return float(chosen.mean()) if len(chosen) else None
+
+
+# ---------------------------------------------------------------------------------------------------------- stats
+
+
+def p_and_pvalue(x: list[float], y: list[float]) -> tuple[float, float]:
+    """P(X > Y) (ties half) from the Mann-Whitney U, and the exact one-sided p of U."""
+    result = stats.mannwhitneyu(x, y, alternative="greater", method="exact")
+    probability = float(result.statistic) / (len(x) * len(y))
+    pooled = np.asarray(x + y, dtype=float)
+    if len(np.unique(pooled)) == pooled.size:
+        return probability, float(result.pvalue)
+    ranks = stats.rankdata(pooled)  # ties: scipy's exact null ignores them, so enumerate every split
+    observed = ranks[:len(x)].sum()
+    splits = [ranks[list(c)].sum() for c in itertools.combinations(range(pooled.size), len(x))]
+    return probability, float(sum(s >= observed - 1e-9 for s in splits) / len(splits))
+
+
+def family(env: str) -> str | None:
+    if env.startswith("MinAtar/"):
+        return "MinAtar"
+    if env.startswith("DMC/"):
+        return "DMC"
+    if env.split("-v")[0] in MUJOCO_NAMES:
+        return "MuJoCo"
+    return None
+
+
+def half_unit(printed: str) -> float:
+    """Half a unit in the last printed significant digit of ``printed`` ("0.048" -> 0.0005, "1" -> 0.05 at .2g)."""
+    value = float(printed)
+    mantissa = printed.lower().split("e")[0].replace("-", "").replace(".", "").lstrip("0") or "0"
+    digits = max(len(mantissa), 2)  # the pages print p with two significant digits ("1" is 1.0)
+    if value == 0:
+        return 0.5 * 10 ** (-digits)
+    return 0.5 * 10 ** (math.floor(math.log10(abs(value))) - digits + 1)
+
+
+def p_matches(printed: str, mine: float) -> bool:
+    printed = printed.strip()
+    if printed.startswith("≤"):
+        return mine <= float(printed[1:]) * (1 + 1e-9)
+    return abs(mine - float(printed.removeprefix("= ").strip())) <= half_unit(printed.removeprefix("= ").strip()) + 1e-12
+
+
+# ---------------------------------------------------------------------------------------------------------- page
+
+
+def number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def sections(text: str) -> dict[str, list[str]]:
+    out, title = {}, None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            title = line[3:].strip()
+            out[title] = []
+        elif title is not None:
+            out[title].append(line)
+    return out
+
+
+def page_windows(lines: list[str]) -> dict[str, tuple[float, float]]:
+    found = {}
+    for line in lines:
+        m = re.match(r"- \*\*(.+?)\*\*, scored over steps ([\d,]+)-([\d,]+) ", line)
+        if m:
+            found[m.group(1)] = (number(m.group(2)), number(m.group(3)))
+    return found
+
+
+def page_anchored(text: str) -> set[str]:
+    lines = text.split("### Normalisation anchors", 1)[1].splitlines() if "### Normalisation anchors" in text else []
+    rows = [l for l in itertools.takewhile(lambda l: not l.startswith("#"), lines[1:]) if l.startswith("| ")]
+    return {cells(l)[0] for l in rows[1:] if not set(cells(l)[0]) <= set("-")}
+
+
+def cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+CELL = re.compile(r"^(\d\.\d\d) \(p (= [0-9.e+-]+|≤ [0-9.e+-]+); (\d+) vs (\d+)\)$")
+ONE_SEED = re.compile(r"^[–-] \(one seed; (\d+) vs (\d+)\)$")
+ACROSS = re.compile(r"(\S+) (\d\.\d\d)(?: \[[0-9.]+, [0-9.]+\])? \(p (= [0-9.e+-]+|≤ [0-9.e+-]+); (\d+) tasks?\)")
+NOT_YET = re.compile(r"not judged yet: (.+?) has (\d+) and (\d+) finished seeds")
+
+
+@dataclass
+class Review:
+    page: str
+    checked: int = 0  # numbers compared (P, p, both seed counts, across-task P and count, rule counts)
+    cells: int = 0  # per-task cells holding a P
+    problems: list[str] = field(default_factory=list)
+
+    def expect(self, ok: bool, where: str, message: str) -> None:
+        self.checked += 1
+        if not ok:
+            self.problems.append(f"{self.page}: {where}: {message}")
+
+
+def review_page(page: Path) -> Review:
+    """Recompute every comparisons table of ``page`` from the runs below its folder; the review lists mismatches."""
+    folder = page.parent
+    review = Review(str(page))
+    text = page.read_text(encoding="utf-8")
+    parts = sections(text)
+
+    runs = [load_run(d, folder) for d in page_run_dirs(folder)]
+    finished = [r for r in runs if r.finished]
+    listed = {l for l in parts.get("Runs", []) if l.startswith("- ")}
+    mine = {f"- {r.env} {r.method} seed {r.seed}: `{r.rel}`" for r in finished}
+    review.expect(mine == listed, "## Runs", f"the finished runs below the folder are not the page's run list: only on "
+                  f"disk {sorted(mine - listed)[:5]}, only on the page {sorted(listed - mine)[:5]}")
+    keys = [(r.env, r.method, r.seed) for r in finished]
+    review.expect(len(set(keys)) == len(keys), "runs", "two finished runs share a task, label and seed")
+
+    groups: dict[tuple[str, str], list[RunFiles]] = {}
+    for r in finished:
+        groups.setdefault((r.env, r.method), []).append(r)
+    own = {key: min(r.budget for r in members) for key, members in groups.items()}
+    longest: dict[str, float] = {}
+    for (env, _), steps in own.items():
+        longest[env] = max(longest.get(env, 0.0), steps)
+    full = {key for key, steps in own.items() if steps >= FULL_LENGTH_SHARE * longest[key[0]]}
+    common = {env: min(own[k] for k in full if k[0] == env) for env in longest}
+
+    comparisons = yaml.load((folder / "comparisons.yaml").read_text(encoding="utf-8"), Loader=_Loader) or []
+    anchored = page_anchored(text)
+    for entry in comparisons:
+        title = str(entry["title"])
+        if title not in parts:
+            review.expect(False, f"## {title}", "comparisons.yaml declares it but the page has no such section")
+            continue
+        body = parts[title]
+        metric_line = next((l for l in body if l.startswith("Window ") and "Each cell" in l), None)
+        metric = metric_line.split()[1].rstrip(".") if metric_line else "eval_return"
+        windows = page_windows(parts.get(f"Verdict by window {metric}", []))
+        rule_tasks = set((entry.get("rule") or {}).get("tasks") or [])
+
+        scores: dict[tuple[str, str], list[float]] = {}
+        for (env, method), members in groups.items():
+            if (env, method) not in full or (rule_tasks and env not in rule_tasks):
+                continue
+            if env not in windows:
+                review.expect(False, f"{title} / {env}", "the page prints no window for this task")
+                continue
+            low, high = windows[env]
+            review.expect(common[env] == high and math.isclose(low, 0.9 * high), f"{title} / {env}",
+                          f"page window {low:,.0f}-{high:,.0f}, recomputed common budget {common[env]:,.0f}")
+            values = [s for s in (window_score(r, metric, low, high) for r in sorted(members, key=lambda r: r.seed))
+                      if s is not None]
+            if values:
+                scores[(env, method)] = values
+        have = {method for _, method in scores}
+        named = list(dict.fromkeys(m for pair in entry["pairs"] for m in pair))
+        missing = [m for m in named if m not in have]
+        missing_line = next((l for l in body if l.startswith("No finished runs yet of: ")), None)
+        shown_missing = missing_line[len("No finished runs yet of: "):].removesuffix(".") if missing_line else ""
+        review.expect(shown_missing == ", ".join(missing), title, f"page says no finished runs of {shown_missing!r}, "
+                      f"recomputed {', '.join(missing)!r}")  # labels hold commas: compared as the joined line
+        pairs = [(a, b) for a, b in entry["pairs"] if a in have and b in have]
+
+        table = [l for l in body if l.startswith("|")]
+        if not pairs:
+            review.expect(not table, title, "a comparisons table where no pair has runs on both sides")
+            continue
+        if not table or not table[0].startswith(TABLE_HEAD):
+            review.expect(False, title, "no comparisons table where pairs have runs on both sides")
+            continue
+        head = cells(table[0])
+        tasks = head[1:head.index("across tasks")]
+        common_tasks = {pair: sorted(env for env, m in scores if m == pair[0] and (env, pair[1]) in scores)
+                        for pair in pairs}
+        review.expect(tasks == sorted({env for envs in common_tasks.values() for env in envs}), title,
+                      f"task columns {tasks}, recomputed {sorted({e for v in common_tasks.values() for e in v})}")
+        rows = [cells(l) for l in table[2:]]
+        review.expect([r[0] for r in rows] == [f"{a} > {b}" for a, b in pairs], title,
+                      f"rows {[r[0] for r in rows]}, expected the declared pairs with runs {pairs}")
+        for row in rows:
+            first, _, second = row[0].partition(" > ")
+            probabilities = {}
+            for env, cell in zip(tasks, row[1:]):
+                where = f"{title} / {first} > {second} / {env}"
+                x, y = scores.get((env, first), []), scores.get((env, second), [])
+                if cell in DASHES:
+                    review.expect(not x or not y, where, f"'–' but both sides have scored runs ({len(x)} vs {len(y)})")
+                    continue
+                if not x or not y:
+                    review.expect(False, where, f"cell {cell!r} but a side has no scored run ({len(x)} vs {len(y)})")
+                    continue
+                probability, p_value = p_and_pvalue(x, y)
+                probabilities[env] = probability
+                one = ONE_SEED.match(cell)
+                if one:
+                    review.expect(min(len(x), len(y)) < 2 and (int(one[1]), int(one[2])) == (len(x), len(y)), where,
+                                  f"{cell!r}, recomputed {len(x)} vs {len(y)} runs")
+                    continue
+                m = CELL.match(cell)
+                if not m:
+                    review.expect(False, where, f"cannot read the cell {cell!r}")
+                    continue
+                review.cells += 1
+                review.expect((int(m[3]), int(m[4])) == (len(x), len(y)), where,
+                              f"page {m[3]} vs {m[4]} seeds, recomputed {len(x)} vs {len(y)}")
+                review.expect(abs(probability - float(m[1])) <= 0.005 + 1e-9, where,
+                              f"page P = {m[1]}, recomputed {probability:.4f}")
+                review.expect(p_matches(m[2], p_value), where, f"page p {m[2]}, recomputed p = {p_value:.5g}")
+            where = f"{title} / {first} > {second} / across tasks"
+            across = row[len(tasks) + 1]
+            printed = {fam: (float(pr), int(n)) for fam, pr, _, n in ACROSS.findall(across)}
+            mine: dict[str, list[float]] = {}
+            for env in common_tasks.get((first, second), []):
+                if env in anchored:
+                    probability = probabilities.get(env)
+                    if probability is None:  # a task the table has no column for (reported above)
+                        probability = p_and_pvalue(scores[env, first], scores[env, second])[0]
+                    mine.setdefault(family(env) or f"unknown family of {env}", []).append(probability)
+            review.expect(set(printed) == set(mine), where, f"families {sorted(printed)}, recomputed {sorted(mine)}")
+            for fam in set(printed) & set(mine):
+                review.expect(printed[fam][1] == len(mine[fam]), where,
+                              f"{fam}: page {printed[fam][1]} tasks, recomputed {len(mine[fam])}")
+                mean = float(np.mean(mine[fam]))
+                review.expect(abs(mean - printed[fam][0]) <= 0.005 + 1e-9, where,
+                              f"{fam}: page P = {printed[fam][0]:.2f}, recomputed mean over tasks {mean:.4f}")
+            if "rule" in head:
+                verdict = row[head.index("rule")]
+                for env, n_first, n_second in NOT_YET.findall(verdict):
+                    counts = (len(scores.get((env, first), [])), len(scores.get((env, second), [])))
+                    review.expect((int(n_first), int(n_second)) == counts, f"{title} / {first} > {second} / rule",
+                                  f"page: {env} has {n_first} and {n_second} finished seeds, recomputed {counts}")
+    return review
+
+
+# ---------------------------------------------------------------------------------------------------------- tests
+
+PAGES = comparison_pages(RESULTS)
+
+
+def test_the_pages_with_comparisons_are_found():
+    names = {p.relative_to(RESULTS).as_posix() for p in PAGES}
+    assert {"README.md", "defaults-ablation/README.md"} <= names
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.relative_to(RESULTS).as_posix() for p in PAGES])
+def test_every_comparison_cell_recomputes_from_the_runs(page):
+    review = review_page(page)
+    assert not review.problems, "\n".join(review.problems)
+    assert review.cells > 0, f"{page}: no per-task cell was checked"
+
+
+def _copy_page(tmp_path: Path) -> Path:
+    copy = tmp_path / "defaults-ablation"
+    shutil.copytree(RESULTS / "defaults-ablation", copy, ignore=shutil.ignore_patterns("*.png", "*.html", "provenance.json"))
+    return copy / "README.md"
+
+
+def _runs(folder: Path, env: str, method: str) -> list[Path]:
+    return sorted(d for d in page_run_dirs(folder)
+                  if (s := json.loads((d / "summary.json").read_text()))["env"] == env and s["method"] == method)
+
+
+PAIR, ENV = ("RAT (reference preset, envpool)", "RAT (envpool)"), "HalfCheetah-v5"  # page: 0.68 (p = 0.21; 5 vs 5)
+
+
+def test_the_review_catches_a_changed_evaluation(tmp_path):
+    page = _copy_page(tmp_path)
+    assert not review_page(page).problems  # the copy reviews clean
+    # the first side's weakest run on the task wins every pairing once its window evaluations are raised
+    weakest = min(_runs(page.parent, ENV, PAIR[0]),
+                  key=lambda d: window_score(load_run(d, page.parent), "eval_return", 900_000, 1_000_000))
+    table = pd.read_csv(weakest / "progress.csv")
+    step = table["eval_step"].fillna(table["env_steps"]) if "eval_step" in table else table["env_steps"]
+    inside = table["eval_return"].notna() & (step > 900_000) & (step <= 1_000_000)
+    assert inside.any()
+    table.loc[inside, "eval_return"] = 1e6
+    table.to_csv(weakest / "progress.csv", index=False)
+    problems = review_page(page).problems
+    assert any(f"{PAIR[0]} > {PAIR[1]} / {ENV}" in p and "page P = 0.68" in p for p in problems), problems
+
+
+def test_the_review_catches_a_swapped_label(tmp_path):
+    page = _copy_page(tmp_path)
+    run = _runs(page.parent, ENV, PAIR[1])[0]
+    summary = json.loads((run / "summary.json").read_text())
+    summary["method"] = PAIR[0]  # one defaults run relabelled as the preset (its seed 0 is then shared)
+    (run / "summary.json").write_text(json.dumps(summary))
+    problems = review_page(page).problems
+    assert any(f"{PAIR[0]} > {PAIR[1]} / {ENV}" in p for p in problems), problems
+    assert any("## Runs" in p for p in problems), problems
