@@ -301,6 +301,20 @@ def test_preset_selects_the_fvp_baseline_for_cg_and_refuses_other_solvers():
         "kl_quadratic", "corrected", 1e-6, "last_minibatch")
     kfac = resolve_config({"env": "hopper", "preset": "reference", "solver": "kfac"})["npg"]
     assert (kfac["kfac_variant"], kfac["lr"], kfac["lr_max"], kfac["step_norm"]) == ("reference", 0.01, 0.05, "l2")
+    # what the parity tests override (step size, its cap, the 4 x 8 schedule) pinned to the reference's yaml files:
+    # fvp_mlp.yaml / diag_mlp.yaml / kfac_mlp.yaml (lr, max_grad_norm 0.5, damping 0.1, 4 epochs x 8 minibatches,
+    # ratio clamp [0.1, 10]) and train_detach.py:524-530's KL rule (target 0.008, floor 1e-4, cap 5e-2)
+    for solver, lr, step_norm in (("cg", 0.05, "kl_quadratic"), ("diagonal", 0.05, "l2"), ("kfac", 0.01, "l2")):
+        config = resolve_config({"env": "hopper", "preset": "reference", "solver": solver})
+        npg = config["npg"]
+        assert (npg["lr"], npg["lr_min"], npg["lr_max"], npg["target_kl"], npg["kl_adaptive"], npg["kl_rule"]) == (
+            lr, 1e-4, 0.05, 0.008, True, "last_minibatch"), solver
+        assert (npg["epochs"], npg["minibatches"], npg["damping"], npg["max_step_norm"], npg["step_norm"]) == (
+            4, 8, 0.1, 0.5, step_norm), solver
+        assert (npg["ratio_clip"], npg["advantage_norm"], config["num_envs"], config["num_steps"]) == (
+            [0.1, 10.0], True, 32, 256), solver
+    diag = resolve_config({"env": "hopper", "preset": "reference", "solver": "diagonal"})["npg"]
+    assert (diag["momentum"], diag["rat_variant"], diag["solver_options"].get("weighted")) == (1e-6, "corrected", False)
     with pytest.raises(RatbenchError, match="--solver kaczmarz \\(RAT\\), cg, diagonal or kfac"):
         resolve_config({"env": "hopper", "preset": "reference", "solver": "woodbury"})
     with pytest.raises(RatbenchError, match="K-FAC optimiser; use it with --solver kfac"):
