@@ -18,116 +18,30 @@ they are re-implemented in a different way:
   splits where scores tie). Compared with the page at its printed precision, and the seed counts exactly.
 - "–" cells must be the tasks that one side did not run; "– (one seed; n vs m)" those where a side has one run.
 - **Across tasks**: the mean of the per-task P over the pair's common tasks that have a normalisation anchor (the
-  page's anchor table), per benchmark family; the task count too. The random stratified permutation p is not
-  recomputed. A rule cell "not judged yet: T has n and m finished seeds" is checked against the counts.
+  page's anchor table), per benchmark family; the task count too. The random stratified permutation p and the
+  bootstrap interval are not recomputed; a printed interval must hold its P. A rule cell "not judged yet: T has n
+  and m finished seeds" is checked against the counts.
+
+The reading of pages and run files is shared with test_published_scores.py (anchors, window scores, aggregates):
+tests/results/review.py.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
-import os
 import re
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from scipy import stats
 
-RESULTS = Path(__file__).resolve().parents[2] / "results"
-TABLE_HEAD = "| P(first > second) |"
-FULL_LENGTH_SHARE = 0.98
-EVAL_COLUMNS = ("eval_return", "eval_return_std", "eval_cut")  # columns placed at the evaluation's mark
-MUJOCO_NAMES = {"Ant", "HalfCheetah", "Hopper", "Walker2d", "Humanoid", "HumanoidStandup", "Swimmer", "Reacher",
-                "Pusher", "InvertedPendulum", "InvertedDoublePendulum"}
-DASHES = ("–", "-")
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def comparison_pages(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("README.md") if TABLE_HEAD in p.read_text(encoding="utf-8"))
-
-
-# ---------------------------------------------------------------------------------------------------------- runs
-
-
-@dataclass
-class RunFiles:
-    rel: str  # path relative to the page's folder, as the page's run list prints it
-    env: str
-    method: str
-    seed: int
-    budget: float
-    last_step: float
-    table: pd.DataFrame
-
-    @property
-    def finished(self) -> bool:
-        return self.last_step >= self.budget
-
-
-def page_run_dirs(folder: Path) -> list[Path]:
-    found = []
-    for directory, subdirs, files in os.walk(folder):
-        here = Path(directory)
-        if here != folder and "comparisons.yaml" in files:
-            subdirs.clear()  # a page of its own
-            continue
-        subdirs.sort()
-        if "progress.csv" in files and "summary.json" in files:
-            found.append(here)
-    return found
-
-
-def load_run(directory: Path, folder: Path) -> RunFiles:
-    summary = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
-    config = yaml.load((directory / "config.yaml").read_text(encoding="utf-8"), Loader=_Loader)
-    table = pd.read_csv(directory / "progress.csv", usecols=lambda c: c in ("env_steps", "eval_step") or c.endswith("return"))
-    return RunFiles(directory.relative_to(folder).as_posix(), str(summary["env"]), str(summary["method"]),
-                    int(summary["seed"]), float(config["steps"]), float(table["env_steps"].max()), table)
-
-
-def window_score(run: RunFiles, metric: str, low: float, high: float) -> float | None:
-    table = run.table
-    if metric not in table:
-        return None
-    step = table["env_steps"].astype(float)
-    if metric in EVAL_COLUMNS and "eval_step" in table:
-        step = table["eval_step"].astype(float).where(table["eval_step"].notna(), step)
-    value = table[metric].astype(float)
-    chosen = value[np.isfinite(value) & np.isfinite(step) & (step > low) & (step <= high)]
-    return float(chosen.mean()) if len(chosen) else None
-
-
-# ---------------------------------------------------------------------------------------------------------- stats
-
-
-def p_and_pvalue(x: list[float], y: list[float]) -> tuple[float, float]:
-    """P(X > Y) (ties half) from the Mann-Whitney U, and the exact one-sided p of U."""
-    result = stats.mannwhitneyu(x, y, alternative="greater", method="exact")
-    probability = float(result.statistic) / (len(x) * len(y))
-    pooled = np.asarray(x + y, dtype=float)
-    if len(np.unique(pooled)) == pooled.size:
-        return probability, float(result.pvalue)
-    ranks = stats.rankdata(pooled)  # ties: scipy's exact null ignores them, so enumerate every split
-    observed = ranks[:len(x)].sum()
-    splits = [ranks[list(c)].sum() for c in itertools.combinations(range(pooled.size), len(x))]
-    return probability, float(sum(s >= observed - 1e-9 for s in splits) / len(splits))
-
-
-def family(env: str) -> str | None:
-    if env.startswith("MinAtar/"):
-        return "MinAtar"
-    if env.startswith("DMC/"):
-        return "DMC"
-    if env.split("-v")[0] in MUJOCO_NAMES:
-        return "MuJoCo"
-    return None
+from tests.results.review import (DASHES, RESULTS, TABLE_HEAD, PageRuns, Review, _Loader, cells, committed_runs,
+                                  comparison_pages, family, load_page_runs, load_run, p_and_pvalue,
+                                  page_anchored, page_run_dirs, page_windows, sections, window_score)
 
 
 def half_unit(printed: str) -> float:
@@ -150,84 +64,29 @@ def p_matches(printed: str, mine: float) -> bool:
 # ---------------------------------------------------------------------------------------------------------- page
 
 
-def number(text: str) -> float:
-    return float(text.replace(",", ""))
-
-
-def sections(text: str) -> dict[str, list[str]]:
-    out, title = {}, None
-    for line in text.splitlines():
-        if line.startswith("## "):
-            title = line[3:].strip()
-            out[title] = []
-        elif title is not None:
-            out[title].append(line)
-    return out
-
-
-def page_windows(lines: list[str]) -> dict[str, tuple[float, float]]:
-    found = {}
-    for line in lines:
-        m = re.match(r"- \*\*(.+?)\*\*, scored over steps ([\d,]+)-([\d,]+) ", line)
-        if m:
-            found[m.group(1)] = (number(m.group(2)), number(m.group(3)))
-    return found
-
-
-def page_anchored(text: str) -> set[str]:
-    lines = text.split("### Normalisation anchors", 1)[1].splitlines() if "### Normalisation anchors" in text else []
-    rows = [l for l in itertools.takewhile(lambda l: not l.startswith("#"), lines[1:]) if l.startswith("| ")]
-    return {cells(l)[0] for l in rows[1:] if not set(cells(l)[0]) <= set("-")}
-
-
-def cells(line: str) -> list[str]:
-    return [c.strip() for c in line.strip().strip("|").split("|")]
-
-
 CELL = re.compile(r"^(\d\.\d\d) \(p (= [0-9.e+-]+|≤ [0-9.e+-]+); (\d+) vs (\d+)\)$")
 ONE_SEED = re.compile(r"^[–-] \(one seed; (\d+) vs (\d+)\)$")
-ACROSS = re.compile(r"(\S+) (\d\.\d\d)(?: \[[0-9.]+, [0-9.]+\])? \(p (= [0-9.e+-]+|≤ [0-9.e+-]+); (\d+) tasks?\)")
+ACROSS = re.compile(r"(\S+) (\d\.\d\d)(?: \[([0-9.]+), ([0-9.]+)\])? \(p (= [0-9.e+-]+|≤ [0-9.e+-]+); (\d+) tasks?\)")
 NOT_YET = re.compile(r"not judged yet: (.+?) has (\d+) and (\d+) finished seeds")
 
 
-@dataclass
-class Review:
-    page: str
-    checked: int = 0  # numbers compared (P, p, both seed counts, across-task P and count, rule counts)
-    cells: int = 0  # per-task cells holding a P
-    problems: list[str] = field(default_factory=list)
-
-    def expect(self, ok: bool, where: str, message: str) -> None:
-        self.checked += 1
-        if not ok:
-            self.problems.append(f"{self.page}: {where}: {message}")
-
-
-def review_page(page: Path) -> Review:
-    """Recompute every comparisons table of ``page`` from the runs below its folder; the review lists mismatches."""
+def review_page(page: Path, runs: PageRuns | None = None) -> Review:
+    """Recompute every comparisons table of ``page`` from the runs below its folder (``runs``, read from there when
+    not given); the review lists mismatches. ``cells`` counts the per-task cells holding a P."""
     folder = page.parent
     review = Review(str(page))
     text = page.read_text(encoding="utf-8")
     parts = sections(text)
 
-    runs = [load_run(d, folder) for d in page_run_dirs(folder)]
-    finished = [r for r in runs if r.finished]
+    runs = load_page_runs(page) if runs is None else runs
+    finished = runs.finished
     listed = {l for l in parts.get("Runs", []) if l.startswith("- ")}
     mine = {f"- {r.env} {r.method} seed {r.seed}: `{r.rel}`" for r in finished}
     review.expect(mine == listed, "## Runs", f"the finished runs below the folder are not the page's run list: only on "
                   f"disk {sorted(mine - listed)[:5]}, only on the page {sorted(listed - mine)[:5]}")
     keys = [(r.env, r.method, r.seed) for r in finished]
     review.expect(len(set(keys)) == len(keys), "runs", "two finished runs share a task, label and seed")
-
-    groups: dict[tuple[str, str], list[RunFiles]] = {}
-    for r in finished:
-        groups.setdefault((r.env, r.method), []).append(r)
-    own = {key: min(r.budget for r in members) for key, members in groups.items()}
-    longest: dict[str, float] = {}
-    for (env, _), steps in own.items():
-        longest[env] = max(longest.get(env, 0.0), steps)
-    full = {key for key, steps in own.items() if steps >= FULL_LENGTH_SHARE * longest[key[0]]}
-    common = {env: min(own[k] for k in full if k[0] == env) for env in longest}
+    groups, full, common = runs.groups, runs.full, runs.common
 
     comparisons = yaml.load((folder / "comparisons.yaml").read_text(encoding="utf-8"), Loader=_Loader) or []
     anchored = page_anchored(text)
@@ -252,7 +111,7 @@ def review_page(page: Path) -> Review:
             low, high = windows[env]
             review.expect(common[env] == high and math.isclose(low, 0.9 * high), f"{title} / {env}",
                           f"page window {low:,.0f}-{high:,.0f}, recomputed common budget {common[env]:,.0f}")
-            values = [s for s in (window_score(r, metric, low, high) for r in sorted(members, key=lambda r: r.seed))
+            values = [s for s in (window_score(r, metric, low, high) for r in members)
                       if s is not None]
             if values:
                 scores[(env, method)] = values
@@ -312,7 +171,10 @@ def review_page(page: Path) -> Review:
                 review.expect(p_matches(m[2], p_value), where, f"page p {m[2]}, recomputed p = {p_value:.5g}")
             where = f"{title} / {first} > {second} / across tasks"
             across = row[len(tasks) + 1]
-            printed = {fam: (float(pr), int(n)) for fam, pr, _, n in ACROSS.findall(across)}
+            printed = {fam: (float(pr), int(n)) for fam, pr, _, _, _, n in ACROSS.findall(across)}
+            for fam, pr, low, high, _, _ in ACROSS.findall(across):
+                if low:  # the bootstrap interval is not recomputed; it must hold its point
+                    review.expect(float(low) <= float(pr) <= float(high), where, f"{fam}: P {pr} outside [{low}, {high}]")
             mine: dict[str, list[float]] = {}
             for env in common_tasks.get((first, second), []):
                 if env in anchored:
@@ -348,7 +210,7 @@ def test_the_pages_with_comparisons_are_found():
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.relative_to(RESULTS).as_posix() for p in PAGES])
 def test_every_comparison_cell_recomputes_from_the_runs(page):
-    review = review_page(page)
+    review = review_page(page, committed_runs(page))
     assert not review.problems, "\n".join(review.problems)
     assert review.cells > 0, f"{page}: no per-task cell was checked"
 
