@@ -44,6 +44,21 @@ def report_pages(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("README.md") if "\n## Window scores\n" in p.read_text(encoding="utf-8"))
 
 
+def page_id(page: Path) -> str:
+    """A committed page's pytest id: its path below results/."""
+    return page.relative_to(RESULTS).as_posix()
+
+
+def copy_ablation_page(tmp_path: Path) -> Path:
+    """results/defaults-ablation copied into ``tmp_path`` (its run files, page and tables; no figures, no
+    provenance) for a mutation test to edit: the copy's README.md."""
+    import shutil
+
+    copy = tmp_path / "defaults-ablation"
+    shutil.copytree(RESULTS / "defaults-ablation", copy, ignore=shutil.ignore_patterns("*.png", "*.html", "provenance.json"))
+    return copy / "README.md"
+
+
 # ---------------------------------------------------------------------------------------------------------- data
 
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +39,7 @@ import pytest
 import yaml
 
 from tests.results.review import (DASHES, RESULTS, TABLE_HEAD, PageRuns, Review, _Loader, cells, committed_runs,
+                                  copy_ablation_page, page_id,
                                   comparison_pages, family, load_page_runs, load_run, p_and_pvalue,
                                   page_anchored, page_run_dirs, page_windows, sections, window_score)
 
@@ -208,17 +208,11 @@ def test_the_pages_with_comparisons_are_found():
     assert {"README.md", "defaults-ablation/README.md"} <= names
 
 
-@pytest.mark.parametrize("page", PAGES, ids=[p.relative_to(RESULTS).as_posix() for p in PAGES])
+@pytest.mark.parametrize("page", PAGES, ids=[page_id(p) for p in PAGES])
 def test_every_comparison_cell_recomputes_from_the_runs(page):
     review = review_page(page, committed_runs(page))
     assert not review.problems, "\n".join(review.problems)
     assert review.cells > 0, f"{page}: no per-task cell was checked"
-
-
-def _copy_page(tmp_path: Path) -> Path:
-    copy = tmp_path / "defaults-ablation"
-    shutil.copytree(RESULTS / "defaults-ablation", copy, ignore=shutil.ignore_patterns("*.png", "*.html", "provenance.json"))
-    return copy / "README.md"
 
 
 def _runs(folder: Path, env: str, method: str) -> list[Path]:
@@ -230,7 +224,7 @@ PAIR, ENV = ("RAT (reference preset, envpool)", "RAT (envpool)"), "HalfCheetah-v
 
 
 def test_the_review_catches_a_changed_evaluation(tmp_path):
-    page = _copy_page(tmp_path)
+    page = copy_ablation_page(tmp_path)
     assert not review_page(page).problems  # the copy reviews clean
     # the first side's weakest run on the task wins every pairing once its window evaluations are raised
     weakest = min(_runs(page.parent, ENV, PAIR[0]),
@@ -246,7 +240,7 @@ def test_the_review_catches_a_changed_evaluation(tmp_path):
 
 
 def test_the_review_catches_a_swapped_label(tmp_path):
-    page = _copy_page(tmp_path)
+    page = copy_ablation_page(tmp_path)
     run = _runs(page.parent, ENV, PAIR[1])[0]
     summary = json.loads((run / "summary.json").read_text())
     summary["method"] = PAIR[0]  # one defaults run relabelled as the preset (its seed 0 is then shared)

@@ -35,7 +35,6 @@ from __future__ import annotations
 import itertools
 import math
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +43,8 @@ import pytest
 
 from tests.results.review import (DASHES, RESULTS, TRIM, PageRuns, Review, Scored, anchor_files, anchor_table,
                                   committed_runs, family, load_page_runs, normalise, number, p_and_pvalue, page_metrics,
-                                  printed_agrees, report_pages, sections, table_rows, trimmed_interval, window_points)
+                                  printed_agrees, report_pages, sections, table_rows, trimmed_interval, window_points,
+                                  copy_ablation_page, page_id)
 
 # ---------------------------------------------------------------------------------------------------------- stats
 
@@ -312,7 +312,7 @@ def review_aggregates(page: Path, runs: PageRuns, anchors: dict[str, dict] | Non
 # ---------------------------------------------------------------------------------------------------------- tests
 
 PAGES = report_pages(RESULTS)
-IDS = [p.relative_to(RESULTS).as_posix() for p in PAGES]
+IDS = [page_id(p) for p in PAGES]
 
 
 def test_the_report_pages_are_found():
@@ -340,17 +340,11 @@ def test_every_aggregate_recomputes_from_the_runs(page):
     assert review.cells > 0, f"{page}: no aggregate cell was checked"
 
 
-def _copy_page(tmp_path: Path) -> Path:
-    copy = tmp_path / "defaults-ablation"
-    shutil.copytree(RESULTS / "defaults-ablation", copy, ignore=shutil.ignore_patterns("*.png", "*.html", "provenance.json"))
-    return copy / "README.md"
-
-
 METHOD, ENV = "RAT (envpool, critic-clip)", "Hopper-v5"  # page: MuJoCo IQM 0.36, P(leader > it) 0.52
 
 
 def test_the_review_catches_a_changed_evaluation_in_the_aggregate(tmp_path):
-    page = _copy_page(tmp_path)
+    page = copy_ablation_page(tmp_path)
     runs = load_page_runs(page)
     assert not review_aggregates(page, runs).problems and not review_window_scores(page, runs).problems
     # the method's weakest run on the task, its window evaluations raised to the task's reference score
@@ -373,7 +367,7 @@ def test_the_review_catches_a_changed_evaluation_in_the_aggregate(tmp_path):
 
 
 def test_the_review_catches_a_changed_anchor(tmp_path):
-    page = _copy_page(tmp_path)
+    page = copy_ablation_page(tmp_path)
     text = page.read_text(encoding="utf-8")
     assert "| Ant-v5 | -43.7 |" in text and "| 3,880 | D4RL expert" in text
     page.write_text(text.replace("| Ant-v5 | -43.7 |", "| Ant-v5 | -45.7 |").replace("| 3,880 | D4RL", "| 3,900 | D4RL"),
