@@ -44,6 +44,12 @@ def report_pages(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("README.md") if "\n## Window scores\n" in p.read_text(encoding="utf-8"))
 
 
+def assert_recomputes(review: "Review", page: Path, part: str, cells_expected: bool = True) -> None:
+    """No mismatch in ``review`` of ``part`` of ``page`` (its problems listed), and something checked."""
+    assert not review.problems, "\n".join(review.problems)
+    assert review.cells > 0 or not cells_expected, f"{page}: no {part} checked"
+
+
 def page_id(page: Path) -> str:
     """A committed page's pytest id: its path below results/."""
     return page.relative_to(RESULTS).as_posix()

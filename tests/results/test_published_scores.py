@@ -44,7 +44,7 @@ import pytest
 from tests.results.review import (DASHES, RESULTS, TRIM, PageRuns, Review, Scored, anchor_files, anchor_table,
                                   committed_runs, family, load_page_runs, normalise, number, p_and_pvalue, page_metrics,
                                   printed_agrees, report_pages, sections, table_rows, trimmed_interval, window_points,
-                                  copy_ablation_page, page_id)
+                                  assert_recomputes, copy_ablation_page, page_id)
 
 # ---------------------------------------------------------------------------------------------------------- stats
 
@@ -319,25 +319,13 @@ def test_the_report_pages_are_found():
     assert {"README.md", "defaults-ablation/README.md"} <= set(IDS)
 
 
-@pytest.mark.parametrize("page", PAGES, ids=IDS)
-def test_every_anchor_is_read_from_the_data_files(page):
-    review = review_anchors(page, committed_runs(page))
-    assert not review.problems, "\n".join(review.problems)
-    assert review.cells > 0, f"{page}: no anchor was checked"
+PARTS = {"anchors": review_anchors, "window scores": review_window_scores, "aggregates": review_aggregates}
 
 
 @pytest.mark.parametrize("page", PAGES, ids=IDS)
-def test_every_window_score_recomputes_from_the_runs(page):
-    review = review_window_scores(page, committed_runs(page))
-    assert not review.problems, "\n".join(review.problems)
-    assert review.cells > 0, f"{page}: no window-score row was checked"
-
-
-@pytest.mark.parametrize("page", PAGES, ids=IDS)
-def test_every_aggregate_recomputes_from_the_runs(page):
-    review = review_aggregates(page, committed_runs(page))
-    assert not review.problems, "\n".join(review.problems)
-    assert review.cells > 0, f"{page}: no aggregate cell was checked"
+@pytest.mark.parametrize("part", list(PARTS))
+def test_every_score_recomputes_from_the_runs(part, page):
+    assert_recomputes(PARTS[part](page, committed_runs(page)), page, part)
 
 
 METHOD, ENV = "RAT (envpool, critic-clip)", "Hopper-v5"  # page: MuJoCo IQM 0.36, P(leader > it) 0.52

@@ -54,7 +54,7 @@ from scipy import stats
 from tests.results.review import (DATA, RESULTS, TRIM, PageRuns, Review, RunFiles, Scored, _Loader, anchor_files,
                                   load_page_runs, committed_runs, normalise, number, p_and_pvalue, page_metrics,
                                   placed_steps, printed_agrees, report_pages, sections, table_rows, trimmed_interval,
-                                  window_points, window_score, copy_ablation_page, page_id)
+                                  window_points, window_score, assert_recomputes, copy_ablation_page, page_id)
 
 MILESTONE_SLACK = 0.05
 FLOAT_TOLERANCE = 1e-9  # relative, for the data files' full floats
@@ -566,31 +566,14 @@ PAGES = report_pages(RESULTS)
 IDS = [page_id(p) for p in PAGES]  # found: test_published_scores.py
 
 
-@pytest.mark.parametrize("page", PAGES, ids=IDS)
-def test_every_verdict_recomputes_from_the_runs(page):
-    review = review_verdicts(page, committed_runs(page))
-    assert not review.problems, "\n".join(review.problems)
-    assert review.cells > 0, f"{page}: no verdict was checked"
+PARTS = {"verdicts": review_verdicts, "evaluation steps": review_marks, "milestones": review_milestones,
+         "data files": review_data_files}
 
 
 @pytest.mark.parametrize("page", PAGES, ids=IDS)
-def test_the_evaluation_steps_recompute_from_the_runs(page):
-    review = review_marks(page, committed_runs(page))
-    assert not review.problems, "\n".join(review.problems)
-
-
-@pytest.mark.parametrize("page", PAGES, ids=IDS)
-def test_every_milestone_recomputes_from_the_runs(page):
-    review = review_milestones(page, committed_runs(page))
-    assert not review.problems, "\n".join(review.problems)
-    assert review.cells > 0, f"{page}: no milestone cell was checked"
-
-
-@pytest.mark.parametrize("page", PAGES, ids=IDS)
-def test_the_data_files_hold_the_recomputed_scores(page):
-    review = review_data_files(page, committed_runs(page))
-    assert not review.problems, "\n".join(review.problems)
-    assert review.cells > 0, f"{page}: no data-file row was checked"
+@pytest.mark.parametrize("part", list(PARTS))
+def test_every_verdict_and_table_recomputes_from_the_runs(part, page):
+    assert_recomputes(PARTS[part](page, committed_runs(page)), page, part, cells_expected=part != "evaluation steps")
 
 
 METHOD, ENV = "RAT (original rule, envpool, original-rule)", "Walker2d-v5"  # page: 2,918, second to 3,427 (P 0.67)
