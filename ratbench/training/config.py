@@ -299,7 +299,7 @@ def resolve_config(
             raise unknown_name("algorithm", str(algo), ALGOS)
         if arch not in ARCHS:
             raise unknown_name("architecture", str(arch), ARCHS)
-    env = canonical_env_name(str(choice("env")))
+        env = canonical_env_name(str(choice("env")))
 
     config = copy.deepcopy(base)
     stems = [f"algo-{algo}", f"arch-{arch}"]

@@ -68,6 +68,14 @@ def _check_keys(found: dict, allowed: set[str], where: str) -> None:
             raise RatbenchError(f"{where}: {key} must be {kind}, got {found[key]!r}")
 
 
+def _env(name: object, where: str) -> str:
+    """The canonical name of a suite's env ``name``; an unknown one is refused naming ``where``."""
+    try:
+        return canonical_env_name(str(name))
+    except RatbenchError as error:
+        raise RatbenchError(f"{where}: {error}") from None
+
+
 def load_suite(path: str | Path) -> list[SuiteRun]:
     """Expand a suite file into its runs (envs x runs x seeds, in that order)."""
     spec = load_yaml_file(path, "suite file", "give --suite a suite file, e.g. suites/training/mujoco.yaml")
@@ -77,13 +85,13 @@ def load_suite(path: str | Path) -> list[SuiteRun]:
     root = Path(spec.get("logdir") or f"runs/suites/{Path(path).stem}")
     common = dict(spec.get("set") or {})
     runs = []
-    envs = [canonical_env_name(str(env)) for env in spec["envs"]]
+    envs = [_env(env, f"suite {str(path)!r}") for env in spec["envs"]]
     only: list[set[str]] = []  # per run entry: the envs it runs on
     for entry in spec["runs"]:
         if not isinstance(entry, dict):
             raise RatbenchError(f"suite {str(path)!r}: each run must be a mapping like {{algo: npg, solver: kaczmarz}}")
         _check_keys(entry, RUN_KEYS, f"a run of suite {str(path)!r}")
-        named = {canonical_env_name(str(e)) for e in entry.get("envs") or []}
+        named = {_env(e, f"a run of suite {str(path)!r}") for e in entry.get("envs") or []}
         if named - set(envs):
             raise RatbenchError(f"suite {str(path)!r}: a run's envs must be among the suite's ({', '.join(envs)}); "
                                 f"not: {', '.join(sorted(named - set(envs)))}")
