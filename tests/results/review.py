@@ -353,11 +353,9 @@ def table_rows(lines: list[str]) -> list[list[str]]:
 @dataclass
 class Review:
     page: str
-    checked: int = 0  # numbers and labels compared
     cells: int = 0  # table cells (or rows) recomputed
     problems: list[str] = field(default_factory=list)
 
     def expect(self, ok: bool, where: str, message: str) -> None:
-        self.checked += 1
         if not ok:
             self.problems.append(f"{self.page}: {where}: {message}")

@@ -40,7 +40,7 @@ import yaml
 
 from tests.results.review import (DASHES, RESULTS, TABLE_HEAD, PageRuns, Review, _Loader, cells, committed_runs,
                                   assert_recomputes, copy_ablation_page, page_id,
-                                  comparison_pages, family, load_page_runs, load_run, p_and_pvalue,
+                                  comparison_pages, family, load_page_runs, load_run, p_and_pvalue, placed_steps, window_points,
                                   page_anchored, page_run_dirs, page_windows, sections, window_score)
 
 
@@ -102,6 +102,7 @@ def review_page(page: Path, runs: PageRuns | None = None) -> Review:
         rule_tasks = set((entry.get("rule") or {}).get("tasks") or [])
 
         scores: dict[tuple[str, str], list[float]] = {}
+        marks: dict[tuple[str, str], set[tuple[float, ...]]] = {}  # the window's evaluation steps of each run
         for (env, method), members in groups.items():
             if (env, method) not in full or (rule_tasks and env not in rule_tasks):
                 continue
@@ -115,6 +116,8 @@ def review_page(page: Path, runs: PageRuns | None = None) -> Review:
                       if s is not None]
             if values:
                 scores[(env, method)] = values
+                marks[(env, method)] = {tuple(placed_steps(r, metric)[window_points(r, metric, low, high).index])
+                                        for r in members}
         have = {method for _, method in scores}
         named = list(dict.fromkeys(m for pair in entry["pairs"] for m in pair))
         missing = [m for m in named if m not in have]
@@ -172,6 +175,7 @@ def review_page(page: Path, runs: PageRuns | None = None) -> Review:
             where = f"{title} / {first} > {second} / across tasks"
             across = row[len(tasks) + 1]
             printed = {fam: (float(pr), int(n)) for fam, pr, _, _, _, n in ACROSS.findall(across)}
+            printed_p = {fam: p for fam, _, _, _, p, _ in ACROSS.findall(across)}
             for fam, pr, low, high, _, _ in ACROSS.findall(across):
                 if low:  # the bootstrap interval is not recomputed; it must hold its point
                     review.expect(float(low) <= float(pr) <= float(high), where, f"{fam}: P {pr} outside [{low}, {high}]")
@@ -195,7 +199,44 @@ def review_page(page: Path, runs: PageRuns | None = None) -> Review:
                     counts = (len(scores.get((env, first), [])), len(scores.get((env, second), [])))
                     review.expect((int(n_first), int(n_second)) == counts, f"{title} / {first} > {second} / rule",
                                   f"page: {env} has {n_first} and {n_second} finished seeds, recomputed {counts}")
+                expected = rule_verdict(entry.get("rule") or {}, first, second, scores, marks,
+                                        {fam: (np.mean(ps), printed_p.get(fam)) for fam, ps in mine.items()})
+                review.expect(verdict.startswith(expected), f"{title} / {first} > {second} / rule",
+                              f"page {verdict!r}, recomputed {expected!r}")
+    declared = {str(entry["title"]) for entry in comparisons}
+    for title, body in parts.items():  # a table nobody declared would otherwise go unreviewed
+        if any(line.startswith(TABLE_HEAD) for line in body):
+            review.expect(title in declared, f"## {title}", "a comparisons table that comparisons.yaml does not declare")
     return review
+
+
+def rule_verdict(rule: dict, first: str, second: str, scores: dict[tuple[str, str], list[float]],
+                 marks: dict[tuple[str, str], set[tuple[float, ...]]],
+                 across: dict[str, tuple[float, str | None]]) -> str:
+    """How a rule cell must begin, from comparisons.yaml's ``rule`` (docs/defaults.md's words): "not judged yet"
+    until both sides have the seeds it names on each of its tasks; "not judged" where a task's runs were evaluated
+    at different window steps or a side has one run; else "supported" when every family's across-task P (recomputed)
+    reaches ``across_at_least`` with its printed p (a random permutation p, not recomputed) at most
+    ``across_p_at_most`` and no task has P <= ``harm_at_most`` with the reverse exact p <= ``harm_p_at_most``, and
+    "not supported" otherwise."""
+    wanted = rule.get("seeds") or (1, 1)
+    tasks = rule.get("tasks") or sorted({env for env, _ in scores})
+    counts = {env: (len(scores.get((env, first), [])), len(scores.get((env, second), []))) for env in tasks}
+    if any(min(n) == 0 or n[0] < wanted[0] or n[1] < wanted[1] for n in counts.values()):
+        return "not judged yet"
+    if any(len(marks[env, first] | marks[env, second]) > 1 for env in tasks) or any(min(n) < 2 for n in counts.values()):
+        return "not judged"
+    slack = 1e-9  # the page's own rounding allowance for a threshold met exactly
+    for probability, printed in across.values():
+        if (probability < rule["across_at_least"] - slack or printed is None
+                or float(printed.lstrip("=≤ ")) > rule["across_p_at_most"] + slack):
+            return "not supported"
+    for env in tasks:
+        x, y = scores[env, first], scores[env, second]
+        if (p_and_pvalue(x, y)[0] <= rule["harm_at_most"] + slack
+                and p_and_pvalue(y, x)[1] <= rule["harm_p_at_most"] + slack):
+            return "not supported"
+    return "supported" if across else "not supported"
 
 
 # ---------------------------------------------------------------------------------------------------------- tests
@@ -246,3 +287,21 @@ def test_the_review_catches_a_swapped_label(tmp_path):
     problems = review_page(page).problems
     assert any(f"{PAIR[0]} > {PAIR[1]} / {ENV}" in p for p in problems), problems
     assert any("## Runs" in p for p in problems), problems
+
+
+def _supported_row(text: str) -> str:
+    """The first comparisons-table row whose rule cell says "supported"."""
+    return next(line for line in text.splitlines() if line.startswith("| ") and line.endswith("| supported |"))
+
+
+@pytest.mark.parametrize("edit", [
+    lambda row: row.replace("| supported |", "| not supported: edited |"),  # the verdict itself
+    lambda row: re.sub(r"\(p [=≤] [0-9.e-]+; (\d+) tasks\)", r"(p = 0.99; \1 tasks)", row),  # an across p above the rule's
+], ids=["verdict", "across-p"])
+def test_the_review_catches_a_rule_verdict_that_does_not_follow(tmp_path, edit):
+    page = copy_ablation_page(tmp_path)
+    text = page.read_text(encoding="utf-8")
+    row = _supported_row(text)
+    assert not review_page(page).problems and edit(row) != row
+    page.write_text(text.replace(row, edit(row)), encoding="utf-8")
+    assert any("/ rule" in problem for problem in review_page(page).problems)

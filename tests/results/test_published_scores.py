@@ -134,7 +134,10 @@ def review_window_scores(page: Path, runs: PageRuns, anchors: dict[str, dict] | 
     for row in table[1:]:
         key = (row[2], row[0], row[1])
         where = f"Window scores / {row[0]} / {row[1]} / {row[2]}"
-        if key not in mine or len(row) != len(WINDOW_HEAD):
+        if key not in mine:
+            continue  # reported by the row comparison above
+        if len(row) != len(WINDOW_HEAD):
+            review.expect(False, where, f"cannot read the row: {len(row)} cells, the table has {len(WINDOW_HEAD)}")
             continue
         scored = mine[key]
         review.cells += 1

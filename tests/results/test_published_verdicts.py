@@ -425,6 +425,7 @@ def review_milestones(page: Path, runs: PageRuns) -> Review:
         where = title.split(" (")[0]
         table = table_rows(parts.get(title, []))
         if not table:
+            review.expect(title not in parts, where, "cannot read the section's table")
             continue
         head = table[0]
         shown = [re.fullmatch(r"([\d.]+)M steps \(seeds\)", c) for c in head[2:]]
@@ -442,9 +443,12 @@ def review_milestones(page: Path, runs: PageRuns) -> Review:
         lines = [l for l in parts[title] if l.startswith("|")][2:]
         for line, row in zip(lines, table[1:]):
             key = (row[0], row[1])
-            if key not in mine or len(row) != 2 + len(steps):
-                continue
             at = f"line {at_line[line]}: {where} / {row[0]} / {row[1]}"
+            if key not in mine:
+                continue  # reported by the row comparison above
+            if len(row) != 2 + len(steps):
+                review.expect(False, at, f"cannot read the row: {len(row)} cells for {len(steps)} milestones")
+                continue
             points = mine[key]
             if points[0]["source"] != "ratbench":
                 review.cells += 1
