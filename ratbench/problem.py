@@ -24,7 +24,7 @@ Conventions (held by every solver, the reference and the trainer):
   same S and damping, solved together (``b`` (N, k), ``d*`` (P, k), ``y`` (N, k));
   the joint update of a shared actor-critic solves for [A, 1] at once.
 - The value term (``value``, a :class:`ValueTerm`): agent-lab/ICML2026-RAT
-  train_shared.py:114-133 folds a sampled value likelihood
+  train_shared.py:114-132 folds a sampled value likelihood
   ``-(V_i - (V_i + eps_i).detach())^2``, eps_i ~ N(0, 1), into each sample's
   log-likelihood, so the scores become
   ``s_i = sqrt(w_i) (grad log pi_i + 2 eps_i grad V_i)`` over the policy's and

@@ -25,7 +25,7 @@ After the epochs a KL sets the next step size (``kl_adaptive``: lr / 1.5 above
 2 x target, x 1.5 below half the target, clamped to [lr_min, lr_max]); it is the
 approximate KL between the rollout policy and the new one over the whole batch
 (``kl_rule: batch``) or the exact KL of the last minibatch before its step
-(``kl_rule: last_minibatch``, the reference's rule, train_detach.py:225 and 537-542).
+(``kl_rule: last_minibatch``, the reference's rule, train_detach.py:224 and 525-530).
 Then the critic is fitted.
 
 Why nothing is carried in the corrected variant: Kaczmarz started from d0 returns
@@ -35,7 +35,7 @@ piles up over the minibatches of an iteration, unseen by the batch's Fisher-norm
 clip and KL (issue 8: 7x the parameter displacement on Hopper, 3.1x the batch KL
 on an independent batch on InvertedPendulum).
 
-``rat_variant: original`` reproduces the reference RAT code (train_detach.py:260-293):
+``rat_variant: original`` reproduces the reference RAT code (train_detach.py:259-281):
 Kaczmarz with ``residual="original"``, warm-started from minus the SGD momentum
 buffer (the previous clipped loss gradient; the plain clipped step when
 ``momentum`` is 0), carried across minibatches and rollouts, and clipping in
@@ -208,7 +208,7 @@ class NPG:
     def _clip_coefficient(self, norm: float) -> float:
         """min(1, max / norm) for the Fisher norm and the KL quadratic (train_detach.py:166's
         ``clamp(max / q, max=1)``); in L2, torch.nn.utils.clip_grad_norm_'s min(1, max / (norm + 1e-6))
-        (what the reference calls, train_detach.py:292)."""
+        (what the reference calls, train_detach.py:280)."""
         if self.step_norm in ("fisher", "kl_quadratic"):
             return min(1.0, self.cfg["max_step_norm"] / norm) if norm > 0 else 1.0
         return min(1.0, self.cfg["max_step_norm"] / (norm + 1e-6))
