@@ -151,6 +151,17 @@ def window_points(run: RunFiles, metric: str, low: float, high: float) -> pd.Ser
     return value[np.isfinite(value) & np.isfinite(step) & (step > low) & (step <= high)]
 
 
+def set_window_evaluations(folder: Path, run: RunFiles, low: float, high: float, value: float) -> None:
+    """A mutation test's edit: ``run``'s eval_return evaluations in (low, high] set to ``value`` in its progress.csv
+    below ``folder`` (a page copy's folder)."""
+    inside = window_points(run, "eval_return", low, high).index
+    assert len(inside), f"{run.rel} has no evaluation in the window"
+    progress = folder / run.rel / "progress.csv"
+    table = pd.read_csv(progress)
+    table.loc[inside, "eval_return"] = value
+    table.to_csv(progress, index=False)
+
+
 def window_score(run: RunFiles, metric: str, low: float, high: float) -> float | None:
     chosen = window_points(run, metric, low, high)
     return float(chosen.mean()) if len(chosen) else None
@@ -255,10 +266,16 @@ def p_and_pvalue(x: list[float], y: list[float]) -> tuple[float, float]:
     pooled = np.asarray(x + y, dtype=float)
     if len(np.unique(pooled)) == pooled.size:
         return probability, float(result.pvalue)
-    ranks = stats.rankdata(pooled)  # ties: scipy's exact null ignores them, so enumerate every split
-    observed = ranks[:len(x)].sum()
-    splits = [ranks[list(c)].sum() for c in itertools.combinations(range(pooled.size), len(x))]
-    return probability, float(sum(s >= observed - 1e-9 for s in splits) / len(splits))
+    # ties: scipy's exact null ignores them, so count the splits exactly: the number of ways to pick len(x) of the
+    # pooled runs by their doubled mid-ranks (integers), per rank sum, by dynamic programming
+    doubled = (2 * stats.rankdata(pooled)).astype(int)
+    n, top = len(x), int(doubled.sum())
+    ways = np.zeros((n + 1, top + 1), dtype=object)  # ways[k, s]: k runs whose doubled ranks sum to s (exact ints)
+    ways[0, 0] = 1
+    for rank in doubled:
+        ways[1:, rank:] = ways[1:, rank:] + ways[:-1, :top + 1 - rank]
+    observed = int(doubled[:n].sum())
+    return probability, float(ways[n, observed:].sum() / ways[n].sum())
 
 
 def trimmed_interval(values: list[float]) -> tuple[float, float | None, float | None]:

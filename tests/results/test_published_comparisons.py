@@ -34,13 +34,12 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import yaml
 
 from tests.results.review import (DASHES, RESULTS, TABLE_HEAD, PageRuns, Review, _Loader, cells, committed_runs,
                                   assert_recomputes, copy_ablation_page, page_id,
-                                  comparison_pages, family, load_page_runs, load_run, p_and_pvalue, placed_steps, window_points,
+                                  comparison_pages, family, load_page_runs, load_run, p_and_pvalue, placed_steps, set_window_evaluations, window_points,
                                   page_anchored, page_run_dirs, page_windows, sections, window_score)
 
 
@@ -266,14 +265,9 @@ def test_the_review_catches_a_changed_evaluation(tmp_path):
     page = copy_ablation_page(tmp_path)
     assert not review_page(page).problems  # the copy reviews clean
     # the first side's weakest run on the task wins every pairing once its window evaluations are raised
-    weakest = min(_runs(page.parent, ENV, PAIR[0]),
-                  key=lambda d: window_score(load_run(d, page.parent), "eval_return", 900_000, 1_000_000))
-    table = pd.read_csv(weakest / "progress.csv")
-    step = table["eval_step"].fillna(table["env_steps"]) if "eval_step" in table else table["env_steps"]
-    inside = table["eval_return"].notna() & (step > 900_000) & (step <= 1_000_000)
-    assert inside.any()
-    table.loc[inside, "eval_return"] = 1e6
-    table.to_csv(weakest / "progress.csv", index=False)
+    weakest = min((load_run(d, page.parent) for d in _runs(page.parent, ENV, PAIR[0])),
+                  key=lambda run: window_score(run, "eval_return", 900_000, 1_000_000))
+    set_window_evaluations(page.parent, weakest, 900_000, 1_000_000, 1e6)
     problems = review_page(page).problems
     assert any(f"{PAIR[0]} > {PAIR[1]} / {ENV}" in p and "page P = 0.68" in p for p in problems), problems
 

@@ -38,13 +38,12 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from tests.results.review import (DASHES, RESULTS, TRIM, PageRuns, Review, Scored, anchor_files, anchor_table,
                                   committed_runs, family, load_page_runs, normalise, number, p_and_pvalue, page_metrics,
                                   printed_agrees, report_pages, sections, table_rows, trimmed_interval, window_points,
-                                  assert_recomputes, copy_ablation_page, page_id)
+                                  assert_recomputes, copy_ablation_page, page_id, set_window_evaluations)
 
 # ---------------------------------------------------------------------------------------------------------- stats
 
@@ -342,13 +341,7 @@ def test_the_review_catches_a_changed_evaluation_in_the_aggregate(tmp_path):
     members = runs.groups[ENV, METHOD]
     low, high = runs.window((ENV, METHOD))
     weakest = min(members, key=lambda r: window_points(r, "eval_return", low, high).mean())
-    progress = page.parent / weakest.rel / "progress.csv"
-    table = pd.read_csv(progress)
-    step = table["eval_step"].fillna(table["env_steps"]) if "eval_step" in table else table["env_steps"]
-    inside = table["eval_return"].notna() & (step > low) & (step <= high)
-    assert inside.any()
-    table.loc[inside, "eval_return"] = anchor_files()[ENV]["reference"]
-    table.to_csv(progress, index=False)
+    set_window_evaluations(page.parent, weakest, low, high, anchor_files()[ENV]["reference"])
     runs = load_page_runs(page)
     problems = review_aggregates(page, runs).problems
     assert any(f"Across tasks / MuJoCo / {METHOD}" in p and "IQM: page 0.36" in p for p in problems), problems

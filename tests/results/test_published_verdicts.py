@@ -46,7 +46,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import yaml
 from scipy import stats
@@ -54,7 +53,7 @@ from scipy import stats
 from tests.results.review import (DATA, RESULTS, TRIM, PageRuns, Review, RunFiles, Scored, _Loader, anchor_files,
                                   load_page_runs, committed_runs, normalise, number, p_and_pvalue, page_metrics,
                                   placed_steps, printed_agrees, report_pages, sections, table_rows, trimmed_interval,
-                                  window_points, window_score, assert_recomputes, copy_ablation_page, page_id)
+                                  window_score, assert_recomputes, copy_ablation_page, page_id, set_window_evaluations)
 
 MILESTONE_SLACK = 0.05
 FLOAT_TOLERANCE = 1e-9  # relative, for the data files' full floats
@@ -591,12 +590,7 @@ def test_the_review_catches_a_changed_evaluation_in_a_verdict(tmp_path):
     # one run's window evaluations raised far enough that its method's mean over 3 seeds leads the task
     run = runs.groups[ENV, METHOD][0]
     low, high = runs.window((ENV, METHOD))
-    inside = window_points(run, "eval_return", low, high).index
-    assert len(inside)
-    progress = copy / run.rel / "progress.csv"
-    table = pd.read_csv(progress)
-    table.loc[inside, "eval_return"] = 1e5
-    table.to_csv(progress, index=False)
+    set_window_evaluations(copy, run, low, high, 1e5)
     runs = load_page_runs(page)
     problems = review_verdicts(page, runs).problems
     where = f"Verdict by window eval_return / {ENV}"
