@@ -600,3 +600,31 @@ def test_the_review_catches_a_changed_evaluation_in_a_verdict(tmp_path):
     row = f"{ENV} / {METHOD} / eval_return"
     assert any("final.csv row" in p and row in p and "iqm: file" in p for p in problems), problems
     assert any("summary.json final" in p and row in p and "values: file" in p for p in problems), problems
+
+
+def _bump_first_number(line: str, after: str) -> str:
+    """``line`` with the last digit of its first number after ``after`` moved by one (9 -> 8, else +1)."""
+    head, sep, tail = line.partition(after)
+    m = re.search(r"\d(?:[\d,.]*\d)?", tail)
+    assert sep and m, f"no number after {after!r} in {line!r}"
+    end = m.end() - 1
+    digit = "8" if tail[end] == "9" else str(int(tail[end]) + 1)
+    return head + sep + tail[:end] + digit + tail[end + 1:]
+
+
+@pytest.mark.parametrize("part,header,after", [
+    ("evaluation steps", "## Runs evaluated at different steps", " at "),  # an evaluation step of the first task
+    ("milestones", "## train_return at milestones", "| "),  # a task's first milestone cell
+])
+def test_the_review_catches_an_edited_marks_list_or_milestone(tmp_path, part, header, after):
+    committed = RESULTS / "README.md"
+    lines = committed.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    at = next(i for i in range(start, len(lines))
+              if lines[i].startswith(("- **", "| ")) and not lines[i].startswith(("| task", "|---")))
+    if part == "milestones":  # past the task and method cells
+        after = " | ".join(lines[at].split(" | ")[:2]) + " | "
+    lines[at] = _bump_first_number(lines[at], after)
+    page = tmp_path / "README.md"
+    page.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert PARTS[part](page, committed_runs(committed)).problems
