@@ -330,23 +330,27 @@ def test_every_score_recomputes_from_the_runs(part, page):
     assert_recomputes(PARTS[part](page, committed_runs(page)), page, part)
 
 
-METHOD, ENV = "RAT (envpool, critic-clip)", "Hopper-v5"  # page: MuJoCo IQM 0.36, P(leader > it) 0.52
+ENV = "Hopper-v5"
 
 
 def test_the_review_catches_a_changed_evaluation_in_the_aggregate(tmp_path):
     page = copy_ablation_page(tmp_path)
     runs = load_page_runs(page)
     assert not review_aggregates(page, runs).problems and not review_window_scores(page, runs).problems
-    # the method's weakest run on the task, its window evaluations raised to the task's reference score
-    members = runs.groups[ENV, METHOD]
-    low, high = runs.window((ENV, METHOD))
+    # the across-tasks table's last method (the lowest IQM): its weakest run on the task raised to the reference score
+    lines = page.read_text(encoding="utf-8").splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("| method | IQM of normalised eval_return |"))
+    table = table_rows(list(itertools.takewhile(lambda line: line.startswith("|"), lines[head:])))
+    method = table[-1][0]
+    members = runs.groups[ENV, method]
+    low, high = runs.window((ENV, method))
     weakest = min(members, key=lambda r: window_points(r, "eval_return", low, high).mean())
     set_window_evaluations(page.parent, weakest, low, high, anchor_files()[ENV]["reference"])
     runs = load_page_runs(page)
     problems = review_aggregates(page, runs).problems
-    assert any(f"Across tasks / MuJoCo / {METHOD}" in p and "IQM: page 0.36" in p for p in problems), problems
+    assert any(f"Across tasks / MuJoCo / {method}" in p and "IQM: page" in p for p in problems), problems
     problems = review_window_scores(page, runs).problems
-    assert any(f"Window scores / {ENV} / {METHOD} / eval_return" in p and "score: page 2,574" in p
+    assert any(f"Window scores / {ENV} / {method} / eval_return" in p and "score: page" in p
                for p in problems), problems
 
 
