@@ -312,18 +312,34 @@ def number(text: str) -> float:
 
 
 def printed_agrees(printed: str, mine: float, style: str) -> bool:
-    """``mine`` rounds to ``printed`` at the page's precision: ``"2f"`` two decimals, ``"3g"`` three significant
-    digits, ``"number"`` the page's table numbers (whole numbers from 100 up, three significant digits below)."""
+    """``mine`` rounds to ``printed`` at the page's precision: ``"2f"`` two decimals, ``"2g"``/``"3g"`` two or three
+    significant digits, ``"number"`` the page's table numbers (whole numbers from 100 up, three significant digits
+    below)."""
     value = number(printed)
     if style == "2f":
         unit = 0.01
     elif style == "number" and abs(value) >= 100:
         unit = 1.0
-    elif style in ("3g", "number"):
-        unit = 10 ** (math.floor(math.log10(abs(value))) - 2) if value else 1e-12
+    elif style in ("2g", "3g", "number"):
+        digits = 2 if style == "2g" else 3
+        unit = 10 ** (math.floor(math.log10(abs(value))) - digits + 1) if value else 1e-12
     else:
         raise ValueError(style)
     return abs(mine - value) <= 0.5 * unit * (1 + 1e-9) + 1e-12
+
+
+def p_agrees(printed: str, mine: float) -> bool:
+    """A comparison's printed p (``"= 0.048"`` at two significant digits, or ``"≤ 5e-05"``, the smallest the test
+    can give) holds ``mine``."""
+    printed = printed.strip()
+    if printed.startswith("≤"):
+        return mine <= float(printed[1:]) * (1 + 1e-9)
+    return printed_agrees(printed.removeprefix("= ").strip(), mine, "2g")
+
+
+def interval_holds(point: str, low: str, high: str) -> bool:
+    """A printed interval contains its printed point."""
+    return number(low) <= number(point) <= number(high)
 
 
 def sections(text: str) -> dict[str, list[str]]:

@@ -38,26 +38,9 @@ import pytest
 import yaml
 
 from tests.results.review import (DASHES, RESULTS, TABLE_HEAD, PageRuns, Review, _Loader, cells, committed_runs,
-                                  assert_recomputes, copy_ablation_page, page_id,
+                                  assert_recomputes, copy_ablation_page, interval_holds, p_agrees, page_id, printed_agrees,
                                   comparison_pages, family, load_page_runs, load_run, p_and_pvalue, placed_steps, set_window_evaluations, window_points,
                                   page_anchored, page_run_dirs, page_windows, sections, window_score)
-
-
-def half_unit(printed: str) -> float:
-    """Half a unit in the last printed significant digit of ``printed`` ("0.048" -> 0.0005, "1" -> 0.05 at .2g)."""
-    value = float(printed)
-    mantissa = printed.lower().split("e")[0].replace("-", "").replace(".", "").lstrip("0") or "0"
-    digits = max(len(mantissa), 2)  # the pages print p with two significant digits ("1" is 1.0)
-    if value == 0:
-        return 0.5 * 10 ** (-digits)
-    return 0.5 * 10 ** (math.floor(math.log10(abs(value))) - digits + 1)
-
-
-def p_matches(printed: str, mine: float) -> bool:
-    printed = printed.strip()
-    if printed.startswith("≤"):
-        return mine <= float(printed[1:]) * (1 + 1e-9)
-    return abs(mine - float(printed.removeprefix("= ").strip())) <= half_unit(printed.removeprefix("= ").strip()) + 1e-12
 
 
 # ---------------------------------------------------------------------------------------------------------- page
@@ -168,16 +151,16 @@ def review_page(page: Path, runs: PageRuns | None = None) -> Review:
                 review.cells += 1
                 review.expect((int(m[3]), int(m[4])) == (len(x), len(y)), where,
                               f"page {m[3]} vs {m[4]} seeds, recomputed {len(x)} vs {len(y)}")
-                review.expect(abs(probability - float(m[1])) <= 0.005 + 1e-9, where,
+                review.expect(printed_agrees(m[1], probability, "2f"), where,
                               f"page P = {m[1]}, recomputed {probability:.4f}")
-                review.expect(p_matches(m[2], p_value), where, f"page p {m[2]}, recomputed p = {p_value:.5g}")
+                review.expect(p_agrees(m[2], p_value), where, f"page p {m[2]}, recomputed p = {p_value:.5g}")
             where = f"{title} / {first} > {second} / across tasks"
             across = row[len(tasks) + 1]
             printed = {fam: (float(pr), int(n)) for fam, pr, _, _, _, n in ACROSS.findall(across)}
             printed_p = {fam: p for fam, _, _, _, p, _ in ACROSS.findall(across)}
             for fam, pr, low, high, _, _ in ACROSS.findall(across):
                 if low:  # the bootstrap interval is not recomputed; it must hold its point
-                    review.expect(float(low) <= float(pr) <= float(high), where, f"{fam}: P {pr} outside [{low}, {high}]")
+                    review.expect(interval_holds(pr, low, high), where, f"{fam}: P {pr} outside [{low}, {high}]")
             mine: dict[str, list[float]] = {}
             for env in common_tasks.get((first, second), []):
                 if env in anchored:
@@ -190,7 +173,7 @@ def review_page(page: Path, runs: PageRuns | None = None) -> Review:
                 review.expect(printed[fam][1] == len(mine[fam]), where,
                               f"{fam}: page {printed[fam][1]} tasks, recomputed {len(mine[fam])}")
                 mean = float(np.mean(mine[fam]))
-                review.expect(abs(mean - printed[fam][0]) <= 0.005 + 1e-9, where,
+                review.expect(printed_agrees(f"{printed[fam][0]:.2f}", mean, "2f"), where,
                               f"{fam}: page P = {printed[fam][0]:.2f}, recomputed mean over tasks {mean:.4f}")
             if "rule" in head:
                 verdict = row[head.index("rule")]

@@ -43,7 +43,7 @@ import pytest
 from tests.results.review import (DASHES, RESULTS, TRIM, PageRuns, Review, Scored, anchor_files, anchor_table,
                                   committed_runs, family, load_page_runs, normalise, number, p_and_pvalue, page_metrics,
                                   printed_agrees, report_pages, sections, table_rows, trimmed_interval, window_points,
-                                  assert_recomputes, copy_ablation_page, page_id, set_window_evaluations)
+                                  assert_recomputes, copy_ablation_page, interval_holds, page_id, set_window_evaluations)
 
 # ---------------------------------------------------------------------------------------------------------- stats
 
@@ -70,10 +70,6 @@ def largest_block(ran: dict[str, set[str]]) -> tuple[list[str], list[str]]:
 
 
 # ---------------------------------------------------------------------------------------------------------- page
-
-
-def interval_holds(point: str, low: str, high: str) -> bool:
-    return number(low) <= number(point) <= number(high)
 
 
 def review_anchors(page: Path, runs: PageRuns, anchors: dict[str, dict] | None = None) -> Review:
