@@ -8,7 +8,7 @@ import click
 
 from envs.registry import env_names
 from ratbench.errors import RatbenchError
-from ratbench.training.config import ALGOS, ARCHS, DEVICES, PRESETS
+from ratbench.training.config import ALGOS, ARCHS, DEVICES, PRESET_CHOICES, PRESETS
 from solvers import solver_names
 
 
@@ -30,7 +30,7 @@ def _note_rounding(config: dict) -> None:
 @click.option("--arch", default=None, help=f"Actor-critic architecture: {', '.join(ARCHS)} (default separate).")
 @click.option("--steps", type=int, default=None, help="Total environment steps.")
 @click.option("--seed", type=int, default=None, help="Random seed (default 0).")
-@click.option("--preset", default=None, help=f"{' | '.join(PRESETS)}: the reference RAT code's exact setup (docs/reference-preset.md), applied after the task layers.")
+@click.option("--preset", default=None, help=f"{' | '.join(PRESET_CHOICES)}: {' | '.join(PRESETS)} is the reference RAT code's exact setup (docs/reference-preset.md), applied after the task layers; none is ratbench's own settings; auto (the default) is the reference preset for RAT on Hopper, Walker2d, HalfCheetah and Ant, where docs/defaults.md's ablation chose it, and none elsewhere.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None, help="YAML file of config overrides.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one config key (dotted, e.g. npg.lr=0.01); repeatable.")
 @click.option("--logdir", default=None, help="Parent directory of the run (default runs/); the run is <logdir>/<env>-<algo>-<solver>-s<seed>-<time>.")
@@ -90,6 +90,9 @@ def train(env, algo, solver, arch, steps, seed, preset, config_file, sets, logdi
         if logdir and run_dir:
             raise RatbenchError("give --logdir (a parent; the run gets its own name) or --run-dir (the exact directory), not both")
         config = resolve_config(explicit, config_file=config_file, sets=sets)
+        if preset is None and config["preset"] is not None:
+            click.echo(f"note: RAT on {config['env']} runs the {config['preset']} preset, its default there "
+                       "(docs/defaults.md); --preset none gives ratbench's own settings", err=True)
         from ratbench.io import check_writable
         from ratbench.training.trainer import default_run_dir
 

@@ -52,17 +52,23 @@ def method_key(config: Mapping[str, Any]) -> tuple:
 
 
 def method_label(config: Mapping[str, Any]) -> str:
-    """A readable name: ``RAT``, ``RAT (reference preset)``, ``RAT (original rule)``, ``PPO``, ``NPG-CG``,
-    with ``entropy C`` for an NPG entropy bonus, ``, shared`` for a shared actor-critic (``shared, joint solve``
-    with train_shared.py's joint policy-and-value solve), the activation / squashing when they are not today's
-    defaults and the layer init when it is not the algorithm's (``PPO (torch init)``) (so that different methods never share a label, and the
-    defaults' run is plain ``RAT`` whichever rule the defaults name)."""
+    """A readable name: ``RAT`` (the reference preset, RAT's default: docs/defaults.md), ``RAT (ratbench settings)``
+    (no preset), ``RAT (ratbench settings, original rule)``, ``NPG-CG (reference preset)``, ``PPO``, ``NPG-CG``,
+    with the rule when it is not the preset's (or the settings') own, ``entropy C`` for an NPG entropy bonus,
+    ``shared`` for a shared actor-critic (``shared, joint solve`` with train_shared.py's joint policy-and-value
+    solve), the activation / squashing when they are not the settings' own and the layer init when it is not the
+    algorithm's (``PPO (torch init)``), so that different methods never share a label. Labels do not depend on the
+    task: ``RAT (ratbench settings)`` is also the default RAT's run where ``preset: auto`` gives no preset."""
     algo, solver, preset = config.get("algo"), config.get("solver"), config.get("preset")
     name = SOLVER_NAMES.get(solver, f"NPG-{solver}") if algo == "npg" else str(algo).upper()
+    rat = algo == "npg" and solver == "kaczmarz"
+    preset_layer = _shipped_layer(f"preset-{preset}") if preset else None
     notes = []
-    if preset:
+    if preset and not rat:
         notes.append(f"{preset} preset")
-    elif algo == "npg" and solver == "kaczmarz" and _departs(config, "npg.rat_variant"):  # the rule is Kaczmarz's
+    elif rat and not preset:  # RAT's default is the reference preset (docs/defaults.md): say when a run is not it
+        notes.append("ratbench settings")
+    if rat and _departs(config, "npg.rat_variant", preset_layer):  # the rule is Kaczmarz's
         notes.append(f"{value_or_default(config, 'npg.rat_variant')} rule")
     ent_coef = value_or_default(config, "npg.ent_coef")
     if ent_coef:
@@ -72,8 +78,7 @@ def method_label(config: Mapping[str, Any]) -> str:
     if not preset and _departs(config, "model.activation"):
         notes.append(str(value_or_default(config, "model.activation")))
     # against the preset's own squashing for a preset run, and only where its config states one
-    if (not preset or lookup(config, "action_squash") is not MISSING) and _departs(
-            config, "action_squash", _shipped_layer(f"preset-{preset}") if preset else None):
+    if (not preset or lookup(config, "action_squash") is not MISSING) and _departs(config, "action_squash", preset_layer):
         notes.append(f"{value_or_default(config, 'action_squash')} actions")
     if _departs(config, "model.init", _shipped_layer(f"algo-{algo}")):
         notes.append(f"{value_or_default(config, 'model.init')} init")

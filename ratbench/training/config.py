@@ -35,6 +35,12 @@ ALGOS = ("npg", "ppo", "pg", "trpo")
 ARCHS = ("separate", "shared")
 DEVICES = ("cpu", "cuda")
 PRESETS = ("reference",)
+PRESET_CHOICES = ("auto", "none") + PRESETS
+"""What ``preset`` takes: auto (:func:`default_preset`), none (ratbench's own settings) or a preset; a resolved config
+holds the preset in effect, or null."""
+DEFAULT_PRESET_TASKS = ("Hopper", "Walker2d", "HalfCheetah", "Ant")
+"""The tasks where ``preset: auto`` gives RAT the reference preset: the four MuJoCo tasks of the defaults ablation
+that chose it (docs/defaults.md), any version."""
 PRESET_SOLVERS = ("kaczmarz", "cg", "diagonal", "kfac")
 """Solvers the reference preset reproduces: RAT (kaczmarz) and the reference's fvp (cg), diag and K-FAC baselines."""
 JOINT_SOLVERS = ("kaczmarz", "woodbury", "diagonal")
@@ -59,7 +65,7 @@ CHOICES = {
     "npg.clipped_ratio": ("weight", "drop"),
 }
 FREE_FORM = {"npg.solver_options"}  # dicts whose keys the schema does not fix
-NULLABLE = {"solver"}  # keys with a non-null default that may still be set to null
+NULLABLE = {"solver", "preset"}  # keys with a non-null default that may still be set to null
 STRING_OR_NULL = {"label"}  # null defaults that only take strings
 NULL_DEFAULT_NUMBERS = {"threads": 1, "critic.max_grad_norm": 1.0, "ppo.target_kl": 1.0}  # null defaults that take numbers (type shown by the value)
 RETIRED = {
@@ -69,7 +75,7 @@ RETIRED = {
 # Keys added with a default that changes behaviour: the value a run written before the key existed had (a
 # resumed run keeps it; reports read it for such runs). Every other key was added with a default that keeps
 # the old behaviour.
-PREDATED_VALUES = {"eval.every_steps": 0}
+PREDATED_VALUES = {"eval.every_steps": 0, "preset": None}
 # Numeric keys and the ranges they must lie in: (low, high, low inclusive, high inclusive); None: unbounded.
 # Every float anywhere in a config must also be finite (NaN and inf are refused before anything runs).
 RANGES = {
@@ -299,7 +305,10 @@ def resolve_config(
             raise unknown_name("algorithm", str(algo), ALGOS)
         if arch not in ARCHS:
             raise unknown_name("architecture", str(arch), ARCHS)
+        if preset is not None and preset not in PRESET_CHOICES:
+            raise unknown_name("preset", str(preset), PRESET_CHOICES)
         env = canonical_env_name(str(choice("env")))
+    preset = default_preset(algo, choice("solver"), arch, env) if preset == "auto" else None if preset == "none" else preset
 
     config = copy.deepcopy(base)
     stems = [f"algo-{algo}", f"arch-{arch}"]
@@ -322,10 +331,18 @@ def resolve_config(
         merge(config, overrides, origin or "--set")
     if explicit:
         merge(config, explicit, origin or "the command line")
-    config["env"] = env
+    config["env"], config["preset"] = env, preset
     with _named(origin):
         validate(config, solver_given="solver" in explicit)
     return prune(config)
+
+
+def default_preset(algo: str, solver: str | None, arch: str, env: str) -> str | None:
+    """``preset: auto``: ``reference`` for RAT (npg, kaczmarz, separate networks) on :data:`DEFAULT_PRESET_TASKS`,
+    where docs/defaults.md's ablation chose it as RAT's default; None (ratbench's own settings) elsewhere, where no
+    run has compared them."""
+    rat = algo == "npg" and solver == "kaczmarz" and arch == "separate"
+    return "reference" if rat and resolve_env_id(env).split("-v")[0] in DEFAULT_PRESET_TASKS else None
 
 
 @contextmanager

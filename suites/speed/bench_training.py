@@ -5,7 +5,10 @@ shipped config for ``hopper``/``npg``, shrunk so one iteration is one solve:
 8 sync envs x 128 steps (a 1,024-sample rollout, the speed suite's default N),
 one policy epoch with one minibatch, one critic epoch with one minibatch, no
 evaluation. Each timed call collects a rollout and updates policy and critic,
-so the trainer moves on from call to call, as in training.
+so the trainer moves on from call to call, as in training. Every solver runs on
+ratbench's own settings (``preset`` null: no preset on every commit, also those
+before ``preset: auto`` made the reference preset RAT's default on Hopper), so
+the solvers and the commits are timed on equal settings.
 """
 
 import shutil
@@ -15,6 +18,7 @@ from .common import light_mode
 
 SOLVERS = ["kaczmarz", "woodbury", "cg", "diagonal", "kfac"]
 SHRINK = [
+    "preset=null",
     "num_envs=8",
     "num_steps=128",
     "vector=sync",

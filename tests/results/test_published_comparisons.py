@@ -241,7 +241,7 @@ def _runs(folder: Path, env: str, method: str) -> list[Path]:
                   if (s := json.loads((d / "summary.json").read_text()))["env"] == env and s["method"] == method)
 
 
-PAIR, ENV = ("RAT (reference preset, envpool)", "RAT (envpool)"), "HalfCheetah-v5"  # page: 0.68 (p = 0.21; 5 vs 5)
+PAIR, ENV = ("RAT (envpool)", "RAT (ratbench settings, envpool)"), "HalfCheetah-v5"  # page: 0.68 (p = 0.21; 5 vs 5)
 
 
 def test_the_review_catches_a_changed_evaluation(tmp_path):

@@ -579,7 +579,7 @@ def test_every_verdict_and_table_recomputes_from_the_runs(part, page):
     assert_recomputes(PARTS[part](page, committed_runs(page)), page, part, cells_expected=part != "evaluation steps")
 
 
-METHOD, ENV = "RAT (original rule, envpool, original-rule)", "Walker2d-v5"  # page: 2,918, second to 3,427 (P 0.67)
+METHOD, ENV = "RAT (ratbench settings, original rule, envpool, original-rule)", "Walker2d-v5"  # page: 2,918, second to 3,427 (P 0.67)
 
 
 def test_the_review_catches_a_changed_evaluation_in_a_verdict(tmp_path):
@@ -594,7 +594,7 @@ def test_the_review_catches_a_changed_evaluation_in_a_verdict(tmp_path):
     runs = load_page_runs(page)
     problems = review_verdicts(page, runs).problems
     where = f"Verdict by window eval_return / {ENV}"
-    assert any(where in p and f"leader 'RAT (envpool, obs-per-iteration)', recomputed {METHOD!r}" in p
+    assert any(where in p and f"leader 'RAT (ratbench settings, envpool, obs-per-iteration)', recomputed {METHOD!r}" in p
                for p in problems), problems
     problems = review_data_files(page, runs).problems
     row = f"{ENV} / {METHOD} / eval_return"

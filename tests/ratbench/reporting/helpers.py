@@ -21,13 +21,17 @@ def algorithm_init(algo: str) -> str:
 def write_run(root: Path, name: str, steps: Sequence[int], train: Sequence[float], *, seed: int = 0, budget: int | None = None,
               evals: dict[int, float] | None = None, marks: dict[int, int] | None = None, env: str = "hopper",
               **config: Any) -> Path:
-    """config.yaml (env, algo npg + kaczmarz unless overridden, seed, steps) and progress.csv with
+    """config.yaml (env, algo npg + kaczmarz unless overridden, as RAT's default (the reference preset's rule)
+    unless ``preset`` or ``npg`` say otherwise, seed, steps) and progress.csv with
     ``train_return`` per row, ``eval_return`` at the steps given in ``evals`` and, for those of them in
     ``marks``, the mark it stands for in ``eval_step``."""
     run = root / name
     run.mkdir(parents=True)
     full = {"env": env, "algo": "npg", "solver": "kaczmarz", "arch": "separate", "seed": seed,
-            "steps": budget if budget is not None else steps[-1], "npg": {"rat_variant": "corrected"}, **config}
+            "steps": budget if budget is not None else steps[-1], **config}
+    if full["algo"] == "npg" and full["solver"] == "kaczmarz":  # RAT's default, the reference preset, unless told
+        full.setdefault("preset", "reference")
+    full.setdefault("npg", {"rat_variant": "original" if full.get("preset") else "corrected"})
     full.setdefault("model", {"init": algorithm_init(full["algo"])})  # as today's runs write it
     (run / "config.yaml").write_text(yaml.safe_dump(full, sort_keys=False))
     header = list(COLUMNS + EXTRA_COLUMNS)

@@ -49,7 +49,7 @@ def _finals(root):
 
 def test_per_task_and_across_task_probabilities_match_scipy(tmp_path):
     finals = _finals(_runs(tmp_path))
-    lead = "RAT (reference preset)"
+    lead = "RAT"
     comparison = Comparison("equal settings", ((lead, "NPG-CG"), (lead, "K-FAC"), (lead, "PPO")))
     (cg, kfac), missing = compare(comparison, finals, "eval_return", load_anchors())
     assert missing == ["PPO"]
@@ -68,7 +68,7 @@ def test_per_task_and_across_task_probabilities_match_scipy(tmp_path):
 
 def test_too_few_runs_for_an_interval_and_no_lead_at_all(tmp_path):
     finals = _finals(_runs(tmp_path, seeds=3))
-    (cg,), _ = compare(Comparison("t", (("RAT (reference preset)", "NPG-CG"),)), finals, "eval_return", load_anchors())
+    (cg,), _ = compare(Comparison("t", (("RAT", "NPG-CG"),)), finals, "eval_return", load_anchors())
     assert cg.aggregates[0].interval is None  # 3 runs per task: no bootstrap interval
     results, missing = compare(Comparison("t", (("TRPO", "NPG-CG"),)), finals, "eval_return", load_anchors())
     assert results == [] and missing == ["TRPO"]
@@ -100,7 +100,7 @@ def test_a_declared_rule_judges_each_pair_by_its_first_failed_condition(tmp_path
     """Supported only when across-task P and p and the per-task harm test all pass; the harm test is the reverse
     one-sided test, P(second > first), as SciPy's Mann-Whitney U computes it."""
     finals = _finals(_runs(tmp_path))
-    lead = "RAT (reference preset)"
+    lead = "RAT"
     u = stats.mannwhitneyu(LEAD, OTHER, alternative="greater", method="exact")
     p_lead = u.statistic / 25
 
@@ -131,7 +131,7 @@ def test_a_rule_with_a_design_waits_for_every_task_and_seed_it_names(tmp_path):
     """A design still running is not judged on its first tasks: every named task on both sides, with the named
     seeds at least, before any threshold is read."""
     finals = _finals(_runs(tmp_path))
-    pair = ("RAT (reference preset)", "NPG-CG")
+    pair = ("RAT", "NPG-CG")
     open_rule = {"across_at_least": 0.0, "across_p_at_most": 1.0, "harm_at_most": 0.0, "harm_p_at_most": 0.0}
 
     def judge(**design) -> tuple[bool, str]:
@@ -151,7 +151,7 @@ def test_a_rule_with_a_design_waits_for_every_task_and_seed_it_names(tmp_path):
 def test_a_rule_judges_only_the_tasks_it_names_and_only_evaluation(tmp_path):
     """Runs on a task outside the design (a Humanoid run beside the -v5 ablation) change neither the verdict nor the
     across-task P; and a rule never judges training return."""
-    pair = ("RAT (reference preset)", "NPG-CG")
+    pair = ("RAT", "NPG-CG")
     rule = Rule(0.6, 0.5, 0.2, 0.5, tasks=("Hopper-v5", "Walker2d-v5"), seeds=(5, 5))
     comparison = Comparison("t", (pair,), rule=rule)
     (before,), _ = compare(comparison, _finals(_runs(tmp_path)), "eval_return", load_anchors())
@@ -172,7 +172,7 @@ def test_a_rule_judges_only_the_tasks_it_names_and_only_evaluation(tmp_path):
 def test_a_rule_does_not_judge_runs_evaluated_at_different_steps(tmp_path):
     """A run whose last evaluation in the window is missing would be scored on the others alone: the rule waits."""
     _runs(tmp_path)
-    comparison = Comparison("t", (("RAT (reference preset)", "NPG-CG"),), rule=Rule(0.6, 0.5, 0.2, 0.5))
+    comparison = Comparison("t", (("RAT", "NPG-CG"),), rule=Rule(0.6, 0.5, 0.2, 0.5))
     (pair,), _ = compare(comparison, _finals(tmp_path), "eval_return", load_anchors())
     assert pair.verdict == (True, "")
     shutil.rmtree(tmp_path / "walker2d-cg-s3")
@@ -189,7 +189,7 @@ def test_across_tasks_uses_every_run_when_seed_counts_differ_between_tasks(tmp_p
     trimming to the smallest count), and the bootstrap interval, which needs equal counts, is left out."""
     _runs(tmp_path)
     _write(tmp_path, "hopper-cg-s5", 1031.5, seed=5, budget=3000, solver="cg")  # beats every lead seed on Hopper
-    (pair,), _ = compare(Comparison("t", (("RAT (reference preset)", "NPG-CG"),)), _finals(tmp_path), "eval_return",
+    (pair,), _ = compare(Comparison("t", (("RAT", "NPG-CG"),)), _finals(tmp_path), "eval_return",
                          load_anchors())
     assert pair.seeds["Hopper-v5"] == (5, 6) and pair.seeds["Walker2d-v5"] == (5, 5)
     (mujoco,) = pair.aggregates
@@ -239,13 +239,13 @@ def _reported(tmp_path, declared: str, title: str) -> tuple[str, dict]:
 
 def test_the_page_states_a_rule_and_its_verdicts(tmp_path):
     section, entry = _reported(
-        tmp_path, "- title: Switches\n  pairs: [[RAT (reference preset), NPG-CG], [NPG-CG, RAT (reference preset)]]\n"
+        tmp_path, "- title: Switches\n  pairs: [[RAT, NPG-CG], [NPG-CG, RAT]]\n"
         "  rule: {across_at_least: 0.6, across_p_at_most: 0.5, harm_at_most: 0.2, harm_p_at_most: 0.5}\n", "Switches")
     assert "a pair is supported when, in every benchmark family, across tasks P >= 0.6 with p <= 0.5, and on no task P <= 0.2" in section
     u = stats.mannwhitneyu(LEAD, OTHER, alternative="greater", method="exact")
     assert u.statistic / 25 >= 0.6 and u.pvalue <= 0.5  # the lead meets the rule; its reverse hurts on each task
-    lines = [line for line in section.splitlines() if line.startswith("| RAT (reference preset) > NPG-CG")
-             or line.startswith("| NPG-CG > RAT (reference preset)")]
+    lines = [line for line in section.splitlines() if line.startswith("| RAT > NPG-CG |")
+             or line.startswith("| NPG-CG > RAT |")]
     assert lines[0].endswith("| supported |") and "| not supported: MuJoCo across-task P" in lines[1]
     assert entry["rule"] == {"across_at_least": 0.6, "across_p_at_most": 0.5, "harm_at_most": 0.2, "harm_p_at_most": 0.5,
                              "tasks": [], "seeds": None}
@@ -255,24 +255,24 @@ def test_the_page_states_a_rule_and_its_verdicts(tmp_path):
 
 def test_the_page_says_a_rule_waits_for_its_design(tmp_path):
     section, entry = _reported(
-        tmp_path, "- title: Switches\n  pairs: [[RAT (reference preset), NPG-CG]]\n"
+        tmp_path, "- title: Switches\n  pairs: [[RAT, NPG-CG]]\n"
         "  rule: {across_at_least: 0.6, across_p_at_most: 0.5, harm_at_most: 0.2, harm_p_at_most: 0.5,\n"
         "         tasks: [Hopper-v5, Walker2d-v5, Ant-v5], seeds: [3, 5]}\n", "Switches")
-    (line,) = [line for line in section.splitlines() if line.startswith("| RAT (reference preset) > NPG-CG")]
+    (line,) = [line for line in section.splitlines() if line.startswith("| RAT > NPG-CG |")]
     assert line.endswith("| not judged yet: Ant-v5 has 0 and 0 finished seeds of 3 and 5 |")
     assert (entry["pairs"][0]["supported"], entry["rule"]["tasks"]) == (None, ["Hopper-v5", "Walker2d-v5", "Ant-v5"])
 
 
 def test_the_page_states_a_declared_comparison_and_summary_json_holds_its_numbers(tmp_path):
     section, entry = _reported(
-        tmp_path, "- title: The paper's comparison, equal settings\n  pairs:\n    - [RAT (reference preset), NPG-CG]\n"
-        "    - [RAT (reference preset), TRPO]\n  note: Solver against solver, everything else equal.\n",
+        tmp_path, "- title: The paper's comparison, equal settings\n  pairs:\n    - [RAT, NPG-CG]\n"
+        "    - [RAT, TRPO]\n  note: Solver against solver, everything else equal.\n",
         "The paper's comparison, equal settings")
     assert "Solver against solver, everything else equal." in section and "No finished runs yet of: TRPO." in section
     u = stats.mannwhitneyu(LEAD, OTHER, alternative="greater", method="exact")
-    assert f"| RAT (reference preset) > NPG-CG | {u.statistic / 25:.2f} (p = {u.pvalue:.2g}; 5 vs 5) |" in section
+    assert f"| RAT > NPG-CG | {u.statistic / 25:.2f} (p = {u.pvalue:.2g}; 5 vs 5) |" in section
     pair = entry["pairs"][0]
-    assert entry["missing"] == ["TRPO"] and (pair["first"], pair["second"]) == ("RAT (reference preset)", "NPG-CG")
+    assert entry["missing"] == ["TRPO"] and (pair["first"], pair["second"]) == ("RAT", "NPG-CG")
     assert pair["per_task"]["Walker2d-v5"]["p_value"] == pytest.approx(u.pvalue)
     assert np.isclose(pair["across_tasks"][0]["probability"], u.statistic / 25)
 
@@ -309,7 +309,7 @@ def test_across_tasks_stays_within_a_benchmark_family(tmp_path):
                       budget=3000, preset="reference")
             _write(tmp_path, f"{env}-b-s{seed}", base + OTHER[seed], seed=seed, env=env,
                       budget=3000, solver="cg")
-    (pair,), _ = compare(Comparison("t", (("RAT (reference preset)", "NPG-CG"),)), _finals(tmp_path), "eval_return",
+    (pair,), _ = compare(Comparison("t", (("RAT", "NPG-CG"),)), _finals(tmp_path), "eval_return",
                          load_anchors())
     assert [(a.family, a.tasks) for a in pair.aggregates] == [("MinAtar", ["MinAtar/Breakout-v1"]),
                                                               ("MuJoCo", ["Hopper-v5"])]

@@ -14,20 +14,24 @@ STEPS = [1000, 2000, 3000]
 
 
 @pytest.mark.parametrize("config,label", [
-    ({"algo": "npg", "solver": "kaczmarz"}, "RAT"),
-    ({"algo": "npg", "solver": "kaczmarz", "preset": "reference", "npg": {"rat_variant": "original"}}, "RAT (reference preset)"),
-    ({"algo": "npg", "solver": "kaczmarz", "npg": {"rat_variant": "original"}}, "RAT (original rule)"),
+    ({"algo": "npg", "solver": "kaczmarz"}, "RAT (ratbench settings)"),
+    ({"algo": "npg", "solver": "kaczmarz", "preset": "reference", "npg": {"rat_variant": "original"}}, "RAT"),
+    ({"algo": "npg", "solver": "kaczmarz", "preset": "reference", "npg": {"rat_variant": "corrected"}},
+     "RAT (corrected rule)"),
+    ({"algo": "npg", "solver": "kaczmarz", "npg": {"rat_variant": "original"}}, "RAT (ratbench settings, original rule)"),
+    ({"algo": "npg", "solver": "cg", "preset": "reference"}, "NPG-CG (reference preset)"),
     ({"algo": "npg", "solver": "cg", "arch": "shared"}, "NPG-CG (shared)"),
     ({"algo": "ppo", "solver": None, "model": {"init": "orthogonal"}}, "PPO"),
     ({"algo": "ppo", "solver": None}, "PPO (torch init)"),  # a run from before model.init: PyTorch's init, not CleanRL's
     ({"algo": "trpo", "solver": None, "model": {"init": "torch"}}, "TRPO (torch init)"),
-    ({"algo": "npg", "solver": "kaczmarz", "model": {"init": "orthogonal"}}, "RAT (orthogonal init)"),
-    ({"algo": "npg", "solver": "kaczmarz", "preset": "reference", "action_squash": "tanh_clip"},
-     "RAT (reference preset, tanh_clip actions)"),
-    ({"algo": "npg", "solver": "kaczmarz", "preset": "reference", "action_squash": "tanh"}, "RAT (reference preset)"),
+    ({"algo": "npg", "solver": "kaczmarz", "model": {"init": "orthogonal"}}, "RAT (ratbench settings, orthogonal init)"),
+    ({"algo": "npg", "solver": "kaczmarz", "preset": "reference", "action_squash": "tanh_clip",
+      "npg": {"rat_variant": "original"}}, "RAT (tanh_clip actions)"),
+    ({"algo": "npg", "solver": "kaczmarz", "preset": "reference", "action_squash": "tanh",
+      "npg": {"rat_variant": "original"}}, "RAT"),
     ({"algo": "npg", "solver": "kfac", "model": {"activation": "relu"}}, "K-FAC (relu)"),
-    ({"algo": "npg", "solver": "kaczmarz", "npg": {"ent_coef": 0.03}}, "RAT (entropy 0.03)"),
-    ({"algo": "npg", "solver": "kaczmarz", "npg": {"ent_coef": 0.0}}, "RAT"),
+    ({"algo": "npg", "solver": "kaczmarz", "npg": {"ent_coef": 0.03}}, "RAT (ratbench settings, entropy 0.03)"),
+    ({"algo": "npg", "solver": "kaczmarz", "npg": {"ent_coef": 0.0}}, "RAT (ratbench settings)"),
 ])
 def test_labels(config, label):
     assert method_label(config) == label
@@ -35,19 +39,19 @@ def test_labels(config, label):
 
 def test_arch_and_preset_split_methods_and_seeds_line_up(tmp_path):
     for seed in (0, 1):
-        write_run(tmp_path, f"sep{seed}", STEPS, [1, 2, 3], seed=seed)
-        write_run(tmp_path, f"shared{seed}", STEPS, [1, 2, 3], seed=seed, arch="shared")
+        write_run(tmp_path, f"sep{seed}", STEPS, [1, 2, 3], seed=seed, preset=None)
+        write_run(tmp_path, f"shared{seed}", STEPS, [1, 2, 3], seed=seed, preset=None, arch="shared")
         write_run(tmp_path, f"ref{seed}", STEPS, [1, 2, 3], seed=seed, preset="reference")
     groups = group_by_method(load_runs([tmp_path])[0])
     assert [(g.method, g.seeds) for g in groups] == [
-        ("RAT", [0, 1]), ("RAT (reference preset)", [0, 1]), ("RAT (shared)", [0, 1])]
+        ("RAT", [0, 1]), ("RAT (ratbench settings)", [0, 1]), ("RAT (ratbench settings, shared)", [0, 1])]
 
 
 def test_an_entropy_bonus_splits_methods(tmp_path):
     """A suite run that differs only in npg.ent_coef (its name goes into the directory, not the config) is its
     own method, not a second seed 0 of RAT's."""
     write_run(tmp_path, "plain", STEPS, [1, 2, 3], seed=0)
-    write_run(tmp_path, "bonus", STEPS, [1, 2, 3], seed=0, npg={"rat_variant": "corrected", "ent_coef": 0.03})
+    write_run(tmp_path, "bonus", STEPS, [1, 2, 3], seed=0, npg={"rat_variant": "original", "ent_coef": 0.03})
     groups = group_by_method(load_runs([tmp_path])[0])
     assert [(g.method, g.seeds) for g in groups] == [("RAT", [0]), ("RAT (entropy 0.03)", [0])]
 
@@ -85,8 +89,8 @@ def test_a_label_keeps_an_ablation_its_own_method(tmp_path):
 def test_a_preset_setting_splits_methods_even_without_a_label(tmp_path, setting):
     """The defaults ablation's switches are method keys: a run that switches one on is never a second seed of the
     defaults' RAT, and the page names where the two differ."""
-    write_run(tmp_path, "plain", STEPS, [1, 2, 3], seed=0)
-    write_run(tmp_path, "switched", STEPS, [1, 2, 3], seed=0, **setting)
+    write_run(tmp_path, "plain", STEPS, [1, 2, 3], seed=0, preset=None)
+    write_run(tmp_path, "switched", STEPS, [1, 2, 3], seed=0, preset=None, **setting)
     plain, switched = group_by_method(load_runs([tmp_path])[0])
     (key, value), = ((k, v) for k, v in setting.items())
     dotted = key if not isinstance(value, dict) else f"{key}.{next(iter(value))}"
@@ -94,8 +98,8 @@ def test_a_preset_setting_splits_methods_even_without_a_label(tmp_path, setting)
 
 
 def test_labels_name_what_departs_from_todays_defaults(monkeypatch):
-    """When a default changes, the run on the new default is plain ``RAT`` and the old default's run names its
-    setting: labels follow the schema, not hard-coded values."""
+    """When a default changes, the run on the new default names no setting (``RAT (ratbench settings)`` without a
+    preset) and the old default's run names its setting: labels follow the schema, not hard-coded values."""
     from ratbench.reporting import methods
     from ratbench.training.config import schema
 
@@ -105,8 +109,8 @@ def test_labels_name_what_departs_from_todays_defaults(monkeypatch):
     monkeypatch.setattr(methods, "_defaults", lambda: changed)
     corrected = {"algo": "npg", "solver": "kaczmarz", "action_squash": "clip",
                  "npg": {"rat_variant": "corrected"}, "model": {"activation": "tanh"}}
-    assert method_label(corrected) == "RAT (corrected rule, tanh, clip actions)"
-    assert method_label({"algo": "npg", "solver": "kaczmarz"}) == "RAT"
+    assert method_label(corrected) == "RAT (ratbench settings, corrected rule, tanh, clip actions)"
+    assert method_label({"algo": "npg", "solver": "kaczmarz"}) == "RAT (ratbench settings)"
     assert method_label({"algo": "ppo", "solver": None, "model": {"activation": "relu", "init": "orthogonal"}}) == "PPO"
     # the residual rule is Kaczmarz's: the other solvers never name it
     assert method_label({"algo": "npg", "solver": "cg", "npg": {"rat_variant": "corrected"}}) == "NPG-CG"

@@ -201,12 +201,12 @@ def _run(config: Mapping[str, Any]) -> lc.Run:
 def test_group_labels_follow_method_and_config_keys():
     kaczmarz = _run({"env": "cartpole", "algo": "npg", "solver": "kaczmarz", "seed": 0, "lr": 0.05, "model": {"hidden": [64, 64]}})
     ppo = _run({"env": "hopper", "algo": "ppo", "solver": None, "seed": 1, "model": {"init": "orthogonal"}})
-    assert lc.group_label(kaczmarz.config, ["method"]) == "RAT"
+    assert lc.group_label(kaczmarz.config, ["method"]) == "RAT (ratbench settings)"
     assert lc.group_label(ppo.config, ["method"]) == "PPO"
     assert lc.group_label(kaczmarz.config, ["solver"]) == "kaczmarz"
     assert lc.group_label(ppo.config, ["solver"]) == "null"
     assert lc.group_label(kaczmarz.config, ["env"]) == "cartpole"
-    assert lc.group_label(kaczmarz.config, ["method", "lr"]) == "RAT, lr=0.05"
+    assert lc.group_label(kaczmarz.config, ["method", "lr"]) == "RAT (ratbench settings), lr=0.05"
     assert lc.group_label(kaczmarz.config, ["model.hidden"]) == "model.hidden=[64, 64]"
     assert lc.group_label(ppo.config, ["lr"]) == "lr=n/a"  # key logged by some runs only
 
@@ -324,17 +324,17 @@ def _find(curves, env, metric, x_axis, group) -> lc.Curve:
 def test_aggregate_means_seeds_on_the_common_range_with_empty_cells_dropped(tmp_path):
     runs = _sweep(tmp_path)
     curves, notes = lc.aggregate(runs, ["return_mean", "eval_return"], ["env_steps", "wall_time"], ["method"], band="sem")
-    kacz = _find(curves, "CartPole-v1", "return_mean", "env_steps", "RAT")
+    kacz = _find(curves, "CartPole-v1", "return_mean", "env_steps", "RAT (ratbench settings)")
     assert kacz.n_seeds == 3
     np.testing.assert_array_equal(kacz.x, [2000, 3000, 4000])  # first row's return_mean is empty in every seed
     np.testing.assert_allclose(kacz.mean, [3.0, 4.0, 5.0])
     np.testing.assert_allclose(kacz.high - kacz.mean, 2.0 / np.sqrt(3))
     np.testing.assert_allclose(kacz.mean - kacz.low, 2.0 / np.sqrt(3))
-    on_time = _find(curves, "CartPole-v1", "return_mean", "wall_time", "RAT")
+    on_time = _find(curves, "CartPole-v1", "return_mean", "wall_time", "RAT (ratbench settings)")
     np.testing.assert_allclose(on_time.x, [2.0, 3.0, 4.0])
     np.testing.assert_allclose(on_time.mean, kacz.mean)
 
-    evals = _find(curves, "CartPole-v1", "eval_return", "env_steps", "RAT")
+    evals = _find(curves, "CartPole-v1", "eval_return", "env_steps", "RAT (ratbench settings)")
     np.testing.assert_array_equal(evals.x, [2000, 4000])
     np.testing.assert_allclose(evals.mean, [11.0, 21.0])
 
@@ -425,7 +425,7 @@ def test_outputs_hold_the_aggregates(tmp_path):
     curves, _ = lc.aggregate(runs, ["return_mean"], ["env_steps", "wall_time"], ["method"], band="sem")
     finals = lc.final_rows(curves)
     assert [(r["env"], r["group"], r["seeds"], r["env_steps"]) for r in finals] == [
-        ("CartPole-v1", "NPG-CG", 2, 3000.0), ("CartPole-v1", "RAT", 3, 4000.0), ("Hopper-v5", "PPO", 1, 4000.0)
+        ("CartPole-v1", "NPG-CG", 2, 3000.0), ("CartPole-v1", "RAT (ratbench settings)", 3, 4000.0), ("Hopper-v5", "PPO", 1, 4000.0)
     ]
     assert finals[1]["mean"] == pytest.approx(5.0) and finals[1]["ci_high"] == pytest.approx(5.0 + 2 / np.sqrt(3))
 

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from ratbench.errors import RatbenchError
-from ratbench.training.config import parse_set, resolve_config
+from ratbench.training.config import load_run_config, parse_set, resolve_config
 
 
 def test_reference_defaults_for_rat_on_mujoco():
@@ -140,8 +140,42 @@ def test_the_preset_on_dmc_keeps_the_familys_batch_and_the_rest_of_its_own():
     assert (config["num_envs"], config["num_steps"]) == (32, 256)
 
 
+@pytest.mark.parametrize("env", ["hopper", "Walker2d-v5", "halfcheetah", "Ant-v4", "ant"])
+def test_rats_default_is_the_preset_on_the_tasks_that_chose_it(env):
+    """docs/defaults.md: the ablation on Hopper, Walker2d, HalfCheetah and Ant chose the reference preset as RAT's
+    default there: ``preset: auto`` resolves to exactly the config that --preset reference gives."""
+    default = resolve_config({"env": env})
+    assert default["preset"] == "reference"
+    assert default == resolve_config({"env": env, "preset": "reference"})
+    assert (default["npg"]["rat_variant"], default["npg"]["step_norm"], default["model"]["activation"],
+            default["action_squash"], default["obs_norm_update"], default["npg"]["kl_rule"],
+            default["critic"]["max_grad_norm"]) == ("original", "l2", "relu", "tanh", "iteration", "last_minibatch", 5.0)
+
+
+@pytest.mark.parametrize("explicit", [
+    {"env": "humanoid"}, {"env": "invertedpendulum"}, {"env": "cartpole"}, {"env": "minatar-breakout"},
+    {"env": "hopper", "solver": "cg"}, {"env": "hopper", "algo": "ppo"}, {"env": "hopper", "arch": "shared"},
+    {"env": "hopper", "preset": "none"},
+])
+def test_elsewhere_rats_default_stays_ratbenchs_own_settings(explicit):
+    """No run compared the preset with ratbench's settings off those four tasks, nor for the other solvers, the
+    other algorithms or shared networks: there ``auto`` is no preset, and ``none`` asks for that anywhere."""
+    config = resolve_config(explicit)
+    assert config["preset"] is None
+    if config["algo"] == "npg":
+        assert (config["npg"]["rat_variant"], config["model"]["activation"]) == ("corrected", "tanh")
+
+
+def test_no_preset_reads_alike_as_none_null_or_a_saved_config_that_predates_the_key(tmp_path):
+    none = resolve_config({"env": "hopper", "preset": "none"})
+    assert resolve_config({"env": "hopper"}, sets=["preset=null"]) == none
+    saved = {k: v for k, v in none.items() if k != "preset"}  # a run written before `preset` existed
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved))
+    assert load_run_config(tmp_path / "config.yaml") == none
+
+
 @pytest.mark.parametrize("explicit,message", [
-    ({"preset": "paper"}, "unknown preset 'paper'"),
+    ({"preset": "paper"}, "unknown preset 'paper'; valid presets: auto, none, reference"),
     ({"preset": "reference", "algo": "ppo"}, "reference's code: use it with --algo npg"),
     ({"preset": "reference", "solver": "woodbury"}, "--solver kaczmarz \\(RAT\\), cg, diagonal or kfac"),
 ])
