@@ -273,6 +273,19 @@ def test_logdir_is_a_parent_and_run_dir_is_exact(tmp_path):
     assert result.exit_code == 0 and "1,500 -> 1,536" in result.output
 
 
+def test_rat_on_hopper_says_it_runs_its_default_the_reference_preset(tmp_path):
+    """``preset: auto`` (docs/defaults.md): the run says which preset it got, and its config.yaml records it."""
+    common = ("--env", "hopper", "--steps", "64", "--quiet", "--threads", "1", "--set", "num_envs=2",
+              "--set", "num_steps=32", "--set", "eval.episodes=1")
+    result = _invoke(*common, "--run-dir", str(tmp_path / "auto"))
+    assert result.exit_code == 0, result.output
+    assert "RAT on hopper runs the reference preset, its default there" in result.output
+    assert yaml.safe_load((tmp_path / "auto" / "config.yaml").read_text())["preset"] == "reference"
+    result = _invoke(*common, "--preset", "none", "--run-dir", str(tmp_path / "none"))
+    assert result.exit_code == 0 and "preset" not in result.output, result.output
+    assert yaml.safe_load((tmp_path / "none" / "config.yaml").read_text())["preset"] is None
+
+
 def test_progress_goes_to_a_log_file_as_status_lines(tmp_path):
     """stderr not a terminal (a batch job): no bar, but status lines, the last at the rounded budget."""
     import subprocess
