@@ -41,7 +41,7 @@ def output_prefix(out: Path | None, paths: tuple[Path, ...]) -> Path:
 )
 @click.option(
     "--group-by", default=lc.METHOD_KEY, show_default=True, metavar="KEYS",
-    help="config key(s) defining a group, comma-separated: method (the method label: RAT, RAT (reference preset), PPO, ...), solver, algo, env, or any key such as npg.lr or model.hidden.",
+    help="config key(s) defining a group, comma-separated: method (the method label: RAT, RAT (ratbench settings), PPO, ...), solver, algo, env, or any key such as npg.lr or model.hidden.",
 )
 @click.option("--smooth", type=click.IntRange(1, 10**6), default=1, show_default=True, help="trailing moving average over this many logged points, per seed, before averaging.")
 @click.option(

@@ -46,7 +46,7 @@ from ratbench.reporting.runs import MISSING, PROGRESS_FILE, X_AXES, Run, lookup,
 DEFAULT_X_AXES = ("env_steps", "wall_time")
 DEFAULT_METRIC = "return_mean"
 EVAL_METRIC = "eval_return"
-METHOD_KEY = "method"  # pseudo config key: ratbench.reporting.methods.method_label (RAT, RAT (reference preset), PPO, ...)
+METHOD_KEY = "method"  # pseudo config key: ratbench.reporting.methods.method_label (RAT, RAT (ratbench settings), PPO, ...)
 PLAIN_KEYS = {METHOD_KEY, "algo", "solver", "env"}  # group labels show these keys' values bare
 RUN_ONLY_KEYS = {"seed", "steps", "device", "threads", "vector", "checkpoint.every"}  # may differ between the seeds of one method
 BANDS = ("bootstrap", "sem")

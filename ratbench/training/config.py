@@ -20,9 +20,10 @@ import math
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import yaml
+from gymnasium.envs.registration import parse_env_id
 
 from envs.names import DMC_PREFIX
 from envs.registry import ENV_IDS, resolve_env_id
@@ -337,12 +338,18 @@ def resolve_config(
     return prune(config)
 
 
+def preset_given(preset: str | None, config_file: str | Path | None, sets: Sequence[str]) -> bool:
+    """Whether ``--preset``, ``--set preset=...`` or the ``--config`` file names a preset (else ``auto`` chose)."""
+    return preset is not None or "preset" in parse_set(sets) or bool(config_file and "preset" in load_yaml_file(config_file))
+
+
 def default_preset(algo: str, solver: str | None, arch: str, env: str) -> str | None:
     """``preset: auto``: ``reference`` for RAT (npg, kaczmarz, separate networks) on :data:`DEFAULT_PRESET_TASKS`,
     where docs/defaults.md's ablation chose it as RAT's default; None (ratbench's own settings) elsewhere, where no
     run has compared them."""
+    namespace, name, _ = parse_env_id(resolve_env_id(env))
     rat = algo == "npg" and solver == "kaczmarz" and arch == "separate"
-    return "reference" if rat and resolve_env_id(env).split("-v")[0] in DEFAULT_PRESET_TASKS else None
+    return "reference" if rat and namespace is None and name in DEFAULT_PRESET_TASKS else None
 
 
 @contextmanager

@@ -284,6 +284,8 @@ def test_rat_on_hopper_says_it_runs_its_default_the_reference_preset(tmp_path):
     result = _invoke(*common, "--preset", "none", "--run-dir", str(tmp_path / "none"))
     assert result.exit_code == 0 and "preset" not in result.output, result.output
     assert yaml.safe_load((tmp_path / "none" / "config.yaml").read_text())["preset"] is None
+    result = _invoke(*common, "--set", "preset=reference", "--run-dir", str(tmp_path / "asked"))  # asked, not `auto`
+    assert result.exit_code == 0 and "its default there" not in result.output, result.output
 
 
 def test_progress_goes_to_a_log_file_as_status_lines(tmp_path):
