@@ -59,8 +59,9 @@ def test_per_iteration_statistics_renormalise_the_batch_and_its_old_log_probs(tm
 
 
 def test_per_step_statistics_move_every_step(tmp_path):
-    """obs_norm_update=step (the default): one update per env step, of one row per env."""
-    config = small_config("hopper")
+    """obs_norm_update=step (ratbench's settings; the preset, Hopper's default, updates per iteration): one update
+    per env step, of one row per env."""
+    config = small_config("hopper", preset="none")
     trainer = Trainer.create(config, logdir=tmp_path, progress_bar=False)
     try:
         count = trainer.obs_norm.rms.count

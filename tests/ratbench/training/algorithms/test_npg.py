@@ -20,7 +20,7 @@ from tests.ratbench.training.helpers import small_config
 def test_corrected_variant_solves_every_minibatch_from_zero(tmp_path, monkeypatch):
     """Every solve of an iteration starts cold and returns that minibatch's own d* (the dense float64
     SciPy solve of that minibatch): nothing of the previous minibatch's direction is carried (issue 8)."""
-    config = small_config("hopper", extra=["npg.epochs=2", "npg.minibatches=4"])
+    config = small_config("hopper", extra=["npg.epochs=2", "npg.minibatches=4"], preset="none")  # the corrected rule
     trainer = Trainer.create(config, logdir=tmp_path, progress_bar=False)
     calls = []
     solve = trainer.algo.solver.solve
