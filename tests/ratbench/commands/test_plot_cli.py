@@ -44,7 +44,7 @@ def test_plot_writes_png_html_and_csv(tmp_path):
     result = _invoke(str(runs), "--out", str(out))
     assert result.exit_code == 0, result.output
     assert _files(out.parent) == ["cartpole.csv", "cartpole.html", "cartpole.png"]  # no temporary files left over
-    assert f"wrote {out}.png" in result.stdout and "Plotted 5 runs in 2 groups (PPO, RAT)" in result.stdout
+    assert f"wrote {out}.png" in result.stdout and "Plotted 5 runs in 2 groups (PPO, RAT (ratbench settings))" in result.stdout
 
     width, height = _png_size(Path(f"{out}.png").read_bytes())
     assert width > 1000 and height > 1000  # 2 x 2 panels (two metrics x two x axes) at 150 dpi
@@ -54,14 +54,14 @@ def test_plot_writes_png_html_and_csv(tmp_path):
     assert "<script" not in page and "http" not in page  # self-contained, works offline
     final_table = page[page.index('<table id="final-values">'):page.index("</table>")]
     # kaczmarz return_mean at 4000 steps: mean of 40, 50, 60; ppo: mean of 7, 8; kaczmarz eval: mean of 60, 61, 62
-    assert re.search(r"<td>return_mean</td><td>RAT</td><td class=\"num\">3</td><td class=\"num\">4000</td><td class=\"num\">50</td>", final_table)
+    assert re.search(r"<td>return_mean</td><td>RAT \(ratbench settings\)</td><td class=\"num\">3</td><td class=\"num\">4000</td><td class=\"num\">50</td>", final_table)
     assert re.search(r"<td>return_mean</td><td>PPO</td><td class=\"num\">2</td><td class=\"num\">4000</td><td class=\"num\">7.5</td>", final_table)
-    assert re.search(r"<td>eval_return</td><td>RAT</td><td class=\"num\">3</td><td class=\"num\">4000</td><td class=\"num\">61</td>", final_table)
+    assert re.search(r"<td>eval_return</td><td>RAT \(ratbench settings\)</td><td class=\"num\">3</td><td class=\"num\">4000</td><td class=\"num\">61</td>", final_table)
     assert page.count(str(runs / "kaczmarz" / "s0")) == 1  # runs table
 
     with open(f"{out}.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    last = [r for r in rows if (r["group"], r["metric"], r["x_axis"]) == ("RAT", "return_mean", "env_steps")][-1]
+    last = [r for r in rows if (r["group"], r["metric"], r["x_axis"]) == ("RAT (ratbench settings)", "return_mean", "env_steps")][-1]
     assert (float(last["x"]), float(last["mean"]), last["seeds"]) == (4000.0, 50.0, "3")
     assert float(last["band_low"]) <= 50.0 <= float(last["band_high"])
     assert {r["x_axis"] for r in rows} == {"env_steps", "wall_time"} and {r["metric"] for r in rows} == {"return_mean", "eval_return"}
@@ -158,7 +158,7 @@ def test_plot_real_cartpole_training_runs(tmp_path):
         assert result.exit_code == 0, result.output
     result = runner.invoke(cli, ["plot", str(tmp_path / "runs"), "--out", str(tmp_path / "fig")])
     assert result.exit_code == 0, result.output
-    assert "Plotted 2 runs in 1 group (RAT)" in result.stdout
+    assert "Plotted 2 runs in 1 group (RAT (ratbench settings))" in result.stdout
     assert "Warning" not in result.stderr  # TensorBoard files and checkpoints are not mistaken for runs
     _png_size((tmp_path / "fig.png").read_bytes())
     with open(tmp_path / "fig.csv", newline="") as f:
@@ -169,7 +169,7 @@ def test_plot_real_cartpole_training_runs(tmp_path):
     assert all(r["seeds"] == "2" and float(r["band_low"]) <= float(r["mean"]) <= float(r["band_high"]) for r in steps)
     assert {r["metric"] for r in rows} == {"return_mean", "eval_return"}
     page = (tmp_path / "fig.html").read_text()
-    assert '<td>return_mean</td><td>RAT</td><td class="num">2</td><td class="num">2048</td>' in page
+    assert '<td>return_mean</td><td>RAT (ratbench settings)</td><td class="num">2</td><td class="num">2048</td>' in page
 
 
 def test_same_seed_twice_and_architectures_are_not_merged(tmp_path):
@@ -178,7 +178,7 @@ def test_same_seed_twice_and_architectures_are_not_merged(tmp_path):
     write_run(runs, "shared", curve_rows(STEPS, [1.0, 2.0, 3.0, 4.0]), seed=0, arch="shared")
     result = _invoke(str(runs), "--out", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
-    assert "in 2 groups (RAT, RAT (shared))" in result.stdout
+    assert "in 2 groups (RAT (ratbench settings), RAT (ratbench settings, shared))" in result.stdout
     write_run(runs, "sep-again", curve_rows(STEPS, [1.0, 2.0, 3.0, 4.0]), seed=0)
     result = _invoke(str(runs), "--out", str(tmp_path / "out2"))
     assert result.exit_code == 1 and "2 runs with seed 0" in result.output
@@ -190,4 +190,4 @@ def test_runs_without_a_seed_plot_as_one_seed(tmp_path):
     write_run(runs, "b", curve_rows(STEPS, [1.0, 2.0, 3.0, 4.0]), seed=1)
     result = _invoke(str(runs), "--out", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
-    assert "Plotted 2 runs in 1 group (RAT)" in result.stdout
+    assert "Plotted 2 runs in 1 group (RAT (ratbench settings))" in result.stdout
