@@ -9,6 +9,8 @@ import os
 
 from hypothesis import settings
 
-settings.register_profile("ci", derandomize=True, print_blob=True)
-settings.register_profile("dev", print_blob=True)
+# No deadline: hypothesis's per-example time limit is a wall-clock assert, and on a shared, loaded machine it fails
+# correct code (an evaluation-schedule example of 138,055 loop steps took 268 ms beside two training runs, 142 ms alone).
+settings.register_profile("ci", derandomize=True, print_blob=True, deadline=None)
+settings.register_profile("dev", print_blob=True, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
