@@ -90,7 +90,7 @@ def train(env, algo, solver, arch, steps, seed, preset, config_file, sets, logdi
         if logdir and run_dir:
             raise RatbenchError("give --logdir (a parent; the run gets its own name) or --run-dir (the exact directory), not both")
         config = resolve_config(explicit, config_file=config_file, sets=sets)
-        if config["preset"] is not None and not preset_given(preset, config_file, sets):  # `auto` chose it
+        if config["preset"] is not None and not preset_given(explicit, config_file, sets):  # `auto` chose it
             click.echo(f"note: RAT on {config['env']} runs the {config['preset']} preset, its default there "
                        "(docs/defaults.md); --preset none gives ratbench's own settings", err=True)
         from ratbench.io import check_writable

@@ -20,7 +20,7 @@ import math
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping
 
 import yaml
 from gymnasium.envs.registration import parse_env_id
@@ -289,9 +289,7 @@ def resolve_config(
     """The fully resolved config. ``explicit``: command-line options (env, algo, solver, arch, seed,
     steps, device), None values meaning "not given". ``origin`` names where ``explicit`` and ``sets`` came from in
     error messages when not the command line (a suite file)."""
-    explicit = {k: v for k, v in (explicit or {}).items() if v is not None}
-    user = load_yaml_file(config_file) if config_file else {}
-    overrides = parse_set(sets)
+    explicit, overrides, user = _given_layers(explicit, config_file, sets)
     base = schema()
 
     def choice(key: str) -> Any:
@@ -338,9 +336,17 @@ def resolve_config(
     return prune(config)
 
 
-def preset_given(preset: str | None, config_file: str | Path | None, sets: Sequence[str]) -> bool:
-    """Whether ``--preset``, ``--set preset=...`` or the ``--config`` file names a preset (else ``auto`` chose)."""
-    return preset is not None or "preset" in parse_set(sets) or bool(config_file and "preset" in load_yaml_file(config_file))
+def _given_layers(explicit: Mapping[str, Any] | None, config_file: str | Path | None,
+                  sets: Iterable[str]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The layers the user gives, in :func:`resolve_config`'s order of precedence: the explicit options (None
+    values dropped: not given), the ``--set`` overrides, the ``--config`` file (read first, as before)."""
+    user = load_yaml_file(config_file) if config_file else {}
+    return {k: v for k, v in (explicit or {}).items() if v is not None}, parse_set(sets), user
+
+
+def preset_given(explicit: Mapping[str, Any] | None, config_file: str | Path | None, sets: Iterable[str]) -> bool:
+    """Whether any layer the user gives names ``preset`` (else ``auto`` chose it)."""
+    return any("preset" in layer for layer in _given_layers(explicit, config_file, sets))
 
 
 def default_preset(algo: str, solver: str | None, arch: str, env: str) -> str | None:
