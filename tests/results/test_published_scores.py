@@ -220,7 +220,7 @@ def review_aggregates(page: Path, runs: PageRuns, anchors: dict[str, dict] | Non
     draws = re.search(r"stratified permutation p-value, ([\d,]+) draws", text)
     mine = family_blocks(runs, metric, anchors)
     lines = sections(text).get("Across tasks")
-    if lines is None:  # a page with one task per family (results/default-rat while it fills): nothing to aggregate
+    if lines is None:  # a page with one task per family: nothing to aggregate
         review.expect(not mine, "Across tasks", f"no section, recomputed blocks for {[b['family'] for b in mine]}")
         review.cells += 1  # the section's absence, recomputed
         return review
