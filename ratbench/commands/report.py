@@ -58,8 +58,9 @@ def _refuse_subpage_out(out: Path | None, searched: tuple[Path, ...]) -> None:
 
 
 def _subpages(skipped: list[Path], paths: tuple[Path, ...]) -> list[tuple[Path, list[str]]]:
-    """(page, its comparisons' titles) for the pages of their own that the search skipped, each once, less those that
-    a given path reports itself (it is one of them or inside one)."""
+    """(page, what it holds) for the pages of their own that the search skipped, each once, less those that a given
+    path reports itself (it is one of them or inside one): its comparisons' titles, or for a page that declares no
+    questions the count of its runs."""
     from ratbench.reporting.comparisons import COMPARISONS_FILE, load_comparisons
 
     searched = [Path(p).resolve() for p in paths]
@@ -68,7 +69,21 @@ def _subpages(skipped: list[Path], paths: tuple[Path, ...]) -> list[tuple[Path, 
         resolved = page.resolve()
         if not _reported_itself(resolved, searched):
             kept.setdefault(resolved, page)
-    return [(page, [c.title for c in load_comparisons(page / COMPARISONS_FILE)]) for page in sorted(kept.values())]
+    described = []
+    for page in sorted(kept.values()):
+        titles = [c.title for c in load_comparisons(page / COMPARISONS_FILE)]
+        described.append((page, titles or [f"no declared questions; {_run_count(page)} runs"]))
+    return described
+
+
+def _run_count(page: Path) -> int:
+    """The run directories on a page of its own (those of pages below it left out)."""
+    from ratbench.reporting.runs import find_run_dirs
+
+    try:
+        return len(find_run_dirs([page], pages=[])[0])
+    except RatbenchError:  # no run directory outside its own pages
+        return 0
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

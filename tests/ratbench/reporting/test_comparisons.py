@@ -287,6 +287,14 @@ def test_a_page_of_its_own_is_linked_from_the_page_above_and_not_folded_in(tmp_p
     page = (root / "README.md").read_text()
     assert "- [ablation](ablation/README.md): One switch at a time" in page
     assert "relu" not in page.replace("ablation/README.md): One switch", "")  # none of its runs on this page
+    earlier = tmp_path / "results" / "earlier"  # a page of its own that asks nothing: described by its runs
+    for seed in (0, 1):
+        _write(earlier, f"old-s{seed}", 1.0, seed=seed, budget=3000, label="old")
+    (earlier / "comparisons.yaml").write_text("[]\n")
+    result = CliRunner().invoke(cli, ["report", str(root), "--metric", "eval_return"])
+    assert result.exit_code == 0, result.output
+    assert "- [earlier](earlier/README.md): no declared questions; 2 runs" in (root / "README.md").read_text()
+    shutil.rmtree(earlier)  # the rest of this test as before
     result = CliRunner().invoke(cli, ["report", str(root), str(ablation), "--out", str(root), "--metric", "eval_return"])
     assert result.exit_code == 0, result.output  # given as a path of its own, its runs are on the page, unlinked
     page = (root / "README.md").read_text()
