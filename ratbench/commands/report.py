@@ -72,12 +72,15 @@ def _subpages(skipped: list[Path], paths: tuple[Path, ...]) -> list[tuple[Path, 
     described = []
     for page in sorted(kept.values()):
         titles = [c.title for c in load_comparisons(page / COMPARISONS_FILE)]
-        described.append((page, titles or [f"no declared questions; {_run_count(page)} runs"]))
+        if not titles:
+            runs = _run_count(page)
+            titles = [f"no declared questions ({runs} run{'' if runs == 1 else 's'})"]
+        described.append((page, titles))
     return described
 
 
 def _run_count(page: Path) -> int:
-    """The run directories on a page of its own (those of pages below it left out)."""
+    """How many run directories a page of its own holds, finished or not (those of pages below it left out)."""
     from ratbench.reporting.runs import find_run_dirs
 
     try:

@@ -293,7 +293,7 @@ def test_a_page_of_its_own_is_linked_from_the_page_above_and_not_folded_in(tmp_p
     (earlier / "comparisons.yaml").write_text("[]\n")
     result = CliRunner().invoke(cli, ["report", str(root), "--metric", "eval_return"])
     assert result.exit_code == 0, result.output
-    assert "- [earlier](earlier/README.md): no declared questions; 2 runs" in (root / "README.md").read_text()
+    assert "- [earlier](earlier/README.md): no declared questions (2 runs)" in (root / "README.md").read_text()
     shutil.rmtree(earlier)  # the rest of this test as before
     result = CliRunner().invoke(cli, ["report", str(root), str(ablation), "--out", str(root), "--metric", "eval_return"])
     assert result.exit_code == 0, result.output  # given as a path of its own, its runs are on the page, unlinked
