@@ -98,14 +98,22 @@ class Dense:
         two products the routes form (g = S^T b / N before the parameter-space solve, d = S^T u / N after
         the sample-space one) is amplified when their terms cancel (nearly equal rows of S meeting nearly
         opposite entries of b). The forward error of either route is bounded by the solve's term times this."""
-        def cond(x: np.ndarray) -> float:
-            exact = np.linalg.norm(self.scores.T @ x)
-            return float(np.linalg.norm(np.abs(self.scores).T @ np.abs(x)) / exact) if exact > 0 else 1.0
-        return max(1.0, cond(self.rhs), cond(self.dual()))
+        return max(1.0, self.gradient_condition(), _cancellation(self.scores, self.dual()))
+
+    def gradient_condition(self) -> float:
+        """c(S^T b) (see :meth:`product_condition`): the amplification of rounding in g = S^T b / N, whose
+        float64 forward error is at most ~N eps || |S|^T |b| || / N, by its terms' cancellation."""
+        return _cancellation(self.scores, self.rhs)
 
     def energy_norm(self, v: np.ndarray) -> float:
         """||v||_{F + lambda I} = sqrt(||S v||^2 / N + lambda ||v||^2)."""
         return float(np.sqrt(np.sum((self.scores @ v) ** 2) / self.n + self.damping * v @ v))
+
+
+def _cancellation(scores: np.ndarray, x: np.ndarray) -> float:
+    """c(S^T x) = || |S|^T |x| || / ||S^T x|| (1 when S^T x = 0): how much S^T x's terms cancel."""
+    exact = np.linalg.norm(scores.T @ x)
+    return float(np.linalg.norm(np.abs(scores).T @ np.abs(x)) / exact) if exact > 0 else 1.0
 
 
 def sqrt_weights(problem: NPGProblem) -> torch.Tensor:
