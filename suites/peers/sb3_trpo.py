@@ -10,8 +10,9 @@ deterministic policy in effect at each 50,000-step mark, 10 episodes, seeds ``se
 ratbench's evaluation seeds are offset from training seeds.
 
 The run directory holds what ``ratbench report`` reads (config.yaml with ``label: sb3-contrib peer``, so the page
-names it ``TRPO (sb3-contrib peer)``; progress.csv with ratbench's columns; provenance.json with the versions),
-and never a checkpoint: a killed peer run starts again.
+names it ``TRPO (sb3-contrib peer)``; progress.csv with ratbench's columns; provenance.json in ratbench's format, one
+start whose ``code`` is the commit of the checkout this script runs from and ``peer_packages`` sb3's versions), and
+never a checkpoint: a killed peer run starts again.
 
     python suites/peers/sb3_trpo.py --env Hopper-v5 --seed 0 --run-dir runs/peers/Hopper-v5-trpo-sb3-s0
 """
@@ -20,8 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
-import platform
+import sys
 import time
 from importlib import metadata
 from pathlib import Path
@@ -31,10 +31,12 @@ import numpy as np
 import torch
 import yaml
 
-from ratbench.training.logger import COLUMNS, EXTRA_COLUMNS
-from ratbench.training.provenance import code_version
-from ratbench.training.schedule import evaluation_mark
-from ratbench.training.trainer import EVAL_SEED_OFFSET
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # this checkout's ratbench, whatever is installed
+
+from ratbench.training.logger import COLUMNS, EXTRA_COLUMNS  # noqa: E402
+from ratbench.training.provenance import append, entry  # noqa: E402
+from ratbench.training.schedule import evaluation_mark  # noqa: E402
+from ratbench.training.trainer import EVAL_SEED_OFFSET  # noqa: E402
 
 ZOO_MUJOCO = {  # rl-baselines3-zoo hyperparams/trpo.yml, &pybullet-defaults as &mujoco-defaults use them
     "n_envs": 2, "n_steps": 1024, "batch_size": 128, "gamma": 0.99, "gae_lambda": 0.95, "sub_sampling_factor": 1,
@@ -79,13 +81,11 @@ def run(env_id: str, seed: int, steps: int, run_dir: Path, eval_every: int = EVA
               "peer": {"library": f"sb3-contrib {metadata.version('sb3-contrib')}", "policy": "MlpPolicy (64x64 tanh)",
                        "normalize": "VecNormalize(gamma=0.99), evaluation with frozen statistics and raw rewards",
                        "hyperparameters": ZOO_MUJOCO, "source": "DLR-RM/rl-baselines3-zoo hyperparams/trpo.yml "
-                       "(Hopper-v4: <<: *mujoco-defaults)"}}
+                       "(*mujoco-defaults, which Ant-v4 defines and Hopper-v4 merges)"}}
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    (run_dir / "provenance.json").write_text(json.dumps({"command": f"python suites/peers/sb3_trpo.py --env {env_id} "
-        f"--seed {seed} --steps {steps} --run-dir {run_dir}", "code": code_version(), "versions": {p: metadata.version(p) for p in (
-            "sb3-contrib", "stable-baselines3", "torch", "gymnasium", "mujoco", "numpy")},
-        "python": platform.python_version(), "platform": platform.platform(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")},
-        indent=1))
+    append(run_dir, {**entry(0, 1, "the peer script sets one torch thread"),
+                     "command": f"python suites/peers/sb3_trpo.py --env {env_id} --seed {seed} --steps {steps} --run-dir {run_dir}",
+                     "peer_packages": {p: metadata.version(p) for p in ("sb3-contrib", "stable-baselines3")}})
     env = VecNormalize(make_vec_env(env_id, n_envs=ZOO_MUJOCO["n_envs"], seed=seed), gamma=ZOO_MUJOCO["gamma"])
     model = TRPO("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **hyper)
     header = list(COLUMNS + EXTRA_COLUMNS)

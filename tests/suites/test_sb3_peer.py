@@ -1,5 +1,5 @@
 """The sb3-contrib TRPO peer (suites/peers/sb3_trpo.py): a short real run on Hopper-v5 writes a run directory that
-`ratbench report` reads as its own method, evaluated at ratbench's marks."""
+`ratbench report` reads as its own method, evaluated at ratbench's marks, and `report --collect` accepts."""
 
 import importlib.util
 import json
@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from ratbench.cli import cli
 from ratbench.reporting.methods import group_by_method
 from ratbench.reporting.runs import load_runs
 from tests.ratbench.training.helpers import read_rows
@@ -28,5 +30,9 @@ def test_a_short_peer_run_is_read_as_its_own_method_at_ratbench_marks(tmp_path):
     (group,) = group_by_method(runs, include_unfinished=True)
     assert group.method == "TRPO (sb3-contrib peer)" and group.env == "Hopper-v5" and len(group.runs) == 1
     assert not (run_dir / "checkpoint.pt").exists()
-    provenance = json.loads((run_dir / "provenance.json").read_text())
-    assert set(provenance["code"]) == {"commit", "dirty"} and provenance["versions"]["sb3-contrib"]
+    (start,) = json.loads((run_dir / "provenance.json").read_text())["starts"]  # ratbench's format: collectable
+    assert set(start["code"]) == {"commit", "dirty"} and start["peer_packages"]["sb3-contrib"] and start["threads"] == 1
+    collected = CliRunner().invoke(cli, ["report", str(run_dir), "--collect", str(tmp_path / "results"),
+                                         "--out", str(tmp_path / "page")])
+    assert collected.exit_code == 0, collected.output
+    assert (tmp_path / "results" / run_dir.name / "provenance.json").is_file()
