@@ -293,6 +293,13 @@ def exact_rtol(problem: NPGProblem, reference: Dense) -> float:
     return 4 * (problem.n + problem.num_params) * EPS64 * reference.kappa() * reference.product_condition()
 
 
+def preconditioned_rtol(problem: NPGProblem, reference: Dense, kappa: float) -> float:
+    """4 (N + P) eps kappa c_g: the float64 allowance of a direction M^-1 g against its dense restatement, kappa
+    the condition of M (diagonal or Kronecker-factored) and c_g g's cancellation (:meth:`Dense.gradient_condition`;
+    derived in tests/solvers/test_diagonal.py's docstring)."""
+    return 4 * (problem.n + problem.num_params) * EPS64 * kappa * reference.gradient_condition()
+
+
 def stopped_allowance(problem: NPGProblem, reference: Dense, direction: torch.Tensor, dual: torch.Tensor, d_ref: np.ndarray) -> float:
     """||r|| / (2 sqrt(N lambda)) + 4 (N + P) eps kappa ||d_ref||, with r = b - S d - lambda u measured densely
     (derived in tests/solvers/test_kaczmarz.py's docstring): what a solver stopped on that residual may miss."""
