@@ -45,6 +45,9 @@ def _note_rounding(config: dict) -> None:
 @click.option("--collected", "collected", type=click.Path(file_okay=False), multiple=True,
               help="With --suite: leave out the runs already collected as finished in this results folder "
                    "(`ratbench report --collect`; same directory name and config); repeatable.")
+@click.option("--only", "only", metavar="GLOB", multiple=True,
+              help="With --suite: only the runs whose directory name matches this shell pattern (e.g. '*-s4', "
+                   "'ant-trpo-*'); repeatable.")
 @click.option("--task-major", is_flag=True,
               help="With --suite: run the queue task by task (every suite's runs on its first task, then the next).")
 @click.option("--print-commands", is_flag=True, help="With --suite: print one `ratbench train` command per run instead of running.")
@@ -57,7 +60,7 @@ def _note_rounding(config: dict) -> None:
               help="With --resume or --suite: unpickle a checkpoint that is not plain data (one written by ratbench "
                    "before safe checkpoints). Unpickling runs code from the file: only for run directories you trust.")
 def train(env, algo, solver, arch, steps, seed, preset, config_file, sets, logdir, run_dir, resume_dir, device, threads, suite_files,
-          collected, task_major, print_commands, jobs, executor, address, quiet, trust_checkpoint) -> None:
+          collected, only, task_major, print_commands, jobs, executor, address, quiet, trust_checkpoint) -> None:
     """Train a policy on a MuJoCo, classic-control, MinAtar, Atari or DMC task with any solver, or PPO / PG
     (default: RAT on Hopper)."""
     from ratbench.training import Trainer, resolve_config
@@ -70,10 +73,12 @@ def train(env, algo, solver, arch, steps, seed, preset, config_file, sets, logdi
         if resume_dir or any(v is not None for v in explicit.values()) or config_file or sets or logdir or run_dir:
             raise RatbenchError("--suite takes no other run options; put them in the suite file")
         run_suite(suite_files, print_commands=print_commands, jobs=1 if jobs is None else jobs, progress_bar=not quiet, executor=executor,
-                  address=address, trust_checkpoint=trust_checkpoint, collected=collected, task_major=task_major)
+                  address=address, trust_checkpoint=trust_checkpoint, collected=collected, task_major=task_major,
+                  only=only)
         return
-    if print_commands or collected or task_major or jobs is not None or executor != "local" or address:
-        raise RatbenchError("--print-commands, --collected, --task-major, --jobs, --executor and --address need --suite FILE")
+    if print_commands or collected or only or task_major or jobs is not None or executor != "local" or address:
+        raise RatbenchError("--print-commands, --collected, --only, --task-major, --jobs, --executor and --address need "
+                            "--suite FILE")
     if algo is not None and algo not in ALGOS:
         from ratbench.errors import unknown_name
 

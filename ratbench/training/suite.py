@@ -19,14 +19,16 @@ returns at once), so re-running a suite completes it. A run another process
 is training (its directory's lock is held, see run_lock.py) is skipped, so
 several runners, on one machine or on machines sharing the file system, can
 work through one suite together. Runs already collected as finished into a ``collected`` results folder are
-left out (:mod:`ratbench.training.suite_collected`), and ``task_major`` orders the queue task by task.
-``print_commands``
+left out (:mod:`ratbench.training.suite_collected`), ``only`` keeps the runs whose directory name matches one of
+its shell patterns (one seed, task or method of a suite, with the suite's own commands), and ``task_major`` orders
+the queue task by task. ``print_commands``
 prints one ``ratbench train`` command per run (for a cluster); ``jobs > 1``
 runs that many at once as separate processes.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shlex
 from collections import Counter
@@ -126,10 +128,12 @@ EXECUTORS = ("local", "ray")
 
 def run_suite(paths: str | Path | Sequence[str | Path], print_commands: bool = False, jobs: int = 1,
               progress_bar: bool = True, executor: str = "local", address: str | None = None,
-              trust_checkpoint: bool = False, collected: Sequence[str | Path] = (), task_major: bool = False) -> None:
+              trust_checkpoint: bool = False, collected: Sequence[str | Path] = (), task_major: bool = False,
+              only: Sequence[str] = ()) -> None:
     """Every run of the suite file(s) ``paths``, in order (several suites form one queue, so ``jobs`` slots stay
     busy across them; ``task_major``: task by task across them), less those collected as finished in a
-    ``collected`` folder; every file is validated before anything starts."""
+    ``collected`` folder; with ``only``, just the runs whose directory name (``ant-trpo-none-s3``) matches one of
+    those shell patterns. Every file is validated before anything starts."""
     if executor not in EXECUTORS:
         raise RatbenchError(f"unknown executor {executor!r}; valid executors: {', '.join(EXECUTORS)}")
     runs = [run for path in ([paths] if isinstance(paths, (str, Path)) else paths) for run in load_suite(path)]
@@ -138,6 +142,8 @@ def run_suite(paths: str | Path | Sequence[str | Path], print_commands: bool = F
         raise RatbenchError(f"two suites name the same run directory {clash[0]!r}; queue each run once")
     if task_major:  # the task order is the full queue's, whatever is collected already
         runs = by_task(runs)
+    if only:
+        runs = select_runs(runs, only)
     if collected:
         folders = [Path(folder) for folder in collected]
         missing = [str(folder) for folder in folders if not folder.is_dir()]
@@ -171,6 +177,17 @@ def run_suite(paths: str | Path | Sequence[str | Path], print_commands: bool = F
     else:
         busy = _run_parallel(runs, jobs, trust_checkpoint)
     report_busy(busy)
+
+
+def select_runs(runs: list[SuiteRun], patterns: Sequence[str]) -> list[SuiteRun]:
+    """The runs whose directory name matches one of the shell ``patterns`` (fnmatch: ``*-s4``, ``ant-trpo-*``),
+    in queue order; a pattern that matches none of them is refused, naming the directory names there are."""
+    names = [run.logdir.name for run in runs]
+    for pattern in patterns:
+        if not any(fnmatch.fnmatchcase(name, pattern) for name in names):
+            shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+            raise RatbenchError(f"--only {pattern!r} matches none of the suite's runs (their directory names: {shown})")
+    return [run for run in runs if any(fnmatch.fnmatchcase(run.logdir.name, pattern) for pattern in patterns)]
 
 
 def _run_parallel(runs: list[SuiteRun], jobs: int, trust_checkpoint: bool = False) -> list[SuiteRun]:

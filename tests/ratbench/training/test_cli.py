@@ -118,6 +118,22 @@ def test_a_suite_run_may_name_a_subset_of_the_envs(tmp_path):
     assert result.exit_code == 1 and "must be among the suite's (cartpole); not: hopper" in result.output
 
 
+def test_only_keeps_the_runs_whose_directory_name_matches_and_refuses_a_pattern_that_matches_none(tmp_path):
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("logdir: %s\nenvs: [cartpole, hopper]\nseeds: [0, 1, 4]\nruns:\n  - {algo: ppo}\n  - {algo: npg}\n"
+                     % (tmp_path / "runs"))
+    result = _invoke("--suite", str(suite), "--only", "*-s4", "--only", "hopper-ppo-*", "--print-commands")
+    assert result.exit_code == 0, result.output
+    names = [line.rsplit("/", 1)[1] for line in result.output.strip().splitlines()]
+    assert names == ["cartpole-ppo-none-s4", "cartpole-npg-kaczmarz-s4", "hopper-ppo-none-s0", "hopper-ppo-none-s1",
+                     "hopper-ppo-none-s4", "hopper-npg-kaczmarz-s4"]
+    result = _invoke("--suite", str(suite), "--only", "*-s2", "--print-commands")
+    assert result.exit_code == 1 and "--only '*-s2' matches none of the suite's runs" in result.output
+    assert "cartpole-ppo-none-s0" in result.output and "Traceback" not in result.output
+    result = _invoke("--env", "cartpole", "--only", "*-s4")
+    assert result.exit_code == 1 and "need --suite FILE" in result.output
+
+
 def test_several_suites_form_one_queue_and_a_run_queued_twice_is_refused(tmp_path):
     first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
     first.write_text("logdir: %s\nenvs: [cartpole]\nruns:\n  - {algo: ppo}\n" % (tmp_path / "runs"))
